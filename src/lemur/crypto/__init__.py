@@ -1,0 +1,1 @@
+"""Pure crypto layer (placeholder docstring, rewritten below)."""

@@ -1,0 +1,334 @@
+"""Building and signing CA and leaf certificates (RFC 5280 §4.1, CA/B Forum BR §7.1).
+
+Callers pass every input explicitly: times (aware, UTC), URLs, serial numbers. With
+``cab_forum=True`` the certificate is checked against the TLS Baseline Requirements before
+signing, so a non-compliant certificate is never produced.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from lemur.crypto.keys import PrivateKey, PublicKey, key_spec_of, public_keys_equal
+from lemur.crypto.names import SubjectAltNames, normalize_dns_name
+from lemur.crypto.profiles import (
+    BR_DOMAIN_VALIDATED,
+    ROOT_MAX_VALIDITY_DAYS,
+    ROOT_MIN_VALIDITY_DAYS,
+    Profile,
+    ca_key_usage,
+    check_cab_forum_ca_subject,
+    check_cab_forum_key,
+    check_cab_forum_leaf,
+    check_cab_forum_urls,
+    extended_key_usage,
+    leaf_common_name,
+    leaf_key_usage,
+    revocation_extensions,
+    signature_hash,
+    validity_period,
+)
+from lemur.errors import InvalidInput
+
+# Excluding all of IPv4 and IPv6 (RFC 5280 §4.2.1.10 iPAddress constraint: address + mask).
+_ALL_IP_NETWORKS = (ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0"))
+_MAX_SERIAL = 2 ** (20 * 8 - 1) - 1  # RFC 5280 §4.1.2.2: positive, at most 20 octets
+
+
+def _utc(value: datetime.datetime, field: str) -> datetime.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{field} must be timezone-aware", code="invalid_validity", field=field)
+    return value.astimezone(datetime.UTC)
+
+
+def _check_validity(
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    issuer_cert: x509.Certificate | None,
+) -> tuple[datetime.datetime, datetime.datetime]:
+    start, end = _utc(not_before, "not_before"), _utc(not_after, "not_after")
+    if end <= start:
+        raise InvalidInput(
+            "not_after must be later than not_before", code="invalid_validity", field="not_after"
+        )
+    if issuer_cert is not None:
+        # RFC 5280 §6.1.3 does not forbid it, but a certificate outliving its issuer would
+        # fail path validation at the issuer's expiry; refuse rather than surprise.
+        if end > issuer_cert.not_valid_after_utc:
+            raise InvalidInput(
+                f"not_after {end.isoformat()} is after the issuer expires "
+                f"({issuer_cert.not_valid_after_utc.isoformat()})",
+                code="validity_exceeds_issuer",
+                field="not_after",
+            )
+        if start < issuer_cert.not_valid_before_utc:
+            raise InvalidInput(
+                f"not_before {start.isoformat()} is before the issuer is valid "
+                f"({issuer_cert.not_valid_before_utc.isoformat()})",
+                code="validity_exceeds_issuer",
+                field="not_before",
+            )
+    return start, end
+
+
+def _serial(serial: int | None) -> int:
+    if serial is None:
+        return x509.random_serial_number()
+    if not 0 < serial <= _MAX_SERIAL:
+        raise InvalidInput(
+            "serial numbers are positive and at most 20 octets", code="invalid_serial"
+        )
+    return serial
+
+
+def _check_issuer(issuer_cert: x509.Certificate, issuer_key: PrivateKey) -> x509.BasicConstraints:
+    if not public_keys_equal(issuer_key.public_key(), issuer_cert.public_key()):
+        raise InvalidInput(
+            "the issuer key does not match the issuer certificate",
+            code="key_mismatch",
+            field="issuer_key",
+        )
+    try:
+        constraints = issuer_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = x509.BasicConstraints(ca=False, path_length=None)
+    if not constraints.ca:
+        raise InvalidInput(
+            "the issuer certificate is not a CA (basicConstraints cA is not set)",
+            code="issuer_not_ca",
+            field="issuer_cert",
+        )
+    return constraints
+
+
+def _authority_key_identifier(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    # RFC 5280 §4.2.1.1: the AKI keyIdentifier is the issuer's SKI, whatever method made it.
+    try:
+        ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
+def _sign(builder: x509.CertificateBuilder, issuer_key: PrivateKey) -> x509.Certificate:
+    return builder.sign(issuer_key, signature_hash(issuer_key))
+
+
+def _name_constraints(
+    permitted: Sequence[str] | None, excluded: Sequence[str] | None, *, cab_forum: bool
+) -> x509.NameConstraints | None:
+    if not permitted and not excluded:
+        return None
+    permitted_names: list[x509.GeneralName] = [
+        x509.DNSName(
+            normalize_dns_name(n, field=f"permitted_dns_subtrees[{i}]", allow_wildcard=False)
+        )
+        for i, n in enumerate(permitted or ())
+    ]
+    excluded_names: list[x509.GeneralName] = [
+        x509.DNSName(
+            normalize_dns_name(n, field=f"excluded_dns_subtrees[{i}]", allow_wildcard=False)
+        )
+        for i, n in enumerate(excluded or ())
+    ]
+    if cab_forum and permitted_names:
+        # BR §7.1.2.5.2: a technically constrained TLS CA must also constrain IP addresses
+        # and directory names; excluding every address keeps it DNS-only.
+        excluded_names += [x509.IPAddress(network) for network in _ALL_IP_NETWORKS]
+    return x509.NameConstraints(
+        permitted_subtrees=permitted_names or None, excluded_subtrees=excluded_names or None
+    )
+
+
+def build_ca_certificate(
+    *,
+    subject: x509.Name,
+    public_key: PublicKey,
+    issuer_cert: x509.Certificate | None,
+    issuer_key: PrivateKey,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    path_length: int | None = None,
+    permitted_dns_subtrees: Sequence[str] | None = None,
+    excluded_dns_subtrees: Sequence[str] | None = None,
+    serial: int | None = None,
+    ocsp_url: str | None = None,
+    ca_issuers_url: str | None = None,
+    crl_url: str | None = None,
+    cab_forum: bool = False,
+) -> x509.Certificate:
+    """Build a root (``issuer_cert=None``: self-signed with ``issuer_key``) or an intermediate.
+
+    With ``cab_forum`` an intermediate is a TLS subordinate CA (BR §7.1.2.6): EKU serverAuth,
+    the BR domain-validated policy, and a CRL URL required. Raises InvalidInput
+    (``key_mismatch``, ``issuer_not_ca``, ``path_length_exceeded``, ``validity_exceeds_issuer``,
+    ``invalid_validity``, ``unsupported_key_type``, ``invalid_subject``, ``crl_url_required``).
+    """
+    key_spec_of(public_key, field="public_key")
+    start, end = _check_validity(not_before, not_after, issuer_cert)
+    if path_length is not None and path_length < 0:
+        raise InvalidInput(
+            "path_length must be >= 0", code="invalid_path_length", field="path_length"
+        )
+    if cab_forum:
+        check_cab_forum_key(public_key, field="public_key")
+        check_cab_forum_key(issuer_key.public_key(), field="issuer_key")
+        check_cab_forum_ca_subject(subject)
+        check_cab_forum_urls(ocsp_url, ca_issuers_url, crl_url)
+
+    if issuer_cert is None:
+        if not public_keys_equal(issuer_key.public_key(), public_key):
+            raise InvalidInput(
+                "a root is self-signed: issuer_key must be the private key of public_key",
+                code="key_mismatch",
+                field="issuer_key",
+            )
+        issuer_name = subject
+        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+            x509.SubjectKeyIdentifier.from_public_key(public_key)
+        )
+        if cab_forum and not (
+            ROOT_MIN_VALIDITY_DAYS
+            <= validity_period(start, end) / datetime.timedelta(days=1)
+            <= ROOT_MAX_VALIDITY_DAYS
+        ):
+            raise InvalidInput(
+                f"a publicly trusted root is valid for {ROOT_MIN_VALIDITY_DAYS} to "
+                f"{ROOT_MAX_VALIDITY_DAYS} days (CA/B Forum BR §6.3.2)",
+                code="invalid_validity",
+                field="not_after",
+            )
+    else:
+        constraints = _check_issuer(issuer_cert, issuer_key)
+        if constraints.path_length is not None and (
+            constraints.path_length == 0
+            or (path_length is not None and path_length >= constraints.path_length)
+        ):
+            raise InvalidInput(
+                f"the issuer allows {constraints.path_length} CA certificate(s) below it "
+                "(basicConstraints pathLenConstraint)",
+                code="path_length_exceeded",
+                field="path_length",
+            )
+        if cab_forum and not crl_url:
+            raise InvalidInput(
+                "a publicly trusted subordinate CA needs a CRL URL (CA/B Forum BR §7.1.2.10.2)",
+                code="crl_url_required",
+                field="crl_url",
+            )
+        issuer_name = issuer_cert.subject
+        aki = _authority_key_identifier(issuer_cert)
+
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(_serial(serial))
+        .not_valid_before(start)
+        .not_valid_after(end)
+        # RFC 5280 §4.2.1.9 / §4.2.1.3: both MUST be critical in CA certificates.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(aki, critical=False)
+    )
+    if issuer_cert is not None:
+        if cab_forum:
+            # BR §7.1.2.10.6 requires an EKU in TLS subordinate CAs; §7.1.2.10.5 a policy.
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            ).add_extension(
+                x509.CertificatePolicies([x509.PolicyInformation(BR_DOMAIN_VALIDATED, None)]),
+                critical=False,
+            )
+        for extension in revocation_extensions(
+            ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url, crl_url=crl_url
+        ):
+            builder = builder.add_extension(extension, critical=False)
+    constraints_ext = _name_constraints(
+        permitted_dns_subtrees, excluded_dns_subtrees, cab_forum=cab_forum
+    )
+    if constraints_ext is not None:
+        # RFC 5280 §4.2.1.10: conforming CAs MUST mark this extension as critical.
+        builder = builder.add_extension(constraints_ext, critical=True)
+    return _sign(builder, issuer_key)
+
+
+def build_leaf_certificate(
+    *,
+    issuer_cert: x509.Certificate,
+    issuer_key: PrivateKey,
+    public_key: PublicKey,
+    subject_cn: str | None,
+    sans: SubjectAltNames,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    profile: Profile = Profile.SERVER,
+    serial: int | None = None,
+    ocsp_url: str | None = None,
+    ca_issuers_url: str | None = None,
+    crl_url: str | None = None,
+    cab_forum: bool = False,
+) -> x509.Certificate:
+    """Build and sign an end-entity certificate for ``public_key``.
+
+    ``sans`` should come from :meth:`SubjectAltNames.create`. With no CN the subject is empty
+    and the SAN extension critical (RFC 5280 §4.2.1.6). Raises InvalidInput
+    (``validity_exceeds_issuer``, ``invalid_validity``, ``key_mismatch``, ``issuer_not_ca``,
+    ``unsupported_key_type``, ``sans_required``, ``common_name_not_in_sans``, and the BR
+    checks' codes under ``cab_forum``).
+    """
+    key_spec_of(public_key, field="public_key")
+    _check_issuer(issuer_cert, issuer_key)
+    start, end = _check_validity(not_before, not_after, issuer_cert)
+    if sans.is_empty and (subject_cn is None or profile is not Profile.CLIENT):
+        raise InvalidInput(
+            "a certificate needs at least one subject alternative name"
+            + ("" if profile is Profile.CLIENT else " (clients ignore the common name)"),
+            code="sans_required",
+            field="subject_alternative_names",
+        )
+    if cab_forum:
+        check_cab_forum_key(public_key, field="public_key")
+        check_cab_forum_key(issuer_key.public_key(), field="issuer_key")
+        check_cab_forum_urls(ocsp_url, ca_issuers_url, crl_url)
+        check_cab_forum_leaf(
+            sans=sans, profile=profile, start=start, end=end, ocsp_url=ocsp_url, crl_url=crl_url
+        )
+    common_name = leaf_common_name(subject_cn, sans, cab_forum=cab_forum)
+    subject = x509.Name(
+        [] if common_name is None else [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    )
+
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject)
+        .public_key(public_key)
+        .serial_number(_serial(serial))
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(leaf_key_usage(public_key), critical=True)
+        .add_extension(extended_key_usage(profile), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(_authority_key_identifier(issuer_cert), critical=False)
+    )
+    if not sans.is_empty:
+        builder = builder.add_extension(sans.to_extension(), critical=common_name is None)
+    if cab_forum:
+        builder = builder.add_extension(
+            x509.CertificatePolicies([x509.PolicyInformation(BR_DOMAIN_VALIDATED, None)]),
+            critical=False,
+        )
+    for extension in revocation_extensions(
+        ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url, crl_url=crl_url
+    ):
+        builder = builder.add_extension(extension, critical=False)
+    return _sign(builder, issuer_key)

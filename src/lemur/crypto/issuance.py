@@ -8,7 +8,6 @@ signing, so a non-compliant certificate is never produced.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -21,6 +20,8 @@ from lemur.crypto.profiles import (
     ROOT_MAX_VALIDITY_DAYS,
     ROOT_MIN_VALIDITY_DAYS,
     Profile,
+    authority_key_identifier,
+    aware_utc,
     ca_key_usage,
     check_cab_forum_ca_subject,
     check_cab_forum_key,
@@ -35,15 +36,7 @@ from lemur.crypto.profiles import (
 )
 from lemur.errors import InvalidInput
 
-# Excluding all of IPv4 and IPv6 (RFC 5280 §4.2.1.10 iPAddress constraint: address + mask).
-_ALL_IP_NETWORKS = (ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0"))
 _MAX_SERIAL = 2 ** (20 * 8 - 1) - 1  # RFC 5280 §4.1.2.2: positive, at most 20 octets
-
-
-def _utc(value: datetime.datetime, field: str) -> datetime.datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(f"{field} must be timezone-aware", code="invalid_validity", field=field)
-    return value.astimezone(datetime.UTC)
 
 
 def _check_validity(
@@ -51,7 +44,7 @@ def _check_validity(
     not_after: datetime.datetime,
     issuer_cert: x509.Certificate | None,
 ) -> tuple[datetime.datetime, datetime.datetime]:
-    start, end = _utc(not_before, "not_before"), _utc(not_after, "not_after")
+    start, end = aware_utc(not_before, "not_before"), aware_utc(not_after, "not_after")
     if end <= start:
         raise InvalidInput(
             "not_after must be later than not_before", code="invalid_validity", field="not_after"
@@ -106,15 +99,6 @@ def _check_issuer(issuer_cert: x509.Certificate, issuer_key: PrivateKey) -> x509
     return constraints
 
 
-def _authority_key_identifier(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    # RFC 5280 §4.2.1.1: the AKI keyIdentifier is the issuer's SKI, whatever method made it.
-    try:
-        ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    except x509.ExtensionNotFound:
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key())  # type: ignore[arg-type]
-    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-
-
 def _sign(builder: x509.CertificateBuilder, issuer_key: PrivateKey) -> x509.Certificate:
     return builder.sign(issuer_key, signature_hash(issuer_key))
 
@@ -124,6 +108,15 @@ def _name_constraints(
 ) -> x509.NameConstraints | None:
     if not permitted and not excluded:
         return None
+    if cab_forum:
+        # BR §7.1.2.5.2 technically constrained TLS CAs must also constrain directoryName to
+        # the subscriber organisation (so DV leaves could not chain) and all IP ranges; Lemur
+        # does not build such CAs.
+        raise InvalidInput(
+            "name constraints are not supported for publicly trusted (cab_forum) CAs",
+            code="invalid_name_constraints",
+            field="permitted_dns_subtrees",
+        )
     permitted_names: list[x509.GeneralName] = [
         x509.DNSName(
             normalize_dns_name(n, field=f"permitted_dns_subtrees[{i}]", allow_wildcard=False)
@@ -136,10 +129,6 @@ def _name_constraints(
         )
         for i, n in enumerate(excluded or ())
     ]
-    if cab_forum and permitted_names:
-        # BR §7.1.2.5.2: a technically constrained TLS CA must also constrain IP addresses
-        # and directory names; excluding every address keeps it DNS-only.
-        excluded_names += [x509.IPAddress(network) for network in _ALL_IP_NETWORKS]
     return x509.NameConstraints(
         permitted_subtrees=permitted_names or None, excluded_subtrees=excluded_names or None
     )
@@ -222,7 +211,7 @@ def build_ca_certificate(
                 field="crl_url",
             )
         issuer_name = issuer_cert.subject
-        aki = _authority_key_identifier(issuer_cert)
+        aki = authority_key_identifier(issuer_cert)
 
     builder = (
         x509.CertificateBuilder()
@@ -317,9 +306,14 @@ def build_leaf_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(leaf_key_usage(public_key), critical=True)
         .add_extension(extended_key_usage(profile), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_authority_key_identifier(issuer_cert), critical=False)
+        .add_extension(authority_key_identifier(issuer_cert), critical=False)
     )
+    if not cab_forum:
+        # RFC 5280 §4.2.1.2 says SHOULD for end entities, BR §7.1.2.7.6 says NOT RECOMMENDED
+        # for TLS subscribers (nothing uses it there), so public leaves go without.
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+        )
     if not sans.is_empty:
         builder = builder.add_extension(sans.to_extension(), critical=common_name is None)
     if cab_forum:

@@ -303,3 +303,21 @@ def check_cab_forum_leaf(
             code="crl_url_required",
             field="crl_url",
         )
+
+
+def authority_key_identifier(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """RFC 5280 §4.2.1.1: the keyIdentifier is the issuer's SKI, whichever method made it."""
+    try:
+        ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
+def aware_utc(
+    value: datetime.datetime, field: str, code: str = "invalid_validity"
+) -> datetime.datetime:
+    """Convert an aware datetime to UTC; naive datetimes are refused, never guessed."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{field} must be timezone-aware", code=code, field=field)
+    return value.astimezone(datetime.UTC)

@@ -1,0 +1,3 @@
+"""Lemur: certificate orchestration."""
+
+__version__ = "0.1.0"

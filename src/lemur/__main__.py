@@ -1,0 +1,3 @@
+from lemur.cli import main
+
+main()

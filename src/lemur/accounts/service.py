@@ -1,0 +1,269 @@
+"""Use cases for users and teams. Each public method is one transaction that commits,
+with its audit event, or leaves nothing behind."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from lemur.accounts.models import Role, Team, TeamMember, User
+from lemur.accounts.passwords import PasswordHasher, check_password_strength, one_time_password
+from lemur.audit.service import Actor, AuditLog
+from lemur.authz import Principal
+from lemur.clock import Clock
+from lemur.errors import Conflict, InvalidInput, NotFound
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def check_name(value: str, *, field: str, what: str) -> str:
+    if not NAME_RE.match(value):
+        suggestion = re.sub(r"[^a-z0-9._-]+", "-", value.lower()).strip("-._")[:64]
+        hint = f"; for example '{suggestion}'" if suggestion and NAME_RE.match(suggestion) else ""
+        raise InvalidInput(
+            f"{what} must be 1-64 characters of lowercase letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit{hint}",
+            code=f"invalid_{what.replace(' ', '_')}",
+            field=field,
+        )
+    return value
+
+
+def load_principal(session: Session, user: User, *, via: str, **extra: object) -> Principal:
+    team_ids = frozenset(
+        session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id))
+    )
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        team_ids=team_ids,
+        via=via,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+class AccountService:
+    def __init__(
+        self, session: Session, *, clock: Clock, hasher: PasswordHasher, actor: Principal
+    ) -> None:
+        self._session = session
+        self._clock = clock
+        self._hasher = hasher
+        self._actor = actor
+        self._audit = AuditLog(session, clock)
+
+    def _record(
+        self, action: str, *, target_type: str, target_id: str | int, **details: str
+    ) -> None:
+        self._audit.record(
+            Actor(self._actor.actor_name, self._actor.client_address),
+            action,
+            target_type=target_type,
+            target_id=target_id,
+            details=details,
+        )
+
+    # users ------------------------------------------------------------------------------
+
+    def get_user(self, user_id: int) -> User:
+        user = self._session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"no user with id {user_id}", code="user_not_found", field="user_id")
+        return user
+
+    def find_user(self, username: str, *, field: str = "username") -> User:
+        user = self._session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"no user named '{username}'", code="user_not_found", field=field)
+        return user
+
+    def list_users(self) -> Sequence[User]:
+        return self._session.scalars(
+            select(User)
+            .options(selectinload(User.memberships).selectinload(TeamMember.team))
+            .order_by(User.username)
+        ).all()
+
+    def create_user(
+        self,
+        username: str,
+        *,
+        role: Role,
+        password: str | None = None,
+        display_name: str = "",
+        email: str | None = None,
+    ) -> tuple[User, str | None]:
+        """Create a user; without ``password`` a one-time password is made and returned."""
+        check_name(username, field="username", what="username")
+        if self._session.scalar(select(func.count()).where(User.username == username)):
+            raise Conflict(
+                f"a user named '{username}' already exists", code="user_exists", field="username"
+            )
+        generated = None
+        if password is None:
+            password = generated = one_time_password()
+        else:
+            check_password_strength(password)
+        user = User(
+            username=username,
+            display_name=display_name,
+            email=email,
+            role=role,
+            password_hash=self._hasher.hash(password),
+            must_change_password=generated is not None,
+            created_at=self._clock.now(),
+        )
+        self._session.add(user)
+        self._session.flush()
+        self._record(
+            "user.create", target_type="user", target_id=user.id, username=username, role=role.value
+        )
+        self._session.commit()
+        return user, generated
+
+    def set_disabled(self, user: User, disabled: bool) -> User:
+        if user.id == self._actor.user_id and disabled:
+            raise InvalidInput(
+                "you cannot disable your own account", code="cannot_disable_self", field="user_id"
+            )
+        user.disabled_at = self._clock.now() if disabled else None
+        if disabled:
+            # A disabled account loses its browser sessions at once; its tokens stop working
+            # because authentication checks the account on every request.
+            from lemur.accounts.models import WebSession
+
+            self._session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        self._record(
+            "user.disable" if disabled else "user.enable",
+            target_type="user",
+            target_id=user.id,
+            username=user.username,
+        )
+        self._session.commit()
+        return user
+
+    def set_role(self, user: User, role: Role) -> User:
+        if user.id == self._actor.user_id and role is not Role.ADMIN and user.role is Role.ADMIN:
+            raise InvalidInput(
+                "you cannot remove your own admin role", code="cannot_demote_self", field="role"
+            )
+        previous = user.role
+        user.role = role
+        self._record(
+            "user.role",
+            target_type="user",
+            target_id=user.id,
+            username=user.username,
+            role=role.value,
+            previous=previous.value,
+        )
+        self._session.commit()
+        return user
+
+    def reset_password(self, user: User) -> str:
+        """Replace the password by a one-time password (returned once, never stored in clear)."""
+        password = one_time_password()
+        user.password_hash = self._hasher.hash(password)
+        user.must_change_password = True
+        self._record(
+            "user.reset_password", target_type="user", target_id=user.id, username=user.username
+        )
+        self._session.commit()
+        return password
+
+    def change_own_password(self, user: User, *, current: str, new: str) -> None:
+        from lemur.errors import AuthenticationRequired
+
+        if not self._hasher.verify(user.password_hash, current):
+            raise AuthenticationRequired(
+                "the current password is wrong",
+                code="invalid_credentials",
+                field="current_password",
+            )
+        check_password_strength(new, field="new_password")
+        if new == current:
+            raise InvalidInput(
+                "the new password must differ from the current one",
+                code="password_unchanged",
+                field="new_password",
+            )
+        user.password_hash = self._hasher.hash(new)
+        user.must_change_password = False
+        self._record(
+            "user.change_password", target_type="user", target_id=user.id, username=user.username
+        )
+        self._session.commit()
+
+    # teams ------------------------------------------------------------------------------
+
+    def get_team(self, team_id: int) -> Team:
+        team = self._session.get(Team, team_id)
+        if team is None:
+            raise NotFound(f"no team with id {team_id}", code="team_not_found", field="team_id")
+        return team
+
+    def find_team(self, name: str, *, field: str = "team") -> Team:
+        team = self._session.scalar(select(Team).where(Team.name == name))
+        if team is None:
+            raise NotFound(f"no team named '{name}'", code="team_not_found", field=field)
+        return team
+
+    def list_teams(self) -> Sequence[Team]:
+        return self._session.scalars(
+            select(Team)
+            .options(selectinload(Team.members).selectinload(TeamMember.user))
+            .order_by(Team.name)
+        ).all()
+
+    def create_team(self, name: str, *, description: str = "") -> Team:
+        check_name(name, field="name", what="team name")
+        if self._session.scalar(select(func.count()).where(Team.name == name)):
+            raise Conflict(
+                f"a team named '{name}' already exists", code="team_exists", field="name"
+            )
+        team = Team(name=name, description=description, created_at=self._clock.now())
+        self._session.add(team)
+        self._session.flush()
+        self._record("team.create", target_type="team", target_id=team.id, name=name)
+        self._session.commit()
+        return team
+
+    def add_member(self, team: Team, user: User) -> None:
+        exists = self._session.get(TeamMember, (team.id, user.id))
+        if exists is not None:
+            raise Conflict(
+                f"'{user.username}' is already a member of '{team.name}'",
+                code="already_member",
+                field="username",
+            )
+        self._session.add(TeamMember(team_id=team.id, user_id=user.id, added_at=self._clock.now()))
+        self._record(
+            "team.add_member",
+            target_type="team",
+            target_id=team.id,
+            team=team.name,
+            username=user.username,
+        )
+        self._session.commit()
+
+    def remove_member(self, team: Team, user: User) -> None:
+        member = self._session.get(TeamMember, (team.id, user.id))
+        if member is None:
+            raise NotFound(
+                f"'{user.username}' is not a member of '{team.name}'",
+                code="not_a_member",
+                field="username",
+            )
+        self._session.delete(member)
+        self._record(
+            "team.remove_member",
+            target_type="team",
+            target_id=team.id,
+            team=team.name,
+            username=user.username,
+        )
+        self._session.commit()

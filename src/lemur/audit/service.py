@@ -1,0 +1,245 @@
+"""Appending to, reading and verifying the audit log.
+
+Appends run inside the caller's transaction (the event commits or rolls back with the
+change it records) and take a row lock on ``audit_head`` first, so concurrent appenders
+queue instead of forking the chain. On SQLite the write transaction already holds the
+database lock (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lemur.audit.models import AuditEvent, AuditHead
+from lemur.clock import Clock
+from lemur.errors import InvalidInput
+
+GENESIS_HASH = "0" * 64
+DetailValue = str | int | bool | None | list[str]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: ``user:<name>``, ``token:<public id>`` or ``cli``; and from where."""
+
+    name: str
+    client_address: str | None = None
+
+
+def event_hash(event: AuditEvent) -> str:
+    payload = [
+        event.seq,
+        event.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        event.actor,
+        event.action,
+        event.target_type,
+        event.target_id,
+        event.outcome,
+        event.client_address,
+        event.details,
+        event.prev_hash,
+    ]
+    encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class AuditLog:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._session = session
+        self._clock = clock
+
+    def record(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: str | int | None = None,
+        outcome: str = "success",
+        details: Mapping[str, DetailValue] | None = None,
+    ) -> AuditEvent:
+        """Append one event to the current transaction; the caller commits."""
+        head = self._session.execute(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        ).scalar_one()
+        # Microseconds only: the hash must survive a round trip through either database.
+        now = self._clock.now().astimezone(dt.UTC)
+        event = AuditEvent(
+            seq=head.seq + 1,
+            occurred_at=now,
+            actor=actor.name,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            outcome=outcome,
+            client_address=actor.client_address,
+            details=json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":")),
+            prev_hash=head.hash,
+        )
+        event.hash = event_hash(event)
+        head.seq = event.seq
+        head.hash = event.hash
+        self._session.add(event)
+        return event
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    next_cursor: str | None
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit():
+        raise InvalidInput(
+            "cursor is not one this API returned", code="invalid_cursor", field="cursor"
+        )
+    return int(cursor)
+
+
+def list_events(session: Session, flt: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
+    """Newest first; one SELECT per page whatever the filters."""
+    stmt = select(AuditEvent)
+    if flt.actor is not None:
+        stmt = stmt.where(AuditEvent.actor == flt.actor)
+    if flt.action is not None:
+        if flt.action.endswith("."):
+            stmt = stmt.where(AuditEvent.action.startswith(flt.action, autoescape=True))
+        else:
+            stmt = stmt.where(AuditEvent.action == flt.action)
+    if flt.target_type is not None:
+        stmt = stmt.where(AuditEvent.target_type == flt.target_type)
+    if flt.target_id is not None:
+        stmt = stmt.where(AuditEvent.target_id == flt.target_id)
+    if flt.outcome is not None:
+        stmt = stmt.where(AuditEvent.outcome == flt.outcome)
+    if flt.since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < flt.until)
+    after = parse_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(AuditEvent.seq < after)
+    rows = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(events=rows, next_cursor=str(rows[-1].seq) if more and rows else None)
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    kind: str  # changed | deleted | inserted | truncated
+    message: str
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    problems: list[ChainProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _iterate(session: Session, batch: int) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.seq > last)
+                .order_by(AuditEvent.seq)
+                .limit(batch)
+            )
+        )
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify_chain(session: Session, *, batch: int = 2000, max_problems: int = 50) -> VerifyResult:
+    """Walk the whole chain and name every place where it is broken."""
+    result = VerifyResult()
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    for event in _iterate(session, batch):
+        result.checked += 1
+        if event.seq > expected_seq:
+            missing = (
+                f"{expected_seq}"
+                if event.seq == expected_seq + 1
+                else (f"{expected_seq}-{event.seq - 1}")
+            )
+            result.problems.append(
+                ChainProblem(
+                    event.seq, "deleted", f"event(s) {missing} deleted before event {event.seq}"
+                )
+            )
+        elif event.prev_hash != prev_hash:
+            result.problems.append(
+                ChainProblem(
+                    event.seq,
+                    "inserted",
+                    f"event {event.seq} does not follow event {event.seq - 1}: event "
+                    f"{event.seq - 1} was inserted, or rewritten together with its hash",
+                )
+            )
+        if event_hash(event) != event.hash:
+            result.problems.append(
+                ChainProblem(
+                    event.seq, "changed", f"event {event.seq} was changed after it was written"
+                )
+            )
+        expected_seq = event.seq + 1
+        prev_hash = event.hash
+        if len(result.problems) >= max_problems:
+            return result
+    head = session.get(AuditHead, 1)
+    last = expected_seq - 1
+    if head is not None:
+        result.head_seq, result.head_hash = head.seq, head.hash
+        if last > head.seq:
+            result.problems.append(
+                ChainProblem(
+                    head.seq + 1,
+                    "inserted",
+                    f"event(s) {head.seq + 1}-{last} were inserted after the recorded head "
+                    f"(event {head.seq})",
+                )
+            )
+        elif last < head.seq or head.hash != prev_hash:
+            result.problems.append(
+                ChainProblem(
+                    last + 1,
+                    "truncated",
+                    f"the log ends at event {last} but its head records event {head.seq}: "
+                    "the newest events were deleted or the last one was changed",
+                )
+            )
+    return result

@@ -1,0 +1,104 @@
+"""Who may do what: the one place that decides.
+
+A principal has one global role and belongs to teams. Actions are either global (the role
+alone decides) or team-scoped (members may act on what their own teams own; security and
+admin on everything). Handlers ask :func:`authorize` before calling a service; the
+authorization-matrix test walks every route and checks the answer for every role and for
+own and other teams.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from lemur.accounts.models import Role, TokenScope
+from lemur.errors import PermissionDenied
+
+
+class Action(enum.StrEnum):
+    # accounts
+    SELF_READ = "self.read"
+    SELF_UPDATE = "self.update"
+    TOKEN_MANAGE_OWN = "token.manage_own"
+    USER_READ = "user.read"
+    USER_MANAGE = "user.manage"
+    TEAM_READ = "team.read"
+    TEAM_MANAGE = "team.manage"
+    # audit
+    AUDIT_READ = "audit.read"
+
+
+ALL_ROLES = frozenset(Role)
+STAFF = frozenset({Role.ADMIN, Role.SECURITY})
+
+# Global actions: the roles allowed.
+GLOBAL: dict[Action, frozenset[Role]] = {
+    Action.SELF_READ: ALL_ROLES,
+    Action.SELF_UPDATE: ALL_ROLES,
+    Action.TOKEN_MANAGE_OWN: ALL_ROLES,
+    Action.USER_READ: STAFF,
+    Action.USER_MANAGE: frozenset({Role.ADMIN}),
+    Action.TEAM_READ: ALL_ROLES,
+    Action.TEAM_MANAGE: frozenset({Role.ADMIN}),
+    Action.AUDIT_READ: STAFF,
+}
+
+# Team-scoped actions: roles allowed on any team, and roles allowed on their own teams.
+TEAM_SCOPED: dict[Action, tuple[frozenset[Role], frozenset[Role]]] = {}
+
+# Actions that change state; a read-scoped API token may never perform them.
+WRITES = frozenset(
+    {Action.SELF_UPDATE, Action.TOKEN_MANAGE_OWN, Action.USER_MANAGE, Action.TEAM_MANAGE}
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. ``user_id`` is None only for the local CLI."""
+
+    user_id: int | None
+    username: str
+    role: Role
+    team_ids: frozenset[int]
+    via: str  # "session" | "token" | "cli"
+    token_scope: TokenScope | None = None
+    client_address: str | None = None
+    acting_as: str | None = None  # set when the CLI acts for a user: the audit names "cli"
+
+    @property
+    def actor_name(self) -> str:
+        if self.acting_as is not None:
+            return self.acting_as
+        return "cli" if self.user_id is None else f"user:{self.username}"
+
+
+def cli_principal() -> Principal:
+    """The operator at the server's own console (``lemur`` admin commands)."""
+    return Principal(user_id=None, username="cli", role=Role.ADMIN, team_ids=frozenset(), via="cli")
+
+
+def allowed(principal: Principal, action: Action, *, team_id: int | None = None) -> bool:
+    if action in GLOBAL:
+        return principal.role in GLOBAL[action]
+    any_team, own_team = TEAM_SCOPED[action]
+    if principal.role in any_team:
+        return True
+    if team_id is None:
+        # Listing: a member may list, and the query restricts rows to their teams.
+        return principal.role in own_team
+    return principal.role in own_team and team_id in principal.team_ids
+
+
+def authorize(principal: Principal, action: Action, *, team_id: int | None = None) -> None:
+    """Raise PermissionDenied unless ``principal`` may perform ``action``."""
+    if action in WRITES and principal.token_scope is TokenScope.READ:
+        raise PermissionDenied(
+            "this API token is read-only; create a token with scope 'write'",
+            code="token_scope_insufficient",
+        )
+    if not allowed(principal, action, team_id=team_id):
+        raise PermissionDenied(
+            f"your role ({principal.role.value}) may not {action.value}"
+            + (" for this team" if team_id is not None else ""),
+        )

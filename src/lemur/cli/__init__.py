@@ -1,0 +1,52 @@
+"""The ``lemur`` command.
+
+Admin commands (init, serve, user, team, token, keys, audit, config) work on this server's
+own database and configuration, as the operator at its console; they are recorded in the
+audit log with the actor ``cli``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from lemur.cli import admin, ops
+from lemur.cli.output import EXIT_ERROR, exit_code_for, print_error
+from lemur.errors import LemurError
+
+app = typer.Typer(
+    name="lemur",
+    help="Lemur: issue, import, track, deploy and renew certificates.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ops.register(app)
+app.add_typer(admin.users, name="user")
+app.add_typer(admin.teams, name="team")
+app.add_typer(admin.tokens, name="token")
+app.add_typer(ops.keys, name="keys")
+app.add_typer(ops.audit, name="audit")
+app.add_typer(ops.config, name="config")
+
+
+def main() -> None:
+    as_json = "--json" in sys.argv
+    try:
+        result = app(standalone_mode=False)
+    except LemurError as exc:
+        print_error(exc, as_json=as_json)
+        sys.exit(exit_code_for(exc))
+    except typer.Abort:
+        sys.exit(EXIT_ERROR)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,245 @@
+"""lemur user | team | token: account administration on this server's database."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import typer
+from sqlalchemy.orm import Session
+
+from lemur.accounts.models import Role, TokenScope
+from lemur.accounts.schemas import TeamOut, TokenOut, UserOut
+from lemur.accounts.service import AccountService, load_principal
+from lemur.accounts.tokens import TokenService
+from lemur.authz import Principal, cli_principal
+from lemur.cli.context import local_container
+from lemur.cli.output import emit_json, out, table, when
+from lemur.container import Container
+
+users = typer.Typer(help="Create, list, disable users; reset passwords.", no_args_is_help=True)
+teams = typer.Typer(help="Create teams and manage their members.", no_args_is_help=True)
+tokens = typer.Typer(help="API tokens for a user.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="print JSON instead of a table")
+
+
+def _service(session: Session, container: Container) -> AccountService:
+    return AccountService(
+        session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
+    )
+
+
+@users.command("create")
+def user_create(
+    username: str,
+    role: Role = typer.Option(Role.MEMBER, help="admin, security, member or read-only"),
+    display_name: str = typer.Option("", help="full name shown in the UI"),
+    email: str | None = typer.Option(None),
+    password_stdin: bool = typer.Option(
+        False,
+        help="read the password from standard input instead of generating a one-time password",
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Create a user. Prints a one-time password unless --password-stdin is given."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with local_container() as container, container.db.write() as session:
+        user, generated = _service(session, container).create_user(
+            username, role=role, password=password, display_name=display_name, email=email
+        )
+        data = UserOut.of(user).model_dump(mode="json")
+    if as_json:
+        emit_json({**data, "one_time_password": generated})
+        return
+    out.print(f"created user [bold]{username}[/] ({role.value})")
+    if generated:
+        out.print(
+            f"one-time password: [bold]{generated}[/]  (shown once; they choose their own at first login)"
+        )
+
+
+@users.command("list")
+def user_list(as_json: bool = JSON) -> None:
+    """List users with their role, state and teams."""
+    with local_container() as container, container.db.read() as session:
+        rows = [UserOut.of(u) for u in _service(session, container).list_users()]
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in rows])
+        return
+    table(
+        "Users",
+        ["username", "role", "state", "teams", "created"],
+        [
+            (
+                u.username,
+                u.role.value,
+                "disabled" if u.disabled else "active",
+                ", ".join(t.name for t in u.teams),
+                when(u.created_at),
+            )
+            for u in rows
+        ],
+    )
+
+
+@users.command("disable")
+def user_disable(
+    username: str,
+    enable: bool = typer.Option(False, "--enable", help="re-enable instead"),
+    as_json: bool = JSON,
+) -> None:
+    """Disable a user: their sessions end and their tokens stop working at once."""
+    with local_container() as container, container.db.write() as session:
+        service = _service(session, container)
+        user = service.set_disabled(service.find_user(username), not enable)
+        data = UserOut.of(user).model_dump(mode="json")
+    if as_json:
+        emit_json(data)
+    else:
+        out.print(f"{'enabled' if enable else 'disabled'} user [bold]{username}[/]")
+
+
+@users.command("reset-password")
+def user_reset_password(username: str, as_json: bool = JSON) -> None:
+    """Replace a user's password with a one-time password, printed once."""
+    with local_container() as container, container.db.write() as session:
+        service = _service(session, container)
+        password = service.reset_password(service.find_user(username))
+    if as_json:
+        emit_json({"username": username, "one_time_password": password})
+    else:
+        out.print(f"one-time password for [bold]{username}[/]: [bold]{password}[/]")
+
+
+@teams.command("create")
+def team_create(name: str, description: str = typer.Option(""), as_json: bool = JSON) -> None:
+    """Create a team."""
+    with local_container() as container, container.db.write() as session:
+        team = _service(session, container).create_team(name, description=description)
+        data = {"id": team.id, "name": team.name, "description": team.description}
+    if as_json:
+        emit_json(data)
+    else:
+        out.print(f"created team [bold]{name}[/]")
+
+
+@teams.command("add-member")
+def team_add_member(team: str, username: str, as_json: bool = JSON) -> None:
+    """Add a user to a team."""
+    with local_container() as container, container.db.write() as session:
+        service = _service(session, container)
+        service.add_member(service.find_team(team), service.find_user(username))
+    if as_json:
+        emit_json({"team": team, "username": username, "member": True})
+    else:
+        out.print(f"added [bold]{username}[/] to [bold]{team}[/]")
+
+
+@teams.command("remove-member")
+def team_remove_member(team: str, username: str, as_json: bool = JSON) -> None:
+    """Remove a user from a team."""
+    with local_container() as container, container.db.write() as session:
+        service = _service(session, container)
+        service.remove_member(service.find_team(team), service.find_user(username))
+    if as_json:
+        emit_json({"team": team, "username": username, "member": False})
+    else:
+        out.print(f"removed [bold]{username}[/] from [bold]{team}[/]")
+
+
+@teams.command("list")
+def team_list(as_json: bool = JSON) -> None:
+    """List teams and their members."""
+    with local_container() as container, container.db.read() as session:
+        rows = [TeamOut.of(t) for t in _service(session, container).list_teams()]
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in rows])
+        return
+    table(
+        "Teams",
+        ["name", "members", "description"],
+        [(t.name, ", ".join(m.username for m in t.members), t.description) for t in rows],
+    )
+
+
+def _acting_for(session: Session, container: Container, username: str) -> Principal:
+    user = _service(session, container).find_user(username, field="user")
+    principal = load_principal(session, user, via="cli")
+    return dataclasses.replace(principal, acting_as="cli")
+
+
+@tokens.command("create")
+def token_create(
+    user: str = typer.Option(..., "--user", help="the user the token acts as"),
+    name: str = typer.Option(..., "--name", help="what the token is for, e.g. 'ci-deploy'"),
+    scope: TokenScope = typer.Option(TokenScope.READ, help="read, or write to also change things"),
+    days: int = typer.Option(90, "--days", help="lifetime in days"),
+    as_json: bool = JSON,
+) -> None:
+    """Create an API token. The token is printed once; store it in your secret manager."""
+    with local_container() as container, container.db.write() as session:
+        principal = _acting_for(session, container, user)
+        token, plaintext = TokenService(
+            session,
+            clock=container.clock,
+            max_lifetime_days=container.settings.token_max_lifetime_days,
+        ).create(principal, name=name, scope=scope, expires_in_days=days)
+        data = TokenOut.of(token).model_dump(mode="json")
+    if as_json:
+        emit_json({**data, "token": plaintext})
+    else:
+        out.print(
+            f"token [bold]{name}[/] for {user} ({scope.value}, expires {data['expires_at'][:10]}):"
+        )
+        out.print(plaintext, highlight=False, soft_wrap=True)
+
+
+@tokens.command("list")
+def token_list(user: str = typer.Option(..., "--user"), as_json: bool = JSON) -> None:
+    """List a user's tokens (never the secrets)."""
+    with local_container() as container, container.db.read() as session:
+        principal = _acting_for(session, container, user)
+        assert principal.user_id is not None
+        rows = [
+            TokenOut.of(t)
+            for t in TokenService(session, clock=container.clock, max_lifetime_days=1).list_for(
+                principal.user_id
+            )
+        ]
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in rows])
+        return
+    now = container.clock.now()
+    table(
+        f"Tokens of {user}",
+        ["id", "name", "scope", "state", "expires", "last used"],
+        [
+            (
+                t.id,
+                t.name,
+                t.scope.value,
+                "revoked" if t.revoked_at else ("expired" if t.expires_at <= now else "active"),
+                when(t.expires_at),
+                when(t.last_used_at),
+            )
+            for t in rows
+        ],
+    )
+
+
+@tokens.command("revoke")
+def token_revoke(
+    token_id: int, user: str = typer.Option(..., "--user"), as_json: bool = JSON
+) -> None:
+    """Revoke a token at once."""
+    with local_container() as container, container.db.write() as session:
+        principal = _acting_for(session, container, user)
+        token = TokenService(session, clock=container.clock, max_lifetime_days=1).revoke(
+            principal, token_id
+        )
+        data = TokenOut.of(token).model_dump(mode="json")
+    if as_json:
+        emit_json(data)
+    else:
+        out.print(f"revoked token {token_id} ([bold]{data['name']}[/])")

@@ -1,0 +1,286 @@
+"""lemur init | serve | keys | audit | config: running and operating this server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from lemur.audit.schemas import AuditEventOut, ChainProblemOut, VerifyOut
+from lemur.audit.service import Actor, AuditFilter, list_events, verify_chain
+from lemur.cli.context import local_container
+from lemur.cli.output import EXIT_CHECK_FAILED, EXIT_INVALID, emit_json, err, out, table, when
+from lemur.config import Settings
+from lemur.container import InitReport
+from lemur.crypto.keyring import generate_key
+from lemur.keys.service import KeyRotation, count_pending
+
+keys = typer.Typer(help="The encryption key ring.", no_args_is_help=True)
+audit = typer.Typer(help="The audit log.", no_args_is_help=True)
+config = typer.Typer(help="Configuration.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="print JSON instead of text")
+
+
+def _print_init(report: InitReport, settings: Settings, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "data_dir": str(settings.data_dir),
+                "database_url": settings.masked()["database_url"],
+                "created_data_dir": report.created_data_dir,
+                "created_key_file": report.created_key_file,
+                "migrated": report.migrated,
+                "admin_username": report.admin_username,
+                "admin_password": report.admin_password,
+            }
+        )
+        return
+    if report.created_data_dir:
+        out.print(f"created data directory {settings.data_dir}")
+    if report.created_key_file:
+        out.print(
+            f"created encryption key file {settings.key_file} (mode 0600) — back it up: without it stored keys are lost"
+        )
+    if report.migrated:
+        out.print("database schema is up to date")
+    if report.admin_password:
+        out.print(
+            f"\n  admin account: [bold]{report.admin_username}[/]\n"
+            f"  one-time password: [bold]{report.admin_password}[/]\n"
+            "  (shown once; you will choose your own password at first login)\n"
+        )
+    for note in report.notes:
+        err.print(f"[yellow]note[/]: {note}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def init(as_json: bool = JSON) -> None:
+        """Create the data directory, database, key file and admin account if missing.
+
+        Safe to run again: existing keys, secrets and accounts are never replaced."""
+        report = InitReport()
+        with local_container(init=True, report=report) as container:
+            _print_init(report, container.settings, as_json=as_json)
+            if not as_json and not (report.created_data_dir or report.admin_password):
+                out.print(f"Lemur is initialised in {container.settings.data_dir}")
+
+    @app.command()
+    def serve(
+        host: str | None = typer.Option(
+            None, help="address to bind (default LEMUR_HOST or 127.0.0.1)"
+        ),
+        port: int | None = typer.Option(None, help="port (default LEMUR_PORT or 8000)"),
+        workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+        init_first: bool = typer.Option(
+            True, "--init/--no-init", help="create what is missing before serving"
+        ),
+    ) -> None:
+        """Serve the API and UI. The first run initialises everything and prints the admin password."""
+        import os
+
+        import uvicorn
+
+        if host is not None:
+            os.environ["LEMUR_HOST"] = host
+        if port is not None:
+            os.environ["LEMUR_PORT"] = str(port)
+        report = InitReport()
+        with local_container(init=init_first, report=report) as container:
+            _print_init(report, container.settings, as_json=False)
+            settings = container.settings
+        out.print(f"Lemur serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
+        uvicorn.run(
+            "lemur.asgi:create",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=settings.log_level,
+            proxy_headers=False,
+        )
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new Fernet key (for LEMUR_ENCRYPTION_KEYS)."""
+    out.print(generate_key(), highlight=False)
+
+
+@keys.command("status")
+def keys_status(as_json: bool = JSON) -> None:
+    """Show the key ring and how many secrets are not yet under its primary key."""
+    with local_container() as container, container.db.read() as session:
+        pending = count_pending(session, container.keyring)
+        ring = container.keyring
+    data = {
+        "source": ring.source,
+        "primary": ring.primary_kid,
+        "keys": ring.kids,
+        "pending": pending,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    out.print(f"key ring: {ring.source}")
+    table(
+        None,
+        ["key id", "role"],
+        [(k, "primary" if k == ring.primary_kid else "old") for k in ring.kids],
+    )
+    table("Secrets not under the primary key", ["column", "rows"], list(pending.items()))
+
+
+@keys.command("rotate")
+def keys_rotate(
+    batch_size: int = typer.Option(500, min=1, max=10000, help="rows re-encrypted per transaction"),
+    as_json: bool = JSON,
+) -> None:
+    """Add a new primary key and re-encrypt every stored secret in batches.
+
+    The server keeps serving meanwhile. If interrupted, run it again: it resumes the
+    unfinished rotation instead of adding another key."""
+    with local_container() as container:
+        rotation = KeyRotation(
+            container.db, container.keyring, clock=container.clock, actor=Actor("cli")
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=as_json,
+        ) as progress:
+            tasks: dict[str, Any] = {}
+
+            def on_progress(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(f"re-encrypting {name}", total=total)
+                progress.update(tasks[name], completed=done, total=total)
+
+            report = rotation.rotate(batch_size=batch_size, progress=on_progress)
+    data = {
+        "primary": report.new_kid,
+        "resumed": report.resumed,
+        "reencrypted": report.reencrypted,
+        "retired": report.retired,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    verb = "resumed rotation to" if report.resumed else "new primary key"
+    out.print(
+        f"{verb} [bold]{report.new_kid}[/]; re-encrypted {sum(report.reencrypted.values())} secret(s)"
+    )
+    if report.retired:
+        out.print(f"no data needs key(s) {', '.join(report.retired)} any more")
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+
+
+@audit.command("list")
+def audit_list(
+    actor: str | None = typer.Option(None, help="e.g. user:alice or cli"),
+    action: str | None = typer.Option(
+        None, help="exact, or a prefix ending in '.' such as 'user.'"
+    ),
+    target_type: str | None = typer.Option(None),
+    target_id: str | None = typer.Option(None),
+    since: dt.datetime | None = typer.Option(None, help="UTC unless a zone is given"),
+    until: dt.datetime | None = typer.Option(None),
+    limit: int = typer.Option(50, min=1, max=500),
+    cursor: str | None = typer.Option(None, help="next_cursor from the previous page"),
+    as_json: bool = JSON,
+) -> None:
+    """List audit events, newest first."""
+    flt = AuditFilter(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        since=_aware(since),
+        until=_aware(until),
+    )
+    with local_container() as container, container.db.read() as session:
+        page = list_events(session, flt, limit=limit, cursor=cursor)
+        items = [AuditEventOut.of(e) for e in page.events]
+    if as_json:
+        emit_json(
+            {"items": [i.model_dump(mode="json") for i in items], "next_cursor": page.next_cursor}
+        )
+        return
+    table(
+        "Audit events",
+        ["seq", "time", "actor", "action", "target", "outcome", "from"],
+        [
+            (
+                i.seq,
+                when(i.occurred_at),
+                i.actor,
+                i.action,
+                f"{i.target_type}:{i.target_id}" if i.target_type else "",
+                i.outcome,
+                i.client_address,
+            )
+            for i in items
+        ],
+    )
+    if page.next_cursor:
+        out.print(f"more: --cursor {page.next_cursor}")
+
+
+@audit.command("verify")
+def audit_verify(
+    expect_head: str | None = typer.Option(
+        None, help="a head hash recorded earlier elsewhere; must still be in the chain's head"
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Check the hash chain; exit 1 and name each broken place if it was tampered with."""
+    with local_container() as container, container.db.read() as session:
+        result = VerifyOut.of(verify_chain(session))
+    if expect_head is not None and expect_head != result.head_hash:
+        result.ok = False
+        result.problems.append(
+            ChainProblemOut(
+                seq=result.head_seq,
+                kind="head_mismatch",
+                message=f"the chain's head is {result.head_hash}, not the {expect_head} you recorded",
+            )
+        )
+    if as_json:
+        emit_json(result.model_dump(mode="json"))
+    elif result.ok:
+        out.print(
+            f"audit chain intact: {result.checked} event(s); head {result.head_seq} {result.head_hash}"
+        )
+    else:
+        err.print(f"[bold red]audit chain BROKEN[/] ({result.checked} event(s) checked):")
+        for problem in result.problems:
+            err.print(f"  event {problem.seq}: {problem.kind}: {problem.message}")
+    raise typer.Exit(0 if result.ok else EXIT_CHECK_FAILED)
+
+
+@config.command("show")
+def config_show(as_json: bool = JSON) -> None:
+    """Print the effective configuration, secrets masked."""
+    try:
+        settings = Settings()
+    except Exception as exc:
+        err.print(f"[bold red]error[/]: invalid configuration: {exc}")
+        raise typer.Exit(EXIT_INVALID) from exc
+    values = settings.masked()
+    if as_json:
+        emit_json(values)
+    else:
+        table(
+            "Effective configuration",
+            ["setting", "value"],
+            [(f"LEMUR_{k.upper()}", v) for k, v in values.items()],
+        )

@@ -1,0 +1,149 @@
+"""Settings: read once at start-up and passed down; never imported as a global.
+
+Sources, highest priority first: keyword arguments (tests), ``LEMUR_*`` environment
+variables, a TOML file (``LEMUR_CONFIG_FILE``, or ``lemur.toml`` in the data directory),
+defaults. The file is data, never executable code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from lemur.errors import ConfigurationError
+
+DEFAULT_DATA_DIR = Path("lemur-data")
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """Values from a TOML file; a missing default file is fine, a missing named one is not."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None, required: bool) -> None:
+        super().__init__(settings_cls)
+        self._values: dict[str, Any] = {}
+        if path is None:
+            return
+        if not path.exists():
+            if required:
+                raise ConfigurationError(
+                    f"configuration file {path} does not exist (named by LEMUR_CONFIG_FILE)",
+                    code="config_file_missing",
+                )
+            return
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(
+                f"configuration file {path} is not valid TOML: {exc}", code="config_file_invalid"
+            ) from exc
+        self._values = data.get("lemur", data)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        # Unknown keys are passed through so that extra="forbid" names them.
+        return dict(self._values)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEMUR_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where the SQLite database and keys live")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file lemur.db in the data directory"
+    )
+    encryption_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated Fernet keys, primary first; default: the key file",
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="Secret for CSRF tokens; default: the data-directory secret file"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    base_url: str | None = Field(
+        None, description="Public URL of this Lemur, used in certificates (CRL/OCSP/AIA)"
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body")
+    session_lifetime_minutes: int = Field(480, ge=5)
+    secure_cookies: bool = Field(
+        False, description="Mark cookies Secure (set when served over TLS)"
+    )
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(20, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=60)
+    token_max_lifetime_days: int = Field(365, ge=1)
+    log_level: str = "info"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        named = os.environ.get("LEMUR_CONFIG_FILE")
+        if named:
+            toml = TomlFileSource(settings_cls, Path(named), required=True)
+        else:
+            data_dir = Path(os.environ.get("LEMUR_DATA_DIR", str(DEFAULT_DATA_DIR)))
+            toml = TomlFileSource(settings_cls, data_dir / "lemur.toml", required=False)
+        return (init_settings, env_settings, toml)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'lemur.db'}"
+
+    @property
+    def effective_base_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "keyring"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / "session-secret"
+
+    def masked(self) -> dict[str, str]:
+        """The effective configuration as strings, secrets masked (for ``lemur config show``)."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "********" if value.get_secret_value() else ""
+            elif value is None:
+                out[name] = ""
+            else:
+                out[name] = str(value)
+        out["database_url"] = _mask_url_password(self.effective_database_url)
+        out["base_url"] = self.effective_base_url
+        return out
+
+
+def _mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password:
+        return parsed.render_as_string(hide_password=True)
+    return url

@@ -1,0 +1,173 @@
+"""The one place collaborators are wired: settings, database, key ring, clock, hasher.
+
+Built once by the CLI (``lemur serve`` and the admin commands) or by a test fixture and
+handed to ``create_app``; nothing in domain code reaches for globals.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from lemur.accounts.models import AppSecret, Role, User
+from lemur.accounts.passwords import PasswordHasher
+from lemur.accounts.service import AccountService
+from lemur.authz import cli_principal
+from lemur.clock import Clock, SystemClock
+from lemur.config import Settings
+from lemur.crypto.keyring import KeyRing, generate_key, write_key_file
+from lemur.db import Database, is_sqlite
+from lemur.errors import ConfigurationError
+from lemur.keys.models import KeyringKey
+from lemur.keys.service import check_keyring, register_primary
+from lemur.migrate import is_current, upgrade
+
+SESSION_SECRET_NAME = "session"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    keyring: KeyRing
+    clock: Clock
+    hasher: PasswordHasher
+    session_secret: bytes
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+@dataclass
+class InitReport:
+    created_data_dir: bool = False
+    created_key_file: bool = False
+    migrated: bool = False
+    admin_username: str | None = None
+    admin_password: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _load_keyring(settings: Settings, db: Database, *, create: bool, report: InitReport) -> KeyRing:
+    if settings.encryption_keys is not None:
+        return KeyRing.from_env(settings.encryption_keys.get_secret_value())
+    path = settings.key_file
+    if path.exists():
+        return KeyRing.from_file(path)
+    with db.read() as session:
+        used = session.scalar(select(func.count()).select_from(KeyringKey)) or 0
+    if used:
+        raise ConfigurationError(
+            f"the key file {path} is missing, but the database already holds encrypted secrets. "
+            "Restore the key file from your backup (or set LEMUR_ENCRYPTION_KEYS); a new key "
+            "would make the stored secrets unreadable, so Lemur will not create one.",
+            code="keyring_missing",
+        )
+    if not create:
+        raise ConfigurationError(
+            f"no encryption keys: {path} does not exist and LEMUR_ENCRYPTION_KEYS is not set; "
+            "run `lemur init` first",
+            code="keyring_missing",
+        )
+    write_key_file(path, [generate_key()])
+    report.created_key_file = True
+    return KeyRing.from_file(path)
+
+
+def _session_secret(
+    settings: Settings, db: Database, ring: KeyRing, clock: Clock, *, create: bool
+) -> bytes:
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value().encode()
+    with db.read() as session:
+        row = session.get(AppSecret, SESSION_SECRET_NAME)
+        if row is not None:
+            return ring.decrypt(row.ciphertext)
+    if not create:
+        raise ConfigurationError(
+            "no session secret; run `lemur init`", code="session_secret_missing"
+        )
+    value = secrets.token_bytes(32)
+    with db.write() as session:
+        if session.get(AppSecret, SESSION_SECRET_NAME) is None:
+            session.add(
+                AppSecret(
+                    name=SESSION_SECRET_NAME, ciphertext=ring.encrypt(value), created_at=clock.now()
+                )
+            )
+            session.commit()
+            return value
+    return _session_secret(settings, db, ring, clock, create=False)
+
+
+def build_container(
+    settings: Settings,
+    *,
+    init: bool,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+    report: InitReport | None = None,
+) -> Container:
+    """Open everything Lemur needs. With ``init``, create what is missing first: the data
+    directory, the schema, the key file, the session secret and an admin account. Existing
+    keys, secrets and accounts are never replaced."""
+    clock = clock or SystemClock()
+    hasher = hasher or PasswordHasher()
+    report = report if report is not None else InitReport()
+    url = settings.effective_database_url
+    if init and not settings.data_dir.exists():
+        settings.data_dir.mkdir(mode=0o700, parents=True)
+        report.created_data_dir = True
+    elif is_sqlite(url) and settings.database_url is None and not settings.data_dir.exists():
+        raise ConfigurationError(
+            f"data directory {settings.data_dir} does not exist; run `lemur init`",
+            code="data_dir_missing",
+        )
+    if settings.data_dir.exists():
+        os.chmod(settings.data_dir, 0o700)
+    db = Database.connect(url)
+    try:
+        if init:
+            if not is_current(db.write_engine):
+                upgrade(db.write_engine)
+                report.migrated = True
+        elif not is_current(db.write_engine):
+            report.notes.append(
+                "database schema is not current: run `lemur init` (until then /ready says 503)"
+            )
+        ring = _load_keyring(settings, db, create=init, report=report)
+        with db.write() as session:
+            check_keyring(session, ring)
+            if init:
+                register_primary(session, ring, clock)
+                session.commit()
+        secret = _session_secret(settings, db, ring, clock, create=init)
+        container = Container(
+            settings=settings,
+            db=db,
+            keyring=ring,
+            clock=clock,
+            hasher=hasher,
+            session_secret=secret,
+        )
+        if init:
+            _ensure_admin(container, report)
+        return container
+    except BaseException:
+        db.dispose()
+        raise
+
+
+def _ensure_admin(container: Container, report: InitReport) -> None:
+    with container.db.write() as session:
+        if session.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN)):
+            return
+        service = AccountService(
+            session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
+        )
+        user, password = service.create_user("admin", role=Role.ADMIN, display_name="Administrator")
+        report.admin_username = user.username
+        report.admin_password = password

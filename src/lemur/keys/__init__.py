@@ -1,0 +1,1 @@
+"""Key-ring bookkeeping: which keys the stored data needs, and rotation."""

@@ -1,0 +1,8 @@
+"""Imports every model module so that Base.metadata knows every table (for Alembic,
+key rotation and test fixtures). Domain code imports the model modules it needs directly."""
+
+from lemur.accounts import models as accounts_models
+from lemur.audit import models as audit_models
+from lemur.keys import models as keys_models
+
+__all__ = ["accounts_models", "audit_models", "keys_models"]

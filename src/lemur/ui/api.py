@@ -1,0 +1,239 @@
+"""Pages: login, home, change password, logout. Every form post carries a CSRF token:
+before login it is bound to a random pre-session cookie, after login to the session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from lemur.accounts.login import (
+    LoginService,
+    ThrottlePolicy,
+    authenticate_session,
+    csrf_token,
+    csrf_valid,
+)
+from lemur.accounts.models import User
+from lemur.accounts.service import AccountService
+from lemur.authz import Principal
+from lemur.container import Container
+from lemur.errors import LemurError, TooManyRequests
+from lemur.web.api import SESSION_COOKIE, client_address, get_container
+
+PRE_SESSION_COOKIE = "lemur_csrf"
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("messages", [])
+    context.setdefault("user", None)
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def _set_cookie(
+    response: Response, container: Container, name: str, value: str, *, max_age: int | None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=container.settings.secure_cookies,
+        path="/",
+    )
+
+
+def _signed_in(request: Request, container: Container) -> tuple[Principal, User, str] | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    with container.db.read() as session:
+        found = authenticate_session(
+            session, cookie, clock=container.clock, client_address=client_address(request)
+        )
+        if found is None:
+            return None
+        principal, user = found
+        _ = [m.team.name for m in user.memberships]  # load for the template
+    return principal, user, cookie
+
+
+def _login_page(
+    request: Request,
+    container: Container,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    username: str = "",
+) -> HTMLResponse:
+    nonce = request.cookies.get(PRE_SESSION_COOKIE) or secrets.token_urlsafe(24)
+    response = _page(
+        request,
+        "login.html",
+        status,
+        csrf_token=csrf_token(container.session_secret, f"login:{nonce}"),
+        error=error,
+        username=username,
+    )
+    _set_cookie(response, container, PRE_SESSION_COOKIE, nonce, max_age=3600)
+    return response
+
+
+def _forbidden_csrf(request: Request) -> HTMLResponse:
+    return _page(
+        request,
+        "error.html",
+        403,
+        heading="This form has expired",
+        error="The form was missing its security token (CSRF). Reload the page and try again.",
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, container: Container = Depends(get_container)) -> Response:
+    if _signed_in(request, container):
+        return RedirectResponse("/", status_code=303)
+    return _login_page(request, container)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: str = Form("", max_length=200),
+    password: str = Form("", max_length=1024),
+    csrf_token_field: str = Form("", alias="csrf_token", max_length=128),
+    container: Container = Depends(get_container),
+) -> Response:
+    nonce = request.cookies.get(PRE_SESSION_COOKIE, "")
+    if not nonce or not csrf_valid(container.session_secret, f"login:{nonce}", csrf_token_field):
+        return _forbidden_csrf(request)
+    settings = container.settings
+    service = LoginService(
+        container.db,
+        clock=container.clock,
+        hasher=container.hasher,
+        policy=ThrottlePolicy(
+            settings.login_max_failures_per_account,
+            settings.login_max_failures_per_address,
+            dt.timedelta(seconds=settings.login_failure_window_seconds),
+        ),
+        session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
+    )
+    try:
+        result = service.login(username, password, client_address=client_address(request))
+    except LemurError as exc:
+        page = _login_page(
+            request, container, status=exc.status, error=exc.message, username=username[:64]
+        )
+        if isinstance(exc, TooManyRequests):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    target = "/password" if result.user.must_change_password else "/"
+    response = RedirectResponse(target, status_code=303)
+    _set_cookie(
+        response,
+        container,
+        SESSION_COOKIE,
+        result.session_token,
+        max_age=settings.session_lifetime_minutes * 60,
+    )
+    response.delete_cookie(PRE_SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    csrf_token_field: str = Form("", alias="csrf_token", max_length=128),
+    container: Container = Depends(get_container),
+) -> Response:
+    signed_in = _signed_in(request, container)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    principal, _user, cookie = signed_in
+    if not csrf_valid(container.session_secret, cookie, csrf_token_field):
+        return _forbidden_csrf(request)
+    LoginService(
+        container.db,
+        clock=container.clock,
+        hasher=container.hasher,
+        policy=ThrottlePolicy(1, 1, dt.timedelta(seconds=60)),
+        session_lifetime=dt.timedelta(minutes=1),
+    ).logout(principal, cookie)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, container: Container = Depends(get_container)) -> Response:
+    signed_in = _signed_in(request, container)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    _principal, user, cookie = signed_in
+    teams = sorted((m.team for m in user.memberships), key=lambda t: t.name)
+    return _page(
+        request,
+        "home.html",
+        user=user,
+        teams=teams,
+        csrf_token=csrf_token(container.session_secret, cookie),
+    )
+
+
+@router.get("/password", response_class=HTMLResponse)
+def password_form(request: Request, container: Container = Depends(get_container)) -> Response:
+    signed_in = _signed_in(request, container)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    _principal, user, cookie = signed_in
+    return _page(
+        request, "password.html", user=user, csrf_token=csrf_token(container.session_secret, cookie)
+    )
+
+
+@router.post("/password", response_class=HTMLResponse)
+def change_password(
+    request: Request,
+    current_password: str = Form("", max_length=1024),
+    new_password: str = Form("", max_length=1024),
+    csrf_token_field: str = Form("", alias="csrf_token", max_length=128),
+    container: Container = Depends(get_container),
+) -> Response:
+    signed_in = _signed_in(request, container)
+    if signed_in is None:
+        return RedirectResponse("/login", status_code=303)
+    principal, user, cookie = signed_in
+    token = csrf_token(container.session_secret, cookie)
+    if not csrf_valid(container.session_secret, cookie, csrf_token_field):
+        return _forbidden_csrf(request)
+    with container.db.write() as session:
+        service = AccountService(
+            session, clock=container.clock, hasher=container.hasher, actor=principal
+        )
+        fresh = service.get_user(user.id)
+        try:
+            service.change_own_password(fresh, current=current_password, new=new_password)
+        except LemurError as exc:
+            return _page(
+                request, "password.html", exc.status, user=user, csrf_token=token, error=exc.message
+            )
+    return _page(
+        request,
+        "home.html",
+        user=fresh,
+        teams=sorted((m.team for m in user.memberships), key=lambda t: t.name),
+        csrf_token=token,
+        messages=["Your password was changed."],
+    )

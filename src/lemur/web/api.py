@@ -1,0 +1,113 @@
+"""Dependencies shared by every router: the container, sessions, the caller.
+
+Authentication: ``Authorization: Bearer lmr_...`` for automation, or the browser's session
+cookie. A cookie-authenticated request that changes state must carry the CSRF token (form
+field ``csrf_token`` in the UI, header ``X-CSRF-Token`` for scripts in the page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from lemur.accounts.login import authenticate_session, csrf_valid
+from lemur.accounts.tokens import authenticate_token, touch_token
+from lemur.authz import Action, Principal, authorize
+from lemur.container import Container
+from lemur.errors import AuthenticationRequired, PermissionDenied
+
+SESSION_COOKIE = "lemur_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def read_session(container: Container = Depends(get_container)) -> Iterator[Session]:
+    with container.db.read() as session:
+        yield session
+
+
+def write_session(container: Container = Depends(get_container)) -> Iterator[Session]:
+    with container.db.write() as session:
+        yield session
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _from_bearer(request: Request, container: Container, value: str) -> Principal:
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationRequired(
+            "use 'Authorization: Bearer <token>' with an API token", code="unsupported_auth_scheme"
+        )
+    address = client_address(request)
+    with container.db.read() as session:
+        principal, api_token = authenticate_token(
+            session, token.strip(), clock=container.clock, client_address=address
+        )
+    with container.db.write() as session:
+        touch_token(session, api_token, clock=container.clock, client_address=address)
+    if (
+        request.method not in SAFE_METHODS
+        and principal.token_scope is not None
+        and principal.token_scope.value == "read"
+    ):
+        raise PermissionDenied(
+            "this API token is read-only; create a token with scope 'write'",
+            code="token_scope_insufficient",
+        )
+    return principal
+
+
+def _from_cookie(request: Request, container: Container, cookie: str) -> Principal:
+    with container.db.read() as session:
+        found = authenticate_session(
+            session, cookie, clock=container.clock, client_address=client_address(request)
+        )
+    if found is None:
+        raise AuthenticationRequired(
+            "your session has expired; log in again", code="session_expired"
+        )
+    principal, _user = found
+    if request.method not in SAFE_METHODS and not csrf_valid(
+        container.session_secret, cookie, request.headers.get("x-csrf-token")
+    ):
+        raise PermissionDenied("missing or wrong CSRF token", code="csrf_failed")
+    return principal
+
+
+def current_principal(request: Request, container: Container = Depends(get_container)) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if header:
+        principal = _from_bearer(request, container, header)
+    elif cookie:
+        principal = _from_cookie(request, container, cookie)
+    else:
+        raise AuthenticationRequired("authentication required: send an API token or log in")
+    request.state.principal = principal
+    return principal
+
+
+def require(action: Action) -> Callable[..., Principal]:
+    """A dependency that authenticates the caller and checks a global action.
+
+    The action is attached to the function so the authorization-matrix test can read
+    which action guards each route."""
+
+    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        authorize(principal, action)
+        return principal
+
+    dependency.lemur_action = action  # type: ignore[attr-defined]
+    return dependency

@@ -1,0 +1,95 @@
+"""One error envelope for every failure: ``{"error": {"code", "message", "field"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lemur.errors import LemurError, TooManyRequests
+
+log = logging.getLogger("lemur.web")
+
+# pydantic error types -> our stable codes
+VALIDATION_CODES = {
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+    "json_invalid": "invalid_json",
+    "model_attributes_type": "invalid_body",
+    "dict_type": "invalid_body",
+}
+
+
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "field": field}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or None
+
+
+def _validation_message(err: dict[str, Any], field: str | None) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return f"unknown field '{field}'; check the spelling against the API documentation"
+    if kind == "missing":
+        return f"'{field}' is required"
+    if kind == "json_invalid":
+        return "the request body is not valid JSON"
+    msg = str(err.get("msg", "invalid value"))
+    return f"{field}: {msg}" if field else msg
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LemurError)
+    async def _lemur(_request: Request, exc: LemurError) -> JSONResponse:
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        if exc.status >= 500:
+            log.error("request failed: %s (%s)", exc.code, exc.message)
+        return envelope(exc.status, exc.code, exc.message, exc.field, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        field = _field(tuple(first.get("loc", ())))
+        code = VALIDATION_CODES.get(first.get("type", ""), "validation_error")
+        return envelope(422, code, _validation_message(first, field), field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return envelope(404, "route_not_found", "no such endpoint; see /api/v1/openapi.json")
+        if exc.status_code == 405:
+            return envelope(
+                405,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+                headers=dict(exc.headers or {}),
+            )
+        return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return envelope(500, "internal_error", "an unexpected error occurred; it has been logged")

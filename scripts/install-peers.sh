@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs the Debian packages the test suite runs against (see docs/testing.md).
+# Does nothing when they are all present; needs root (apt-get) otherwise.
+set -eu
+need=""
+command -v chromium >/dev/null 2>&1 || need="$need chromium fonts-liberation"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+if [ -n "$need" ]; then
+    echo "installing Debian packages:$need"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need
+fi

@@ -1,0 +1,73 @@
+"""An in-process API client over a real database, and a small world of users and teams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lemur.accounts.models import Role, TokenScope
+from lemur.accounts.service import AccountService, load_principal
+from lemur.accounts.tokens import TokenService
+from lemur.app import create_app
+from lemur.authz import cli_principal
+from lemur.container import Container
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), client=("192.0.2.10", 50000)) as c:
+        yield c
+
+
+@dataclass
+class World:
+    """Users of every role; 'member' belongs to team 'own', 'outsider' to team 'other'."""
+
+    container: Container
+    tokens: dict[str, str] = field(default_factory=dict)
+    user_ids: dict[str, int] = field(default_factory=dict)
+    team_ids: dict[str, int] = field(default_factory=dict)
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def add_token(self, who: str, *, scope: TokenScope = TokenScope.WRITE, name: str | None = None) -> str:
+        c = self.container
+        with c.db.write() as session:
+            user = AccountService(session, clock=c.clock, hasher=c.hasher, actor=cli_principal()).find_user(who)
+            principal = load_principal(session, user, via="cli")
+            _, plaintext = TokenService(session, clock=c.clock, max_lifetime_days=365).create(
+                principal, name=name or f"{who}-{scope.value}-{len(self.tokens)}", scope=scope, expires_in_days=30
+            )
+        return plaintext
+
+
+ROLES = {
+    "admin2": Role.ADMIN,
+    "security": Role.SECURITY,
+    "member": Role.MEMBER,
+    "outsider": Role.MEMBER,
+    "reader": Role.READ_ONLY,
+}
+
+
+@pytest.fixture
+def world(container: Container) -> World:
+    w = World(container)
+    c = container
+    with c.db.write() as session:
+        accounts = AccountService(session, clock=c.clock, hasher=c.hasher, actor=cli_principal())
+        for name, role in ROLES.items():
+            user, _ = accounts.create_user(name, role=role, password=f"{name}-password-123")
+            w.user_ids[name] = user.id
+        for team, member in (("own", "member"), ("other", "outsider")):
+            t = accounts.create_team(team)
+            w.team_ids[team] = t.id
+            accounts.add_member(t, accounts.find_user(member))
+        w.user_ids["admin"] = accounts.find_user("admin").id
+    for name in ROLES:
+        w.tokens[name] = w.add_token(name)
+    return w

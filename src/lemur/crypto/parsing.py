@@ -23,6 +23,7 @@ from lemur.crypto.keys import (
     PublicKey,
     check_key_matches_certificate,
     describe_key_type,
+    key_matches_certificate,
 )
 from lemur.crypto.keys import key_spec_of as _key_spec_of
 from lemur.crypto.names import SubjectAltNames
@@ -159,21 +160,30 @@ def load_pkcs12(
         raise InvalidInput(
             "the data is not a valid PKCS#12 file", code="invalid_pkcs12", field=field
         ) from exc
-    if loaded.cert is None:
-        raise InvalidInput(
-            "the PKCS#12 file contains no certificate", code="invalid_pkcs12", field=field
-        )
-    cert = loaded.cert.certificate
     key = loaded.key
+    if key is not None and not isinstance(key, PrivateKey):
+        raise InvalidInput(
+            f"key type {describe_key_type(key.public_key())} is not supported",
+            code="unsupported_key_type",
+            field=field,
+        )
+    others = [c.certificate for c in loaded.additional_certs]
+    cert = loaded.cert.certificate if loaded.cert is not None else None
+    if cert is None and key is not None:
+        # Some exporters omit the localKeyId that pairs key and certificate (RFC 7292
+        # §4.2); the key's own certificate is then among the others.
+        cert = next((c for c in others if key_matches_certificate(key, c)), None)
+        others = [c for c in others if c is not cert]
+    if cert is None:
+        raise InvalidInput(
+            "the PKCS#12 file contains no certificate"
+            + ("" if key is None else " matching its private key"),
+            code="invalid_pkcs12",
+            field=field,
+        )
     if key is not None:
-        if not isinstance(key, PrivateKey):
-            raise InvalidInput(
-                f"key type {describe_key_type(key.public_key())} is not supported",
-                code="unsupported_key_type",
-                field=field,
-            )
         check_key_matches_certificate(key, cert, field=field)
-    return PKCS12Contents(key, cert, [c.certificate for c in loaded.additional_certs])
+    return PKCS12Contents(key, cert, others)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 
 import pytest
 from _crypto_support import DAY, NOW
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -128,20 +130,14 @@ def _csr(key, names: list[x509.GeneralName], cn: str | None = "api.example.com")
     )
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    algorithm = None if KeySpec.ED25519 == _spec(key) else hashes.SHA256()
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return builder.sign(key, algorithm)
-
-
-def _spec(key) -> KeySpec:  # type: ignore[no-untyped-def]
-    from lemur.crypto.keys import key_spec_of
-
-    return key_spec_of(key.public_key())
 
 
 @pytest.mark.parametrize("spec", [KeySpec.EC_P256, KeySpec.RSA_2048, KeySpec.ED25519])
 def test_csr_is_parsed_and_names_normalized(spec: KeySpec) -> None:
     key = generate_private_key(spec)
-    csr = _csr(key, [x509.DNSName("API.Example.com."), x509.IPAddress(__import__("ipaddress").ip_address("192.0.2.7"))])
+    csr = _csr(key, [x509.DNSName("API.Example.com."), x509.IPAddress(ipaddress.ip_address("192.0.2.7"))])
     for data in (csr.public_bytes(serialization.Encoding.PEM), csr.public_bytes(serialization.Encoding.DER)):
         info = load_csr(data, field="csr")
         assert info.common_name == "api.example.com"
@@ -175,8 +171,6 @@ def test_csr_errors() -> None:
         load_csr(bad_name, field="csr")
     assert exc.value.code == "invalid_dns_name"
     assert exc.value.field == "csr.subject_alternative_names.dns_names[0]"
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     weak_csr = _csr(weak, [x509.DNSName("a.example.com")]).public_bytes(serialization.Encoding.DER)
     assert _code(weak_csr, load_csr) == "unsupported_key_type"

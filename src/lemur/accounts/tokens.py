@@ -32,7 +32,8 @@ def _digest(secret: str) -> str:
 
 
 def split_token(token: str) -> tuple[str, str]:
-    parts = token.split("_")
+    # The public id is hex; the secret is url-safe base64 and may itself contain "_".
+    parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
         raise AuthenticationRequired(
             "the API token is malformed: expected lmr_<id>_<secret>", code="token_malformed"

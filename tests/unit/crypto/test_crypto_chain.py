@@ -4,9 +4,9 @@ import random
 
 import pytest
 from _crypto_support import DAY, NOW, ca_name
-from conftest import HierarchyCache
 from cryptography import x509
 
+from conftest import HierarchyCache
 from lemur.crypto.chain import is_self_signed, order_chain
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key
@@ -51,7 +51,9 @@ def test_chain_may_stop_before_the_root(chain: list[x509.Certificate]) -> None:
     assert order_chain(chain[0], []) == chain[:1]
 
 
-def test_foreign_certificate_is_reported(chain: list[x509.Certificate], hierarchies: HierarchyCache) -> None:
+def test_foreign_certificate_is_reported(
+    chain: list[x509.Certificate], hierarchies: HierarchyCache
+) -> None:
     foreign = hierarchies.get(KeySpec.EC_P384).intermediate
     with pytest.raises(InvalidInput) as exc:
         order_chain(chain[0], [chain[1], foreign, chain[2]], field="chain")

@@ -5,12 +5,12 @@ import time
 from pathlib import Path
 
 from _crypto_support import CRL_BASE, DAY, NOW, OCSP_URL, openssl, write_pem
-from conftest import HierarchyCache
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from conftest import HierarchyCache
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.issuance import build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key
@@ -37,17 +37,21 @@ def test_describe_leaf(hierarchies: HierarchyCache, tmp_path: Path) -> None:
     assert d.issuer_common_name == "Lemur Test Intermediate rsa-2048"
     assert d.issuer == "CN=Lemur Test Intermediate rsa-2048,O=Lemur Test PKI,C=US"
     assert d.sans.all_names() == ("api.example.com", "192.0.2.1")
-    assert d.not_valid_before == NOW and d.not_valid_before.tzinfo == datetime.UTC
+    assert d.not_valid_before == NOW
+    assert d.not_valid_before.tzinfo == datetime.UTC
     assert d.not_valid_after == NOW + 90 * DAY
     assert int(d.serial_hex, 16) == d.serial_number == leaf.serial_number
-    assert d.serial_hex == d.serial_hex.lower() and ":" not in d.serial_hex
+    assert d.serial_hex == d.serial_hex.lower()
+    assert ":" not in d.serial_hex
     assert (d.key_spec, d.key_type, d.key_size) == (KeySpec.RSA_2048, "RSA", 2048)
     assert d.signature_algorithm == "sha256WithRSAEncryption"
-    assert not d.is_ca and d.path_length is None
+    assert not d.is_ca
+    assert d.path_length is None
     assert d.key_usage == ("digital_signature", "key_encipherment")
     assert d.extended_key_usage == ("serverAuth", "clientAuth")
     by_name = {e.name: e for e in d.extensions}
-    assert by_name["basicConstraints"].critical and by_name["basicConstraints"].value == "CA:FALSE"
+    assert by_name["basicConstraints"].critical
+    assert by_name["basicConstraints"].value == "CA:FALSE"
     assert by_name["subjectAltName"].value == "DNS:api.example.com, IP:192.0.2.1"
     assert by_name["authorityInfoAccess"].value == f"OCSP: URI:{OCSP_URL}"
     assert by_name["cRLDistributionPoints"].value == f"URI:{CRL_BASE}i.crl"
@@ -63,12 +67,17 @@ def test_describe_leaf(hierarchies: HierarchyCache, tmp_path: Path) -> None:
 def test_describe_ca_and_other_keys(hierarchies: HierarchyCache) -> None:
     h = hierarchies.get(KeySpec.EC_P384)
     d = describe_certificate(h.intermediate)
-    assert d.is_ca and d.path_length == 0
+    assert d.is_ca
+    assert d.path_length == 0
     assert (d.key_spec, d.key_type, d.key_size) == (KeySpec.EC_P384, "EC", 384)
     assert d.signature_algorithm == "ecdsa-with-SHA384"
     assert d.key_usage == ("digital_signature", "key_cert_sign", "crl_sign")
     ed = describe_certificate(hierarchies.get(KeySpec.ED25519).root)
-    assert (ed.key_spec, ed.key_type, ed.signature_algorithm) == (KeySpec.ED25519, "Ed25519", "ed25519")
+    assert (ed.key_spec, ed.key_type, ed.signature_algorithm) == (
+        KeySpec.ED25519,
+        "Ed25519",
+        "ed25519",
+    )
 
 
 def test_unsupported_key_is_described_without_spec() -> None:

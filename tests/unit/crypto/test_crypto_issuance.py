@@ -12,17 +12,17 @@ from _crypto_support import (
     DAY,
     NOW,
     OCSP_URL,
-    cabf_errors,
     ca_name,
+    cabf_errors,
     openssl,
     pkix_errors,
     write_pem,
 )
-from conftest import HierarchyCache
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from conftest import HierarchyCache
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key
@@ -80,7 +80,8 @@ def test_hierarchy_passes_openssl_and_pkilint(
         "-untrusted", intermediate_pem,
         leaf_pem,
     )  # fmt: skip
-    assert result.returncode == 0 and "OK" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout, result.stdout
 
     for label, cert in (("root", h.root), ("intermediate", h.intermediate), ("leaf", leaf)):
         errors = pkix_errors(cert)
@@ -99,7 +100,8 @@ def test_leaf_profile_contents(hierarchies: HierarchyCache, spec: KeySpec) -> No
     leaf = _leaf(h, spec, Profile.SERVER_CLIENT, cab_forum=False)
     ext = leaf.extensions
     constraints = ext.get_extension_for_class(x509.BasicConstraints)
-    assert constraints.critical and not constraints.value.ca
+    assert constraints.critical
+    assert not constraints.value.ca
     key_usage = ext.get_extension_for_class(x509.KeyUsage).value
     assert key_usage.digital_signature
     assert key_usage.key_encipherment is (spec is KeySpec.RSA_2048)
@@ -164,9 +166,9 @@ def test_cab_forum_rules(hierarchies: HierarchyCache) -> None:
     assert code(public_key=ed25519.Ed25519PrivateKey.generate().public_key()) == (
         "unsupported_key_type"
     )
-    assert code(sans=SubjectAltNames.create(dns_names=["a.example.com"], emails=["a@example.com"])) == (
-        "prohibited_san_type"
-    )
+    assert code(
+        sans=SubjectAltNames.create(dns_names=["a.example.com"], emails=["a@example.com"])
+    ) == ("prohibited_san_type")
     assert code(subject_cn="other.example.com") == "common_name_not_in_sans"
     assert code(sans=SubjectAltNames.create(ip_addresses=["10.0.0.1"]), subject_cn=None) == (
         "invalid_ip_address"
@@ -196,10 +198,13 @@ def test_root_and_intermediate_constraints(ec_ca) -> None:  # type: ignore[no-un
     root = ec_ca.root.extensions
     assert root.get_extension_for_class(x509.BasicConstraints).critical
     usage = root.get_extension_for_class(x509.KeyUsage)
-    assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign
+    assert usage.critical
+    assert usage.value.key_cert_sign
+    assert usage.value.crl_sign
     assert ec_ca.root.issuer == ec_ca.root.subject
     intermediate = describe_certificate(ec_ca.intermediate)
-    assert intermediate.is_ca and intermediate.path_length == 0
+    assert intermediate.is_ca
+    assert intermediate.path_length == 0
 
     # pathLen 0 forbids another CA below the intermediate.
     key = generate_private_key(KeySpec.EC_P256)
@@ -289,5 +294,8 @@ def test_cab_forum_ca_requirements(hierarchies: HierarchyCache) -> None:
 
 
 def test_key_types_in_certificates(hierarchies: HierarchyCache) -> None:
-    for spec, cls in ((KeySpec.RSA_2048, rsa.RSAPublicKey), (KeySpec.EC_P384, ec.EllipticCurvePublicKey)):
+    for spec, cls in (
+        (KeySpec.RSA_2048, rsa.RSAPublicKey),
+        (KeySpec.EC_P384, ec.EllipticCurvePublicKey),
+    ):
         assert isinstance(hierarchies.get(spec).intermediate.public_key(), cls)

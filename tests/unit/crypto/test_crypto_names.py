@@ -102,19 +102,37 @@ def test_ip_addresses() -> None:
 
 def test_emails() -> None:
     assert validate_email("Alice.Smith@Bücher.Example") == "Alice.Smith@xn--bcher-kva.example"
-    for bad in ("alice", "@example.com", "alice@", "a b@example.com", "al..ice@example.com",
-                "alice@exa_mple.com", "ålice@example.com", "alice@*.example.com"):
+    for bad in (
+        "alice",
+        "@example.com",
+        "alice@",
+        "a b@example.com",
+        "al..ice@example.com",
+        "alice@exa_mple.com",
+        "ålice@example.com",
+        "alice@*.example.com",
+    ):
         with pytest.raises(InvalidInput) as exc:
             validate_email(bad)
         assert exc.value.code == "invalid_email", bad
 
 
 def test_uris() -> None:
-    for good in ("https://example.com/path?q=1", "spiffe://cluster.local/ns/default/sa/web",
-                 "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "https://[2001:db8::1]:8443/"):
+    for good in (
+        "https://example.com/path?q=1",
+        "spiffe://cluster.local/ns/default/sa/web",
+        "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+        "https://[2001:db8::1]:8443/",
+    ):
         assert validate_uri(good) == good
-    for bad in ("example.com/path", "https://exa mple.com/", "https:///path",
-                "https://exa_mple.com/", "https://bücher.example/", "1http://x.example/"):
+    for bad in (
+        "example.com/path",
+        "https://exa mple.com/",
+        "https:///path",
+        "https://exa_mple.com/",
+        "https://bücher.example/",
+        "1http://x.example/",
+    ):
         with pytest.raises(InvalidInput) as exc:
             validate_uri(bad)
         assert exc.value.code == "invalid_uri", bad
@@ -172,12 +190,12 @@ def test_covering_wildcards() -> None:
 
 
 _label = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
-_dns_names = st.lists(_label, min_size=2, max_size=5).map(".".join).filter(
-    lambda n: not n.rsplit(".", 1)[-1].isdigit()
+_dns_names = (
+    st.lists(_label, min_size=2, max_size=5)
+    .map(".".join)
+    .filter(lambda n: not n.rsplit(".", 1)[-1].isdigit())
 )
-_any_text_names = st.text(
-    alphabet=st.sampled_from("abcXYZ019-_.*äü"), min_size=0, max_size=30
-)
+_any_text_names = st.text(alphabet=st.sampled_from("abcXYZ019-_.*äü"), min_size=0, max_size=30)
 
 
 @given(st.one_of(_dns_names, _any_text_names))

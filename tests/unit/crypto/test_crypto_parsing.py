@@ -92,14 +92,15 @@ def test_pkcs12_good_and_wrong_passphrase(ec_ca) -> None:  # type: ignore[no-unt
     assert public_keys_equal(contents.key.public_key(), ec_ca.intermediate.public_key())
     assert contents.certificate == ec_ca.intermediate
     assert contents.additional_certificates == [ec_ca.root]
-    key, cert, chain = contents  # also usable as a plain tuple
+    _key, cert, _chain = contents  # also usable as a plain tuple
     assert cert == ec_ca.intermediate
 
     for wrong in (b"wrong", None):
         with pytest.raises(InvalidInput) as exc:
             load_pkcs12(data, wrong, field="pkcs12")
         assert exc.value.code == "pkcs12_bad_passphrase"
-        assert "s3cret" not in exc.value.message and "wrong" not in exc.value.message
+        assert "s3cret" not in exc.value.message
+        assert "wrong" not in exc.value.message
     with pytest.raises(InvalidInput) as exc:
         load_pkcs12(b"garbage", b"s3cret")
     assert exc.value.code == "invalid_pkcs12"
@@ -137,8 +138,13 @@ def _csr(key, names: list[x509.GeneralName], cn: str | None = "api.example.com")
 @pytest.mark.parametrize("spec", [KeySpec.EC_P256, KeySpec.RSA_2048, KeySpec.ED25519])
 def test_csr_is_parsed_and_names_normalized(spec: KeySpec) -> None:
     key = generate_private_key(spec)
-    csr = _csr(key, [x509.DNSName("API.Example.com."), x509.IPAddress(ipaddress.ip_address("192.0.2.7"))])
-    for data in (csr.public_bytes(serialization.Encoding.PEM), csr.public_bytes(serialization.Encoding.DER)):
+    csr = _csr(
+        key, [x509.DNSName("API.Example.com."), x509.IPAddress(ipaddress.ip_address("192.0.2.7"))]
+    )
+    for data in (
+        csr.public_bytes(serialization.Encoding.PEM),
+        csr.public_bytes(serialization.Encoding.DER),
+    ):
         info = load_csr(data, field="csr")
         assert info.common_name == "api.example.com"
         assert info.sans.dns_names == ("api.example.com",)

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 from _crypto_support import DAY, NOW, Hierarchy, openssl, write_pem
-from conftest import HierarchyCache
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
+from conftest import HierarchyCache
 from lemur.crypto.issuance import build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key
 from lemur.crypto.names import SubjectAltNames
@@ -65,7 +65,9 @@ def test_reason_names() -> None:
 
 
 @pytest.mark.parametrize("spec", SPECS)
-def test_crl_verifies_with_openssl(hierarchies: HierarchyCache, tmp_path: Path, spec: KeySpec) -> None:
+def test_crl_verifies_with_openssl(
+    hierarchies: HierarchyCache, tmp_path: Path, spec: KeySpec
+) -> None:
     h = hierarchies.get(spec)
     crl = build_crl(
         issuer_cert=h.intermediate, issuer_key=h.intermediate_key,
@@ -81,7 +83,8 @@ def test_crl_verifies_with_openssl(hierarchies: HierarchyCache, tmp_path: Path, 
     aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     ski = h.intermediate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     assert aki.key_identifier == ski.digest
-    assert crl.last_update_utc == NOW and crl.next_update_utc == NOW + 7 * DAY
+    assert crl.last_update_utc == NOW
+    assert crl.next_update_utc == NOW + 7 * DAY
 
     def reason(serial: int) -> x509.ReasonFlags | None:
         entry = crl.get_revoked_certificate_by_serial_number(serial)
@@ -95,13 +98,15 @@ def test_crl_verifies_with_openssl(hierarchies: HierarchyCache, tmp_path: Path, 
     assert reason(1002) is None  # RFC 5280 §5.3.1: unspecified is expressed by omission
     assert reason(1003) is x509.ReasonFlags.superseded
     entry = crl.get_revoked_certificate_by_serial_number(1001)
-    assert entry is not None and entry.revocation_date_utc == NOW - DAY
+    assert entry is not None
+    assert entry.revocation_date_utc == NOW - DAY
 
     crl_pem = tmp_path / "crl.pem"
     crl_pem.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
     ca_pem = write_pem(tmp_path / "ca.pem", h.intermediate)
     result = openssl("crl", "-in", crl_pem, "-CAfile", ca_pem, "-noout")
-    assert result.returncode == 0 and "verify OK" in result.stdout + result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "verify OK" in result.stdout + result.stderr, result.stderr
 
 
 def test_crl_rejects_bad_input(ec_ca: Hierarchy) -> None:
@@ -148,10 +153,14 @@ def test_ocsp_responses(hierarchies: HierarchyCache, spec: KeySpec, status: str)
     assert parsed.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
     assert parsed.certificate_status.name == status.upper()
     assert parsed.serial_number == leaf.serial_number
-    assert parsed.this_update_utc == NOW and parsed.next_update_utc == NOW + DAY
-    assert parsed.responder_key_hash is not None and parsed.certificates == []
+    assert parsed.this_update_utc == NOW
+    assert parsed.next_update_utc == NOW + DAY
+    assert parsed.responder_key_hash is not None
+    assert parsed.certificates == []
     assert parsed.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == info.nonce
-    _verify(h.intermediate, parsed.signature, parsed.tbs_response_bytes, parsed.signature_hash_algorithm)
+    _verify(
+        h.intermediate, parsed.signature, parsed.tbs_response_bytes, parsed.signature_hash_algorithm
+    )
     if status == "revoked":
         assert parsed.revocation_time_utc == NOW - DAY
         assert parsed.revocation_reason is x509.ReasonFlags.key_compromise
@@ -160,7 +169,8 @@ def test_ocsp_responses(hierarchies: HierarchyCache, spec: KeySpec, status: str)
 def test_ocsp_request_with_sha256_cert_id(ec_ca: Hierarchy) -> None:
     leaf = _leaf(ec_ca)
     info = parse_ocsp_request(_request(leaf, ec_ca.intermediate, algorithm=hashes.SHA256()))
-    assert info.hash_algorithm.name == "sha256" and info.nonce is None
+    assert info.hash_algorithm.name == "sha256"
+    assert info.nonce is None
     assert issuer_matches_request(ec_ca.intermediate, info)
     response = build_ocsp_response(
         request_info=info, issuer_cert=ec_ca.intermediate, issuer_key=ec_ca.intermediate_key,
@@ -178,17 +188,26 @@ def test_ocsp_errors(ec_ca: Hierarchy) -> None:
     info = parse_ocsp_request(_request(_leaf(ec_ca), ec_ca.intermediate))
     common = {"request_info": info, "this_update": NOW, "next_update": NOW + DAY}
     with pytest.raises(InvalidInput) as exc:
-        build_ocsp_response(issuer_cert=ec_ca.root, issuer_key=ec_ca.root_key, status="good", **common)  # type: ignore[arg-type]
+        build_ocsp_response(
+            issuer_cert=ec_ca.root, issuer_key=ec_ca.root_key, status="good", **common
+        )  # type: ignore[arg-type]
     assert exc.value.code == "ocsp_issuer_mismatch"
     with pytest.raises(InvalidInput) as exc:
-        build_ocsp_response(issuer_cert=ec_ca.intermediate, issuer_key=ec_ca.intermediate_key, status="revoked", **common)  # type: ignore[arg-type]
+        build_ocsp_response(
+            issuer_cert=ec_ca.intermediate,
+            issuer_key=ec_ca.intermediate_key,
+            status="revoked",
+            **common,
+        )  # type: ignore[arg-type]
     assert exc.value.code == "revocation_time_required"
     assert ocsp_unauthorized_response().response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
     assert malformed_request_response().response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 
 
 @pytest.mark.parametrize("spec", [KeySpec.RSA_2048, KeySpec.EC_P384, KeySpec.ED25519])
-def test_openssl_accepts_ocsp_response(hierarchies: HierarchyCache, tmp_path: Path, spec: KeySpec) -> None:
+def test_openssl_accepts_ocsp_response(
+    hierarchies: HierarchyCache, tmp_path: Path, spec: KeySpec
+) -> None:
     # openssl checks thisUpdate/nextUpdate against the real clock, so this one test uses it.
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     h = hierarchies.get(spec)

@@ -1,0 +1,141 @@
+"""Base classes: one small required interface per kind, optional capabilities as extra
+interfaces (``Revoker``, ``AuthorityCreator``, ``Poller``).
+
+A plugin class declares ``slug`` (kebab-case, equal to its entry-point name), ``title``,
+``description`` and ``Options`` (a pydantic model; ``SecretStr`` fields are stored
+encrypted and never returned). It is constructed with validated options and a context.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from lemur.plugins.values import (
+    AuthoritySpec,
+    Bundle,
+    CreatedAuthority,
+    DeploymentRef,
+    DiscoveredCertificate,
+    DiscoveredEndpoint,
+    Exported,
+    IssuanceRequest,
+    Issued,
+    Notice,
+    Pending,
+    PluginContext,
+    Recipient,
+    RevocationRequest,
+)
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+class Plugin(ABC, Generic[OptionsT]):
+    kind: ClassVar[str]
+    slug: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, options: OptionsT, context: PluginContext) -> None:
+        self.options = options
+        self.context = context
+
+
+class Issuer(Plugin[OptionsT]):
+    kind = "issuer"
+
+    @abstractmethod
+    def issue(self, request: IssuanceRequest) -> Issued | Pending:
+        """Issue a certificate for ``request.public_key`` with exactly the requested names.
+
+        Raises PluginRejected when the CA refuses this request, PluginTransientError when it
+        could not be reached, PluginConfigurationError when the options are wrong."""
+
+
+class Revoker(ABC):
+    """Optional issuer capability: revoke at the CA."""
+
+    @abstractmethod
+    def revoke(self, request: RevocationRequest) -> None: ...
+
+
+class Poller(ABC):
+    """Optional issuer capability: finish or cancel a Pending issuance."""
+
+    @abstractmethod
+    def poll(self, external_id: str) -> Issued | Pending: ...
+
+    @abstractmethod
+    def cancel(self, external_id: str) -> None: ...
+
+
+class AuthorityCreator(ABC):
+    """Optional issuer capability: create a CA (root or intermediate) whose key Lemur keeps."""
+
+    @abstractmethod
+    def create_authority(self, spec: AuthoritySpec) -> CreatedAuthority: ...
+
+
+class Exporter(Plugin[OptionsT]):
+    kind = "exporter"
+    includes_private_key: ClassVar[bool] = False
+    needs_passphrase: ClassVar[bool] = False
+
+    @abstractmethod
+    def export(self, bundle: Bundle, *, passphrase: bytes | None) -> Exported:
+        """Serialise the bundle. Raises PluginRejected when required input is missing."""
+
+
+class Destination(Plugin[OptionsT]):
+    kind = "destination"
+
+    @abstractmethod
+    def deploy(self, bundle: Bundle) -> DeploymentRef:
+        """Place the bundle; idempotent (deploying the same bundle twice is harmless)."""
+
+    @abstractmethod
+    def remove(self, ref: DeploymentRef) -> None:
+        """Remove what deploy placed; removing something already gone is not an error."""
+
+
+class Verifier(ABC):
+    """Optional destination capability: check that a deployment is still in place."""
+
+    @abstractmethod
+    def verify(self, ref: DeploymentRef, bundle: Bundle) -> bool: ...
+
+
+class Source(Plugin[OptionsT]):
+    kind = "source"
+
+    @abstractmethod
+    def discover(self) -> Iterator[DiscoveredCertificate | DiscoveredEndpoint]:
+        """Yield what the source finds; may be long-running, so yield as you go."""
+
+
+class Notifier(Plugin[OptionsT]):
+    kind = "notifier"
+
+    @abstractmethod
+    def send(self, notice: Notice, recipients: Sequence[Recipient]) -> None:
+        """Deliver the notice. Raises PluginTransientError to be retried later."""
+
+
+KINDS: dict[str, type[Plugin[BaseModel]]] = {
+    "issuer": Issuer,
+    "destination": Destination,
+    "source": Source,
+    "notifier": Notifier,
+    "exporter": Exporter,
+}
+ENTRY_POINT_GROUPS = {kind: f"lemur.{kind}s" for kind in KINDS}

@@ -1,0 +1,155 @@
+"""Frozen values exchanged with plugins: cryptography objects and dataclasses only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import httpx
+from cryptography import x509
+
+from lemur.clock import Clock
+from lemur.crypto.keys import KeySpec, PrivateKey, PublicKey
+from lemur.crypto.names import SubjectAltNames
+from lemur.crypto.profiles import Profile
+from lemur.crypto.revocation import RevocationReason
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin may use besides its options. The HTTP client is the guarded one."""
+
+    clock: Clock
+    logger: logging.Logger
+    http: httpx.Client | None = None
+
+
+@dataclass(frozen=True)
+class SigningAuthority:
+    """A CA whose key Lemur holds, handed to the local CA issuer for one operation."""
+
+    certificate: x509.Certificate
+    private_key: PrivateKey
+    chain: tuple[x509.Certificate, ...]  # issuer's issuers, nearest first, root last
+    crl_url: str | None
+    ocsp_url: str | None
+    ca_issuers_url: str | None
+    cab_forum: bool = False
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    public_key: PublicKey
+    key_spec: KeySpec
+    common_name: str | None
+    sans: SubjectAltNames
+    profile: Profile
+    not_before: dt.datetime
+    not_after: dt.datetime
+    authority: SigningAuthority | None = None  # set for authorities whose key Lemur holds
+
+
+@dataclass(frozen=True)
+class Issued:
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # intermediates up to (optionally) the root
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The CA will answer later (approval, asynchronous validation); poll with the id."""
+
+    external_id: str
+    retry_after: dt.timedelta = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class AuthoritySpec:
+    """What a new CA should look like (for issuers that can create authorities)."""
+
+    subject: x509.Name
+    key_spec: KeySpec
+    not_before: dt.datetime
+    not_after: dt.datetime
+    path_length: int | None
+    permitted_dns_subtrees: tuple[str, ...] = ()
+    excluded_dns_subtrees: tuple[str, ...] = ()
+    cab_forum: bool = False
+    parent: SigningAuthority | None = None  # None: a self-signed root
+
+
+@dataclass(frozen=True)
+class CreatedAuthority:
+    certificate: x509.Certificate
+    private_key: PrivateKey
+    chain: tuple[x509.Certificate, ...]
+
+
+@dataclass(frozen=True)
+class RevocationRequest:
+    certificate: x509.Certificate
+    reason: RevocationReason
+    revoked_at: dt.datetime
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A certificate with its chain and, only for an authorised export, its key."""
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+    private_key: PrivateKey | None = None
+    name: str = "certificate"
+
+
+@dataclass(frozen=True)
+class Exported:
+    content: bytes
+    media_type: str
+    filename: str
+    contains_private_key: bool = field(default=False)
+
+
+@dataclass(frozen=True)
+class DeploymentRef:
+    """Where a destination put a bundle (an ARN, a remote path, ...), opaque to Lemur."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class DiscoveredCertificate:
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+    private_key: PrivateKey | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DiscoveredEndpoint:
+    """A place a certificate is served: host:port with SNI name, or a load balancer listener."""
+
+    name: str
+    host: str
+    port: int
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+    sni: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message for a notifier: a subject, plain text, and the certificates concerned."""
+
+    event: str
+    subject: str
+    body: str
+    certificate_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str

@@ -95,7 +95,7 @@ def normalize_dns_name(value: str, *, field: str | None = None, allow_wildcard: 
     if not rest.isascii():
         try:
             rest = idna.encode(rest, uts46=True, transitional=False).decode("ascii")
-        except idna.IDNAError as exc:
+        except UnicodeError as exc:  # idna.IDNAError is a UnicodeError
             raise fail(f"DNS name '{_shorten(value, 60)}' is not a valid IDN: {exc}") from exc
     labels = rest.lower().split(".")
 

@@ -216,3 +216,12 @@ def test_wildcard_covers_agrees_with_covering_wildcards(name: str, other: str) -
     # A name's own parent wildcard is found whenever it is a permitted wildcard.
     parent = "*." + name.split(".", 1)[1]
     assert wildcard_covers(parent, name) == (parent in covering_wildcards(name))
+
+
+@given(st.text(max_size=80))
+def test_any_text_either_normalizes_or_raises_invalid_input(value: str) -> None:
+    for check in (normalize_dns_name, validate_email, validate_uri, parse_ip_address):
+        try:
+            check(value)
+        except InvalidInput as exc:
+            assert exc.code.startswith(("invalid_", "ip_as_dns_name"))

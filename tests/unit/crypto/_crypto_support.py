@@ -71,6 +71,19 @@ def make_hierarchy(spec: KeySpec, *, cab_forum: bool) -> Hierarchy:
     return Hierarchy(root_key, root, intermediate_key, intermediate)
 
 
+class HierarchyCache:
+    """Root + intermediate per (key spec, cab_forum), built once per test session."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[KeySpec, bool], Hierarchy] = {}
+
+    def get(self, spec: KeySpec, *, cab_forum: bool = False) -> Hierarchy:
+        key = (spec, cab_forum)
+        if key not in self._cache:
+            self._cache[key] = make_hierarchy(spec, cab_forum=cab_forum)
+        return self._cache[key]
+
+
 def _findings(results: object) -> list[str]:
     out = []
     for result in results:  # type: ignore[attr-defined]

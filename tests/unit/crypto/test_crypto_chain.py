@@ -3,10 +3,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from _crypto_support import DAY, NOW, ca_name
+from _crypto_support import DAY, NOW, HierarchyCache, ca_name
 from cryptography import x509
 
-from conftest import HierarchyCache
 from lemur.crypto.chain import is_self_signed, order_chain
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key

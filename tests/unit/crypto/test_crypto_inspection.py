@@ -4,13 +4,12 @@ import datetime
 import time
 from pathlib import Path
 
-from _crypto_support import CRL_BASE, DAY, NOW, OCSP_URL, openssl, write_pem
+from _crypto_support import CRL_BASE, DAY, NOW, OCSP_URL, HierarchyCache, openssl, write_pem
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from conftest import HierarchyCache
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.issuance import build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key

@@ -12,6 +12,7 @@ from _crypto_support import (
     DAY,
     NOW,
     OCSP_URL,
+    HierarchyCache,
     ca_name,
     cabf_errors,
     openssl,
@@ -22,7 +23,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import HierarchyCache
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key

@@ -4,13 +4,12 @@ import datetime
 from pathlib import Path
 
 import pytest
-from _crypto_support import DAY, NOW, Hierarchy, openssl, write_pem
+from _crypto_support import DAY, NOW, Hierarchy, HierarchyCache, openssl, write_pem
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
-from conftest import HierarchyCache
 from lemur.crypto.issuance import build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key
 from lemur.crypto.names import SubjectAltNames

@@ -29,6 +29,8 @@ from lemur.web.api import SESSION_COOKIE, client_address, get_container
 PRE_SESSION_COOKIE = "lemur_csrf"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
+# Messages shown once after a redirect; the query names one, never carries its text.
+NOTICES = {"password-changed": "Your password was changed."}
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -183,12 +185,14 @@ def home(request: Request, container: Container = Depends(get_container)) -> Res
         return RedirectResponse("/login", status_code=303)
     _principal, user, cookie = signed_in
     teams = sorted((m.team for m in user.memberships), key=lambda t: t.name)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
     return _page(
         request,
         "home.html",
         user=user,
         teams=teams,
         csrf_token=csrf_token(container.session_secret, cookie),
+        messages=[notice] if notice else [],
     )
 
 
@@ -229,11 +233,5 @@ def change_password(
             return _page(
                 request, "password.html", exc.status, user=user, csrf_token=token, error=exc.message
             )
-    return _page(
-        request,
-        "home.html",
-        user=fresh,
-        teams=sorted((m.team for m in user.memberships), key=lambda t: t.name),
-        csrf_token=token,
-        messages=["Your password was changed."],
-    )
+    # Post/Redirect/Get: reloading the home page must not post the form again.
+    return RedirectResponse("/?notice=password-changed", status_code=303)

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -39,7 +39,7 @@ def form_token(client: TestClient, path: str = "/login") -> str:
     return found.group(1)
 
 
-def post_login(client: TestClient, username: str, password: str) -> httpx.Response:
+def post_login(client: TestClient, username: str, password: str) -> httpx2.Response:
     token = form_token(client)
     return client.post(
         "/login",
@@ -48,7 +48,7 @@ def post_login(client: TestClient, username: str, password: str) -> httpx.Respon
     )
 
 
-def set_cookie(response: httpx.Response, name: str) -> str | None:
+def set_cookie(response: httpx2.Response, name: str) -> str | None:
     for header in response.headers.get_list("set-cookie"):
         if header.startswith(f"{name}="):
             return header

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from lemur.errors import LemurError, TooManyRequests
 
@@ -58,6 +60,21 @@ def _validation_message(err: dict[str, Any], field: str | None) -> str:
     return f"{field}: {msg}" if field else msg
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this path.
+
+    Starlette answers 405 with the methods of the first route that matched the path only,
+    so ``PUT /api/v1/users`` would claim that only GET is allowed although POST is too."""
+    methods: set[str] = set()
+    # FastAPI keeps included routers nested; iter_route_contexts flattens them.
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods:
+            match, _ = route.matches({**request.scope, "method": "GET"})
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LemurError)
     async def _lemur(_request: Request, exc: LemurError) -> JSONResponse:
@@ -72,20 +89,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {}
-        field = _field(tuple(first.get("loc", ())))
         code = VALIDATION_CODES.get(first.get("type", ""), "validation_error")
+        # For unparseable JSON pydantic's location is a character offset, not a field.
+        field = None if code == "invalid_json" else _field(tuple(first.get("loc", ())))
         return envelope(422, code, _validation_message(first, field), field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return envelope(404, "route_not_found", "no such endpoint; see /api/v1/openapi.json")
         if exc.status_code == 405:
+            allow = _allowed_methods(request)
             return envelope(
                 405,
                 "method_not_allowed",
-                "this endpoint does not accept that method",
-                headers=dict(exc.headers or {}),
+                f"this endpoint accepts {', '.join(allow)}" if allow else "method not allowed",
+                headers={"Allow": ", ".join(allow)} if allow else dict(exc.headers or {}),
             )
         return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
 

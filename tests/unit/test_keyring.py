@@ -84,18 +84,17 @@ def test_env_ring_parses_comma_separated_keys() -> None:
     assert info.value.code == "keyring_empty"
 
 
-def test_invalid_key_text_gets_a_helpful_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["env", "file"])
+def test_invalid_key_text_gets_a_helpful_message(tmp_path: Path, where: str) -> None:
     bad = "this-is-not-a-fernet-key"
-    for make in (
-        lambda: KeyRing.from_env(f"{generate_key()},{bad}"),
-        lambda: KeyRing.from_file(key_file(tmp_path, bad)),
-    ):
-        with pytest.raises(ConfigurationError) as info:
-            make()
-        assert info.value.code == "keyring_invalid_key"
-        assert "not a valid Fernet key" in info.value.message
-        assert "lemur keys generate" in info.value.message
-        assert bad not in info.value.message  # key material is never echoed
+    path = key_file(tmp_path, bad)
+    with pytest.raises(ConfigurationError) as info:
+        KeyRing.from_env(f"{generate_key()},{bad}") if where == "env" else KeyRing.from_file(path)
+    assert info.value.code == "keyring_invalid_key"
+    assert "not a valid Fernet key" in info.value.message
+    assert ("key #2" if where == "env" else "key #1") in info.value.message
+    assert "lemur keys generate" in info.value.message
+    assert bad not in info.value.message  # key material is never echoed
 
 
 # --- key file -----------------------------------------------------------------------------

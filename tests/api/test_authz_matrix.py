@@ -1,0 +1,305 @@
+"""The authorization matrix: every /api/v1 route x every kind of caller.
+
+The table below is the specification. A route that exists but is missing here, or a row for a
+route that does not exist, fails the suite: a new endpoint cannot ship without a decision
+about who may call it. Every row is then exercised for real, as every principal.
+
+Outcome codes (one per principal column):
+  A  allowed: the call succeeds (2xx)
+  D  denied: 403 permission_denied
+  S  denied: 403 token_scope_insufficient (a read-scoped token on a state-changing route)
+Anonymous callers always get 401, except on rows marked PUBLIC.
+
+The member columns are "a member acting on their own team" and "a member acting on another
+team": for routes with a {team_id} the path names the member's team or the other one. No
+team-scoped action exists yet (certificates bring the first), so the two columns agree today;
+they are here so the table's shape is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from lemur.accounts.models import ApiToken, Role, TokenScope, User
+from lemur.accounts.service import AccountService
+from lemur.app import create_app
+from lemur.audit.models import AuditEvent
+from lemur.authz import Action, cli_principal
+from lemur.container import Container
+from tests.api.conftest import World
+
+PRINCIPALS = (
+    "admin",
+    "security",
+    "member-own-team",
+    "member-other-team",
+    "read-only",
+    "read-scoped-token",
+)
+PUBLIC = "PUBLIC"
+
+
+@dataclass(frozen=True)
+class Caller:
+    label: str
+    username: str | None  # None: anonymous
+    team: str  # the team a {team_id} in the path names
+    scope: TokenScope = TokenScope.WRITE
+
+
+CALLERS = {
+    "admin": Caller("admin", "admin2", "own"),
+    "security": Caller("security", "security", "own"),
+    "member-own-team": Caller("member-own-team", "member", "own"),
+    "member-other-team": Caller("member-other-team", "member", "other"),
+    "read-only": Caller("read-only", "reader", "own"),
+    "read-scoped-token": Caller("read-scoped-token", "admin2", "own", TokenScope.READ),
+    "anonymous": Caller("anonymous", None, "own"),
+}
+
+
+class Ctx:
+    """Builds what one call needs (a target user, a token to revoke, ...) in a real database."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.c = world.container
+        self.n = 0
+
+    def _accounts(self, session: Any) -> AccountService:
+        return AccountService(session, clock=self.c.clock, hasher=self.c.hasher, actor=cli_principal())
+
+    def fresh_user(self, *, team: str | None = None) -> tuple[int, str]:
+        self.n += 1
+        name = f"target-{self.n}"
+        with self.c.db.write() as session:
+            accounts = self._accounts(session)
+            user, _ = accounts.create_user(name, role=Role.MEMBER, password="target-password-123")
+            if team is not None:
+                accounts.add_member(accounts.get_team(self.world.team_ids[team]), user)
+            return user.id, name
+
+    def fresh_token_id(self, username: str) -> int:
+        self.n += 1
+        plaintext = self.world.add_token(username, name=f"to-revoke-{self.n}")
+        public_id = plaintext.split("_")[1]
+        with self.c.db.read() as session:
+            token_id = session.scalar(select(ApiToken.id).where(ApiToken.public_id == public_id))
+        assert token_id is not None
+        return token_id
+
+    def set_password(self, username: str, password: str) -> None:
+        with self.c.db.write() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            assert user is not None
+            user.password_hash = self.c.hasher.hash(password)
+            session.commit()
+
+
+Build = Callable[[Ctx, Caller], tuple[str, Any]]
+
+
+def plain(path: str) -> Build:
+    return lambda ctx, who: (path, None)
+
+
+def team(path: str) -> Build:
+    return lambda ctx, who: (path.format(team_id=ctx.world.team_ids[who.team]), None)
+
+
+def slug(who: Caller) -> str:
+    return who.label.replace("_", "-")
+
+
+def change_password(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    current = "the-current-password-1"
+    if who.username is not None:
+        ctx.set_password(who.username, current)
+    return "/api/v1/me/password", {
+        "current_password": current,
+        "new_password": "a-brand-new-password-2",
+    }
+
+
+def user_target(suffix: str = "", body: Any = None) -> Build:
+    def build(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+        user_id, _ = ctx.fresh_user()
+        return f"/api/v1/users/{user_id}{suffix}", body
+
+    return build
+
+
+def add_member(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    _, name = ctx.fresh_user()
+    return f"/api/v1/teams/{ctx.world.team_ids[who.team]}/members", {"username": name}
+
+
+def remove_member(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    user_id, _ = ctx.fresh_user(team=who.team)
+    return f"/api/v1/teams/{ctx.world.team_ids[who.team]}/members/{user_id}", None
+
+
+def revoke_token(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    token_id = ctx.fresh_token_id(who.username) if who.username else 1
+    return f"/api/v1/tokens/{token_id}", None
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    action: Action | None  # None: PUBLIC
+    outcomes: str  # one code per PRINCIPALS column, or PUBLIC
+    build: Build
+
+    def expected(self) -> dict[str, str]:
+        if self.outcomes == PUBLIC:
+            return dict.fromkeys((*PRINCIPALS, "anonymous"), "A")
+        codes = self.outcomes.split()
+        assert len(codes) == len(PRINCIPALS), self
+        return {**dict(zip(PRINCIPALS, codes, strict=True)), "anonymous": "401"}
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+# fmt: off
+#   method    path                                          action                   admin sec own other ro rtok
+ROUTES = [
+    Row("GET",    "/api/v1/openapi.json",                      None,                    PUBLIC,        plain("/api/v1/openapi.json")),
+    Row("GET",    "/api/v1/docs",                              None,                    PUBLIC,        plain("/api/v1/docs")),
+    Row("GET",    "/api/v1/me",                                Action.SELF_READ,        "A A A A A A", plain("/api/v1/me")),
+    Row("POST",   "/api/v1/me/password",                       Action.SELF_UPDATE,      "A A A A A S", change_password),
+    Row("GET",    "/api/v1/users",                             Action.USER_READ,        "A A D D D A", plain("/api/v1/users")),
+    Row("POST",   "/api/v1/users",                             Action.USER_MANAGE,      "A D D D D S", lambda ctx, who: ("/api/v1/users", {"username": f"new-{slug(who)}"})),
+    Row("GET",    "/api/v1/users/{user_id}",                   Action.USER_READ,        "A A D D D A", user_target()),
+    Row("PATCH",  "/api/v1/users/{user_id}",                   Action.USER_MANAGE,      "A D D D D S", user_target(body={"role": "security"})),
+    Row("POST",   "/api/v1/users/{user_id}/reset-password",    Action.USER_MANAGE,      "A D D D D S", user_target("/reset-password")),
+    Row("GET",    "/api/v1/teams",                             Action.TEAM_READ,        "A A A A A A", plain("/api/v1/teams")),
+    Row("POST",   "/api/v1/teams",                             Action.TEAM_MANAGE,      "A D D D D S", lambda ctx, who: ("/api/v1/teams", {"name": f"team-{slug(who)}"})),
+    Row("GET",    "/api/v1/teams/{team_id}",                   Action.TEAM_READ,        "A A A A A A", team("/api/v1/teams/{team_id}")),
+    Row("POST",   "/api/v1/teams/{team_id}/members",           Action.TEAM_MANAGE,      "A D D D D S", add_member),
+    Row("DELETE", "/api/v1/teams/{team_id}/members/{user_id}", Action.TEAM_MANAGE,      "A D D D D S", remove_member),
+    Row("GET",    "/api/v1/tokens",                            Action.SELF_READ,        "A A A A A A", plain("/api/v1/tokens")),
+    Row("POST",   "/api/v1/tokens",                            Action.TOKEN_MANAGE_OWN, "A A A A A S", lambda ctx, who: ("/api/v1/tokens", {"name": f"matrix-{slug(who)}", "scope": "read"})),
+    Row("DELETE", "/api/v1/tokens/{token_id}",                 Action.TOKEN_MANAGE_OWN, "A A A A A S", revoke_token),
+    Row("GET",    "/api/v1/audit-events",                      Action.AUDIT_READ,       "A A D D D A", plain("/api/v1/audit-events")),
+    Row("GET",    "/api/v1/audit-events/verification",         Action.AUDIT_READ,       "A A D D D A", plain("/api/v1/audit-events/verification")),
+]
+# fmt: on
+TABLE = {(r.method, r.path): r for r in ROUTES}
+
+
+def api_routes(container: Container) -> Iterator[tuple[str, str, Any]]:
+    """(method, path, route context) for every route of the real application under /api/v1."""
+    for route in iter_route_contexts(create_app(container).routes):
+        path = route.path
+        if path is None or not (path == "/api/v1" or path.startswith("/api/v1/")):
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            yield method, path, route
+
+
+def guarding_actions(route: Any) -> list[Action]:
+    """The actions of every require(...) dependency of a route, however deeply nested."""
+    found: list[Action] = []
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        action = getattr(dep.call, "lemur_action", None)
+        if action is not None:
+            found.append(action)
+        stack.extend(dep.dependencies)
+    return found
+
+
+def test_table_rows_are_unique() -> None:
+    assert len(TABLE) == len(ROUTES)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_api_route_is_in_the_table_and_every_row_is_a_route(container: Container) -> None:
+    live = {(method, path) for method, path, _ in api_routes(container)}
+    missing = sorted(live - set(TABLE))
+    stale = sorted(set(TABLE) - live)
+    assert not missing, f"routes without a row in the authorization matrix: {missing}"
+    assert not stale, f"rows in the authorization matrix for routes that do not exist: {stale}"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_route_is_guarded_by_require_unless_public(container: Container) -> None:
+    for method, path, route in api_routes(container):
+        row = TABLE.get((method, path))
+        if row is None:
+            continue  # reported by the completeness test above
+        if row.action is None:
+            assert not isinstance(route.original_route, APIRoute) or not guarding_actions(route), row.id
+            continue
+        assert isinstance(route.original_route, APIRoute), row.id
+        assert guarding_actions(route) == [row.action], (
+            f"{row.id} must depend on exactly require({row.action!r})"
+        )
+
+
+def _audit_count(container: Container) -> int:
+    with container.db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+def _newest_event(container: Container) -> AuditEvent:
+    with container.db.read() as session:
+        event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
+        session.expunge(event)
+        return event
+
+
+@pytest.mark.parametrize("row", ROUTES, ids=lambda r: r.id)
+def test_matrix(row: Row, client: TestClient, world: World, container: Container) -> None:
+    ctx = Ctx(world)
+    read_token = world.add_token("admin2", scope=TokenScope.READ, name="matrix-read")
+    expected = row.expected()
+    for label, outcome in expected.items():
+        who = CALLERS[label]
+        headers: dict[str, str] = {}
+        if who.username is not None:
+            token = read_token if who.scope is TokenScope.READ else world.tokens[who.username]
+            headers["Authorization"] = f"Bearer {token}"
+        path, body = row.build(ctx, who)
+        events_before = _audit_count(container)
+        r = client.request(row.method, path, headers=headers, json=body)
+        where = f"{row.id} as {label}: {r.status_code} {r.text[:300]}"
+        if outcome == "A":
+            assert 200 <= r.status_code < 300, where
+        elif outcome == "401":
+            assert r.status_code == 401, where
+            assert r.json()["error"]["code"] == "authentication_required", where
+        else:
+            assert r.status_code == 403, where
+            code = "token_scope_insufficient" if outcome == "S" else "permission_denied"
+            assert r.json()["error"]["code"] == code, where
+        # Every allowed state-changing call leaves exactly one audit event naming its caller;
+        # a refused one leaves nothing.
+        if row.method != "GET" and outcome == "A":
+            assert _audit_count(container) == events_before + 1, where
+            event = _newest_event(container)
+            assert event.actor == f"user:{who.username}", where
+            assert event.client_address == "192.0.2.10", where
+            assert event.outcome == "success", where
+        elif row.method != "GET":
+            assert _audit_count(container) == events_before, where
+
+
+def test_member_columns_name_both_teams() -> None:
+    """The member columns differ only in the team they act on: the shape is ready for
+    team-scoped actions."""
+    own, other = CALLERS["member-own-team"], CALLERS["member-other-team"]
+    assert own.username == other.username
+    assert {own.team, other.team} == {"own", "other"}

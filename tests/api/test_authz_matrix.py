@@ -74,7 +74,9 @@ class Ctx:
         self.n = 0
 
     def _accounts(self, session: Any) -> AccountService:
-        return AccountService(session, clock=self.c.clock, hasher=self.c.hasher, actor=cli_principal())
+        return AccountService(
+            session, clock=self.c.clock, hasher=self.c.hasher, actor=cli_principal()
+        )
 
     def fresh_user(self, *, team: str | None = None) -> tuple[int, str]:
         self.n += 1
@@ -241,7 +243,9 @@ def test_every_route_is_guarded_by_require_unless_public(container: Container) -
         if row is None:
             continue  # reported by the completeness test above
         if row.action is None:
-            assert not isinstance(route.original_route, APIRoute) or not guarding_actions(route), row.id
+            assert not isinstance(route.original_route, APIRoute) or not guarding_actions(route), (
+                row.id
+            )
             continue
         assert isinstance(route.original_route, APIRoute), row.id
         assert guarding_actions(route) == [row.action], (

@@ -27,6 +27,15 @@ class Action(enum.StrEnum):
     TEAM_MANAGE = "team.manage"
     # audit
     AUDIT_READ = "audit.read"
+    # authorities
+    AUTHORITY_READ = "authority.read"
+    AUTHORITY_MANAGE = "authority.manage"
+    # certificates (team-scoped)
+    CERTIFICATE_READ = "certificate.read"
+    CERTIFICATE_ISSUE = "certificate.issue"
+    CERTIFICATE_IMPORT = "certificate.import"
+    CERTIFICATE_REVOKE = "certificate.revoke"
+    CERTIFICATE_EXPORT_KEY = "certificate.export_key"
 
 
 ALL_ROLES = frozenset(Role)
@@ -42,14 +51,34 @@ GLOBAL: dict[Action, frozenset[Role]] = {
     Action.TEAM_READ: ALL_ROLES,
     Action.TEAM_MANAGE: frozenset({Role.ADMIN}),
     Action.AUDIT_READ: STAFF,
+    Action.AUTHORITY_READ: ALL_ROLES,
+    Action.AUTHORITY_MANAGE: STAFF,
 }
 
 # Team-scoped actions: roles allowed on any team, and roles allowed on their own teams.
-TEAM_SCOPED: dict[Action, tuple[frozenset[Role], frozenset[Role]]] = {}
+MEMBER = frozenset({Role.MEMBER})
+TEAM_SCOPED: dict[Action, tuple[frozenset[Role], frozenset[Role]]] = {
+    # Read-only users see every certificate's public data, never a key.
+    Action.CERTIFICATE_READ: (frozenset({Role.ADMIN, Role.SECURITY, Role.READ_ONLY}), MEMBER),
+    Action.CERTIFICATE_ISSUE: (STAFF, MEMBER),
+    Action.CERTIFICATE_IMPORT: (STAFF, MEMBER),
+    Action.CERTIFICATE_REVOKE: (STAFF, MEMBER),
+    Action.CERTIFICATE_EXPORT_KEY: (STAFF, MEMBER),
+}
 
 # Actions that change state; a read-scoped API token may never perform them.
 WRITES = frozenset(
-    {Action.SELF_UPDATE, Action.TOKEN_MANAGE_OWN, Action.USER_MANAGE, Action.TEAM_MANAGE}
+    {
+        Action.SELF_UPDATE,
+        Action.TOKEN_MANAGE_OWN,
+        Action.USER_MANAGE,
+        Action.TEAM_MANAGE,
+        Action.AUTHORITY_MANAGE,
+        Action.CERTIFICATE_ISSUE,
+        Action.CERTIFICATE_IMPORT,
+        Action.CERTIFICATE_REVOKE,
+        Action.CERTIFICATE_EXPORT_KEY,
+    }
 )
 
 

@@ -3,6 +3,14 @@ key rotation and test fixtures). Domain code imports the model modules it needs 
 
 from lemur.accounts import models as accounts_models
 from lemur.audit import models as audit_models
+from lemur.authorities import models as authorities_models
+from lemur.certificates import models as certificates_models
 from lemur.keys import models as keys_models
 
-__all__ = ["accounts_models", "audit_models", "keys_models"]
+__all__ = [
+    "accounts_models",
+    "audit_models",
+    "authorities_models",
+    "certificates_models",
+    "keys_models",
+]

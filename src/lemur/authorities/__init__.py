@@ -1,0 +1,1 @@
+"""Certificate authorities: local CAs whose keys Lemur holds, and imported external CAs."""

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lemur.certificates.models import Certificate
+from lemur.db import Base, UTCDateTime
+
+
+class Authority(Base):
+    """A configured issuer. ``plugin_slug`` names the issuer plugin ("local-ca"), or is
+    "external" for a CA imported without its key (certificates can chain to it, nothing can
+    be issued from it)."""
+
+    __tablename__ = "authorities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    plugin_slug: Mapped[str] = mapped_column(String(64))
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey(
+            "certificates.id", use_alter=True, name="fk_authorities_certificate_id_certificates"
+        )
+    )
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("authorities.id"))
+    has_key: Mapped[bool] = mapped_column(default=False)
+    cab_forum: Mapped[bool] = mapped_column(default=False)
+    default_validity_days: Mapped[int] = mapped_column(Integer)
+    max_validity_days: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    crl_number: Mapped[int] = mapped_column(Integer, default=0)
+    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    crl_next_update: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    crl_stale: Mapped[bool] = mapped_column(default=True)
+
+    certificate: Mapped[Certificate | None] = relationship(foreign_keys=[certificate_id])

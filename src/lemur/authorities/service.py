@@ -1,0 +1,337 @@
+"""Use cases for authorities: create local root and intermediate CAs, import external CAs,
+read them with their chains, and hand a CA's signing material to the issuer plugin."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from lemur.accounts.service import check_name
+from lemur.audit.service import Actor, AuditLog
+from lemur.authorities.models import Authority
+from lemur.authz import Principal
+from lemur.certificates.models import Certificate
+from lemur.certificates.store import add_certificate, chain_of, private_key_of, x509_of
+from lemur.clock import Clock
+from lemur.crypto.chain import is_directly_issued_by, is_self_signed
+from lemur.crypto.inspection import describe_certificate
+from lemur.crypto.keyring import KeyRing
+from lemur.crypto.keys import KeySpec
+from lemur.crypto.parsing import load_certificates
+from lemur.errors import Conflict, InvalidInput, NotFound
+from lemur.plugins.base import AuthorityCreator
+from lemur.plugins.registry import Registry
+from lemur.plugins.values import AuthoritySpec, PluginContext, SigningAuthority
+
+LOCAL_CA = "local-ca"
+EXTERNAL = "external"
+# Clients with a slightly slow clock must accept a certificate issued a moment ago.
+BACKDATE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class AuthorityURLs:
+    """This Lemur's own CRL, OCSP and CA-certificate URLs for an authority."""
+
+    base_url: str
+
+    def crl(self, authority_id: int) -> str:
+        return f"{self.base_url}/crl/{authority_id}.crl"
+
+    def ocsp(self, authority_id: int) -> str:
+        return f"{self.base_url}/ocsp/{authority_id}"
+
+    def ca_issuers(self, authority_id: int) -> str:
+        return f"{self.base_url}/ca/{authority_id}.cer"
+
+
+@dataclass(frozen=True)
+class SubjectFields:
+    common_name: str
+    organization: str | None = None
+    organizational_unit: str | None = None
+    country: str | None = None
+    state: str | None = None
+    locality: str | None = None
+
+    def to_name(self) -> x509.Name:
+        # Order as the CA/B Forum BR §7.1.4.2 expects: C, ST, L, O, OU, CN.
+        pairs = [
+            (NameOID.COUNTRY_NAME, self.country),
+            (NameOID.STATE_OR_PROVINCE_NAME, self.state),
+            (NameOID.LOCALITY_NAME, self.locality),
+            (NameOID.ORGANIZATION_NAME, self.organization),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, self.organizational_unit),
+            (NameOID.COMMON_NAME, self.common_name),
+        ]
+        try:
+            return x509.Name([x509.NameAttribute(oid, value) for oid, value in pairs if value])
+        except ValueError as exc:
+            raise InvalidInput(
+                f"invalid subject: {exc}", code="invalid_subject", field="subject"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class LocalAuthoritySpec:
+    name: str
+    subject: SubjectFields
+    key_spec: KeySpec
+    validity_days: int
+    parent_id: int | None = None
+    path_length: int | None = None
+    permitted_dns_subtrees: tuple[str, ...] = ()
+    excluded_dns_subtrees: tuple[str, ...] = ()
+    cab_forum: bool = False
+    default_validity_days: int = 90
+    max_validity_days: int = 397
+    description: str = ""
+
+
+def authority_chain(session: Session, authority: Authority) -> tuple[x509.Certificate, ...]:
+    """The authority's certificate followed by its issuers' (root last)."""
+    assert authority.certificate is not None
+    cert_row = authority.certificate
+    return (x509_of(cert_row), *chain_of(cert_row))
+
+
+class AuthorityService:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        clock: Clock,
+        keyring: KeyRing,
+        plugins: Registry,
+        urls: AuthorityURLs,
+        actor: Principal,
+    ) -> None:
+        self._session = session
+        self._clock = clock
+        self._keyring = keyring
+        self._plugins = plugins
+        self._urls = urls
+        self._actor = actor
+
+    def _context(self) -> PluginContext:
+        return PluginContext(clock=self._clock, logger=logging.getLogger("lemur.plugins.issuer"))
+
+    def _record(
+        self, action: str, authority: Authority, **details: str | int | bool | None
+    ) -> None:
+        AuditLog(self._session, self._clock).record(
+            Actor(self._actor.actor_name, self._actor.client_address),
+            action,
+            target_type="authority",
+            target_id=authority.id,
+            details=details,
+        )
+
+    def get(self, authority_id: int, *, field: str = "authority_id") -> Authority:
+        authority = self._session.get(Authority, authority_id)
+        if authority is None:
+            raise NotFound(
+                f"no authority with id {authority_id}", code="authority_not_found", field=field
+            )
+        return authority
+
+    def find(self, name: str, *, field: str = "authority") -> Authority:
+        authority = self._session.scalar(select(Authority).where(Authority.name == name))
+        if authority is None:
+            raise NotFound(f"no authority named '{name}'", code="authority_not_found", field=field)
+        return authority
+
+    def list(self) -> Sequence[Authority]:
+        return self._session.scalars(
+            select(Authority).options(joinedload(Authority.certificate)).order_by(Authority.name)
+        ).all()
+
+    def _check_new_name(self, name: str) -> None:
+        check_name(name, field="name", what="authority name")
+        if self._session.scalar(select(func.count()).where(Authority.name == name)):
+            raise Conflict(
+                f"an authority named '{name}' already exists", code="authority_exists", field="name"
+            )
+
+    def signing_authority(
+        self, authority: Authority, *, field: str = "authority_id"
+    ) -> SigningAuthority:
+        """The CA's certificate, decrypted key, chain and URLs, for one signing operation."""
+        if not authority.has_key or authority.certificate is None:
+            raise InvalidInput(
+                f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
+                code="authority_cannot_sign",
+                field=field,
+            )
+        if not authority.active:
+            raise InvalidInput(
+                f"authority '{authority.name}' is disabled", code="authority_inactive", field=field
+            )
+        key = private_key_of(self._session, authority.certificate, self._keyring)
+        assert key is not None
+        return SigningAuthority(
+            certificate=x509_of(authority.certificate),
+            private_key=key,
+            chain=chain_of(authority.certificate),
+            crl_url=self._urls.crl(authority.id),
+            ocsp_url=self._urls.ocsp(authority.id),
+            ca_issuers_url=self._urls.ca_issuers(authority.id),
+            cab_forum=authority.cab_forum,
+        )
+
+    def create_local(self, spec: LocalAuthoritySpec) -> Authority:
+        """Create a root (no parent) or an intermediate CA; its key is kept encrypted."""
+        self._check_new_name(spec.name)
+        if spec.validity_days < 1:
+            raise InvalidInput(
+                "validity_days must be at least 1", code="invalid_validity", field="validity_days"
+            )
+        if not 1 <= spec.default_validity_days <= spec.max_validity_days:
+            raise InvalidInput(
+                "default_validity_days must be between 1 and max_validity_days",
+                code="invalid_validity",
+                field="default_validity_days",
+            )
+        parent = self.get(spec.parent_id, field="parent_id") if spec.parent_id is not None else None
+        signer = self.signing_authority(parent, field="parent_id") if parent else None
+        now = self._clock.now()
+        authority = Authority(
+            name=spec.name,
+            description=spec.description,
+            plugin_slug=LOCAL_CA,
+            options="{}",
+            parent_id=parent.id if parent else None,
+            has_key=True,
+            cab_forum=spec.cab_forum,
+            default_validity_days=spec.default_validity_days,
+            max_validity_days=spec.max_validity_days,
+            active=True,
+            created_at=now,
+            crl_number=0,
+            crl_stale=True,
+        )
+        self._session.add(authority)
+        self._session.flush()
+        not_before = now - BACKDATE
+        issuer = self._plugins.instantiate("issuer", LOCAL_CA, {}, self._context())
+        assert isinstance(issuer, AuthorityCreator)
+        created = issuer.create_authority(
+            AuthoritySpec(
+                subject=spec.subject.to_name(),
+                key_spec=spec.key_spec,
+                not_before=not_before,
+                not_after=not_before + dt.timedelta(days=spec.validity_days),
+                path_length=spec.path_length,
+                permitted_dns_subtrees=spec.permitted_dns_subtrees,
+                excluded_dns_subtrees=spec.excluded_dns_subtrees,
+                cab_forum=spec.cab_forum,
+                parent=signer,
+            )
+        )
+        row = add_certificate(
+            self._session,
+            created.certificate,
+            chain=created.chain,
+            origin="issued",
+            team_id=None,
+            authority_id=parent.id if parent else authority.id,
+            profile="ca",
+            created_by=self._actor.actor_name,
+            now=now,
+            keyring=self._keyring,
+            private_key=created.private_key,
+        )
+        authority.certificate_id = row.id
+        authority.certificate = row
+        self._record(
+            "authority.create",
+            authority,
+            name=spec.name,
+            parent=parent.name if parent else None,
+            key_spec=spec.key_spec.value,
+            cab_forum=spec.cab_forum,
+        )
+        self._session.commit()
+        return authority
+
+    def import_external(self, name: str, pem: bytes, *, description: str = "") -> Authority:
+        """Register a CA certificate without its key, so imported certificates chain to it."""
+        self._check_new_name(name)
+        certs = load_certificates(pem, field="certificate")
+        if len(certs) != 1:
+            raise InvalidInput(
+                f"expected exactly one CA certificate, got {len(certs)}",
+                code="expected_one_certificate",
+                field="certificate",
+            )
+        cert = certs[0]
+        details = describe_certificate(cert)
+        if not details.is_ca:
+            raise InvalidInput(
+                "this certificate is not a CA certificate (basicConstraints CA is not true)",
+                code="not_a_ca",
+                field="certificate",
+            )
+        now = self._clock.now()
+        parent = self.issuing_authority_of(cert)
+        authority = Authority(
+            name=name,
+            description=description,
+            plugin_slug=EXTERNAL,
+            options=json.dumps({}),
+            parent_id=parent.id if parent else None,
+            has_key=False,
+            cab_forum=False,
+            default_validity_days=90,
+            max_validity_days=397,
+            active=True,
+            created_at=now,
+            crl_number=0,
+            crl_stale=False,
+        )
+        self._session.add(authority)
+        self._session.flush()
+        row = add_certificate(
+            self._session,
+            cert,
+            chain=(),
+            origin="imported",
+            team_id=None,
+            authority_id=parent.id if parent else (authority.id if is_self_signed(cert) else None),
+            profile="ca",
+            created_by=self._actor.actor_name,
+            now=now,
+            keyring=self._keyring,
+        )
+        authority.certificate_id = row.id
+        authority.certificate = row
+        self._record(
+            "authority.import", authority, name=name, fingerprint=details.sha256_fingerprint
+        )
+        self._session.commit()
+        return authority
+
+    def issuing_authority_of(self, cert: x509.Certificate) -> Authority | None:
+        """The known authority whose certificate signed ``cert``, if any."""
+        fingerprint = describe_certificate(cert).sha256_fingerprint
+        issuer_name = cert.issuer.rfc4514_string()
+        candidates = self._session.scalars(
+            select(Authority)
+            .join(Certificate, Certificate.id == Authority.certificate_id)
+            .where(Certificate.subject == issuer_name)
+        ).all()
+        for candidate in candidates:
+            assert candidate.certificate is not None
+            if candidate.certificate.fingerprint_sha256 != fingerprint and is_directly_issued_by(
+                cert, x509_of(candidate.certificate)
+            ):
+                return candidate
+        return None

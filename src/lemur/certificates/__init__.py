@@ -1,0 +1,1 @@
+"""The certificate inventory: issuance, import, search, export, revocation, renewal."""

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lemur.db import Base, UTCDateTime
+
+
+class Certificate(Base):
+    """One X.509 certificate. Parsed fields are copied into columns once, at the edge, so
+    that search and listing never parse DER; ``der`` stays the source of truth."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        Index("ix_certificates_team_not_after", "team_id", "not_after"),
+        Index("ix_certificates_authority_not_after", "authority_id", "not_after"),
+        Index("ix_certificates_not_after_id", "not_after", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    fingerprint_sha1: Mapped[str] = mapped_column(String(40), index=True)
+    serial_hex: Mapped[str] = mapped_column(String(42), index=True)
+    common_name: Mapped[str | None] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    issuer_common_name: Mapped[str | None] = mapped_column(String(255))
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    key_type: Mapped[str] = mapped_column(String(16))
+    key_size: Mapped[int] = mapped_column(Integer)
+    key_spec: Mapped[str | None] = mapped_column(String(16))
+    signature_algorithm: Mapped[str] = mapped_column(String(64))
+    is_ca: Mapped[bool] = mapped_column(default=False)
+    profile: Mapped[str | None] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16))  # issued | imported | discovered
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    authority_id: Mapped[int | None] = mapped_column(ForeignKey("authorities.id"))
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    chain_pem: Mapped[str] = mapped_column(Text, default="")
+    has_private_key: Mapped[bool] = mapped_column(default=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
+    lineage_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+
+    names: Mapped[list[CertificateName]] = relationship(
+        back_populates="certificate", cascade="all, delete-orphan", order_by="CertificateName.id"
+    )
+
+
+class CertificateName(Base):
+    """A name a certificate carries (CN or SAN), lowercased: the search index."""
+
+    __tablename__ = "certificate_names"
+    __table_args__ = (
+        UniqueConstraint("certificate_id", "kind", "name"),
+        Index("ix_certificate_names_name_certificate_id", "name", "certificate_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # cn | dns | ip | email | uri
+    name: Mapped[str] = mapped_column(String(255))
+
+    certificate: Mapped[Certificate] = relationship(back_populates="names")
+
+
+class PrivateKey(Base):
+    """A certificate's private key, PKCS#8 DER encrypted by the key ring."""
+
+    __tablename__ = "private_keys"
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_spec: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[str] = mapped_column(Text, info={"encrypted": True})
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

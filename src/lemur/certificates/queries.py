@@ -1,0 +1,269 @@
+"""Inventory search: filters, sorting and keyset (cursor) pagination.
+
+One page costs a constant number of statements: the page of certificates (with team and
+authority names joined) and one statement for the names of the certificates on the page.
+Name search goes through the ``certificate_names`` index, including wildcard coverage:
+searching ``api.example.com`` also finds certificates for ``*.example.com``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from lemur.accounts.models import Role, Team
+from lemur.authorities.models import Authority
+from lemur.authz import Principal
+from lemur.certificates.models import Certificate, CertificateName
+from lemur.crypto.names import covering_wildcards
+from lemur.errors import InvalidInput
+
+
+class Status(enum.StrEnum):
+    VALID = "valid"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class SortKey(enum.StrEnum):
+    NOT_AFTER = "not_after"
+    NOT_BEFORE = "not_before"
+    CREATED_AT = "created_at"
+    COMMON_NAME = "common_name"
+    ID = "id"
+
+
+SORT_COLUMNS: dict[SortKey, Any] = {
+    SortKey.NOT_AFTER: Certificate.not_after,
+    SortKey.NOT_BEFORE: Certificate.not_before,
+    SortKey.CREATED_AT: Certificate.created_at,
+    SortKey.COMMON_NAME: func.coalesce(Certificate.common_name, ""),
+    SortKey.ID: Certificate.id,
+}
+EXPIRING_DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CertificateFilter:
+    name: str | None = None  # exact name, with wildcard coverage
+    name_contains: str | None = None
+    team_id: int | None = None
+    authority_id: int | None = None
+    issuer: str | None = None  # issuer common name, substring
+    status: Status | None = None
+    expiring_within_days: int | None = None
+    key_type: str | None = None
+    key_size: int | None = None
+    serial: str | None = None  # hex (with or without colons) or decimal
+    fingerprint: str | None = None  # SHA-256 or SHA-1, hex
+    include_expired: bool = False
+    include_superseded: bool = False
+    include_ca: bool = True
+
+
+@dataclass(frozen=True)
+class CertificatePage:
+    items: Sequence[Certificate]
+    team_names: dict[int, str]
+    authority_names: dict[int, str]
+    next_cursor: str | None
+    total: int | None
+
+
+def normalize_serial(value: str) -> str:
+    """A serial as lowercase hex without leading zeros. Decimal when all digits and no 0x."""
+    text = value.strip().lower().replace(":", "").replace(" ", "")
+    try:
+        if text.startswith("0x"):
+            number = int(text[2:], 16)
+        elif text.isdigit() and ":" not in value and not value.strip().startswith("0"):
+            number = int(text, 10)
+        else:
+            number = int(text, 16)
+    except ValueError as exc:
+        raise InvalidInput(
+            "serial must be hexadecimal (optionally with colons or 0x) or decimal",
+            code="invalid_serial",
+            field="serial",
+        ) from exc
+    return format(number, "x")
+
+
+def _serial_candidates(value: str) -> list[str]:
+    """Both readings of an all-digit serial: it may be decimal or hex."""
+    text = value.strip().lower().replace(":", "").replace(" ", "")
+    out = [normalize_serial(value)]
+    if text.isdigit():
+        out.append(format(int(text, 16), "x"))
+        out.append(format(int(text, 10), "x"))
+    return sorted(set(out))
+
+
+def _encode_cursor(value: object, row_id: int) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    raw = json.dumps([value, row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, key: SortKey) -> tuple[object, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(row_id, int):
+            raise ValueError
+        if key in (SortKey.NOT_AFTER, SortKey.NOT_BEFORE, SortKey.CREATED_AT):
+            value = dt.datetime.fromisoformat(value)
+        elif key is SortKey.ID:
+            value = int(value)
+        elif not isinstance(value, str):
+            raise ValueError
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(
+            "cursor is not one this API returned", code="invalid_cursor", field="cursor"
+        ) from exc
+    return value, row_id
+
+
+def _filters(
+    flt: CertificateFilter, principal: Principal, now: dt.datetime
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if principal.role is Role.MEMBER:
+        where.append(Certificate.team_id.in_(sorted(principal.team_ids)))
+    if flt.name:
+        name = flt.name.strip().lower().removesuffix(".")
+        candidates = [name, *covering_wildcards(name)] if not name.startswith("*") else [name]
+        where.append(
+            Certificate.id.in_(
+                select(CertificateName.certificate_id).where(CertificateName.name.in_(candidates))
+            )
+        )
+    if flt.name_contains:
+        needle = flt.name_contains.strip().lower()
+        where.append(
+            Certificate.id.in_(
+                select(CertificateName.certificate_id).where(
+                    CertificateName.name.contains(needle, autoescape=True)
+                )
+            )
+        )
+    if flt.team_id is not None:
+        where.append(Certificate.team_id == flt.team_id)
+    if flt.authority_id is not None:
+        where.append(Certificate.authority_id == flt.authority_id)
+    if flt.issuer:
+        where.append(
+            func.lower(Certificate.issuer_common_name).contains(flt.issuer.lower(), autoescape=True)
+        )
+    if flt.key_type:
+        where.append(func.lower(Certificate.key_type) == flt.key_type.lower())
+    if flt.key_size is not None:
+        where.append(Certificate.key_size == flt.key_size)
+    if flt.serial:
+        where.append(Certificate.serial_hex.in_(_serial_candidates(flt.serial)))
+    if flt.fingerprint:
+        fp = flt.fingerprint.strip().lower().replace(":", "")
+        where.append(
+            Certificate.fingerprint_sha256 == fp
+            if len(fp) == 64
+            else Certificate.fingerprint_sha1 == fp
+        )
+    if not flt.include_ca:
+        where.append(Certificate.is_ca.is_(False))
+    horizon = now + dt.timedelta(days=flt.expiring_within_days or EXPIRING_DEFAULT_DAYS)
+    if flt.status is Status.VALID:
+        where += [
+            Certificate.revoked_at.is_(None),
+            Certificate.not_before <= now,
+            Certificate.not_after > now,
+        ]
+    elif flt.status is Status.EXPIRING:
+        where += [
+            Certificate.revoked_at.is_(None),
+            Certificate.not_after > now,
+            Certificate.not_after <= horizon,
+        ]
+    elif flt.status is Status.EXPIRED:
+        where.append(Certificate.not_after <= now)
+    elif flt.status is Status.REVOKED:
+        where.append(Certificate.revoked_at.is_not(None))
+    if flt.expiring_within_days is not None and flt.status is not Status.EXPIRING:
+        where += [Certificate.not_after > now, Certificate.not_after <= horizon]
+    # Expired certificates and superseded lineage members are noise in day-to-day lists.
+    hide_expired = not flt.include_expired and flt.status not in (Status.EXPIRED, Status.REVOKED)
+    identifies = flt.serial or flt.fingerprint
+    if hide_expired and not identifies:
+        where.append(Certificate.not_after > now)
+    if not flt.include_superseded and not identifies:
+        where.append(Certificate.replaced_by_id.is_(None))
+    return where
+
+
+def _sort_value(row: Certificate, sort: SortKey) -> object:
+    if sort is SortKey.COMMON_NAME:
+        return row.common_name or ""
+    return getattr(row, sort.value)
+
+
+def search(
+    session: Session,
+    principal: Principal,
+    flt: CertificateFilter,
+    *,
+    now: dt.datetime,
+    sort: SortKey = SortKey.NOT_AFTER,
+    descending: bool = False,
+    limit: int = 50,
+    cursor: str | None = None,
+    with_total: bool = False,
+) -> CertificatePage:
+    """One page of certificates the principal may see. Two statements (three with total)."""
+    where = _filters(flt, principal, now)
+    expr = SORT_COLUMNS[sort]
+    stmt = (
+        select(Certificate, Team.name, Authority.name)
+        .outerjoin(Team, Team.id == Certificate.team_id)
+        .outerjoin(Authority, Authority.id == Certificate.authority_id)
+        .where(*where)
+    )
+    if cursor:
+        value, row_id = _decode_cursor(cursor, sort)
+        if descending:
+            stmt = stmt.where(or_(expr < value, and_(expr == value, Certificate.id < row_id)))
+        else:
+            stmt = stmt.where(or_(expr > value, and_(expr == value, Certificate.id > row_id)))
+    order = (
+        [expr.desc(), Certificate.id.desc()] if descending else [expr.asc(), Certificate.id.asc()]
+    )
+    result = session.execute(
+        stmt.order_by(*order).limit(limit + 1).options(selectinload(Certificate.names))
+    ).all()
+    more = len(result) > limit
+    result = result[:limit]
+    rows = [r[0] for r in result]
+    team_names = {r[0].team_id: r[1] for r in result if r[0].team_id is not None}
+    authority_names = {r[0].authority_id: r[2] for r in result if r[0].authority_id is not None}
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = _encode_cursor(_sort_value(last, sort), last.id)
+    total = None
+    if with_total:
+        total = session.scalar(select(func.count()).select_from(Certificate).where(*where))
+    return CertificatePage(
+        items=rows,
+        team_names=team_names,
+        authority_names=authority_names,
+        next_cursor=next_cursor,
+        total=total,
+    )

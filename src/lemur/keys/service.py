@@ -78,11 +78,24 @@ class RotationReport:
 
 
 class KeyRotation:
-    def __init__(self, db: Database, ring: KeyRing, *, clock: Clock, actor: Actor) -> None:
+    """``settle_seconds``: how long to wait, after re-encrypting, for running servers to pick
+    up a rewritten key file before the last sweep (a server re-reads it within
+    FOLLOW_SECONDS); tests that run no other process pass 0."""
+
+    def __init__(
+        self,
+        db: Database,
+        ring: KeyRing,
+        *,
+        clock: Clock,
+        actor: Actor,
+        settle_seconds: float = FOLLOW_SECONDS + 0.5,
+    ) -> None:
         self._db = db
         self._ring = ring
         self._clock = clock
         self._actor = actor
+        self._settle = settle_seconds
 
     @property
     def ring(self) -> KeyRing:
@@ -90,6 +103,11 @@ class KeyRotation:
 
     def rotate(self, *, batch_size: int = 500, progress: Progress | None = None) -> RotationReport:
         """Add a new primary key (unless an earlier rotation is unfinished) and re-encrypt."""
+        if self._ring.path is not None:
+            # The file may have changed since this ring was read (an interrupted rotation by
+            # another process added its key): start from what is on disk, never from a stale
+            # ring whose old primary would re-encrypt rows backwards.
+            self._ring = KeyRing.from_file(self._ring.path)
         with self._db.read() as session:
             pending = sum(count_pending(session, self._ring).values())
         resumed = pending > 0
@@ -117,7 +135,7 @@ class KeyRotation:
         # A server process may still encrypt with the old primary until it notices the new
         # key file (FOLLOW_SECONDS); wait that out and sweep once more.
         if self._ring.path is not None:
-            time.sleep(FOLLOW_SECONDS + 0.5)
+            time.sleep(self._settle)
             self._reencrypt_all(report, batch_size, progress)
         with self._db.write() as session:
             still = sum(count_pending(session, self._ring).values())

@@ -46,13 +46,33 @@ class TomlFileSource(PydanticBaseSettingsSource):
             raise ConfigurationError(
                 f"configuration file {path} is not valid TOML: {exc}", code="config_file_invalid"
             ) from exc
-        self._values = data.get("lemur", data)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read configuration file {path}: {exc.strerror}",
+                code="config_file_unreadable",
+            ) from exc
+        # Settings live at the top level or in a [lemur] table (then nothing else may).
+        if isinstance(data.get("lemur"), dict):
+            values: dict[str, Any] = data["lemur"]
+            stray = {k for k in data if k != "lemur"}
+        else:
+            values, stray = data, set()
+        # Refused here rather than by extra="forbid", so that the message names the file
+        # and never echoes the value (which may be a key or a password).
+        unknown = sorted(stray | {k for k in values if k not in settings_cls.model_fields})
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s) {', '.join(repr(k) for k in unknown)} in configuration "
+                f"file {path}; known settings: {', '.join(settings_cls.model_fields)}",
+                code="config_unknown_setting",
+                field=unknown[0],
+            )
+        self._values = values
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._values.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        # Unknown keys are passed through so that extra="forbid" names them.
         return dict(self._values)
 
 

@@ -38,7 +38,7 @@ def list_audit_events(
     since: dt.datetime | None = Query(None, description="inclusive, ISO 8601 with zone"),
     until: dt.datetime | None = Query(None, description="exclusive, ISO 8601 with zone"),
     limit: int = Query(50, ge=1, le=500),
-    cursor: str | None = Query(None, max_length=24),
+    cursor: str | None = Query(None, max_length=100),
     _principal: Principal = Depends(require(Action.AUDIT_READ)),
     session: Session = Depends(read_session),
 ) -> AuditPageOut:

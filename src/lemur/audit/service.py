@@ -22,6 +22,7 @@ from lemur.clock import Clock
 from lemur.errors import InvalidInput
 
 GENESIS_HASH = "0" * 64
+MAX_SEQ = 2**63 - 1
 DetailValue = str | int | bool | None | list[str]
 
 
@@ -110,7 +111,10 @@ class AuditPage:
 def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    # isdigit() alone accepts "²" and other non-ASCII digits that int() refuses.
+    # isdigit() alone accepts "²" and other non-ASCII digits that int() refuses; seq is a
+    # BIGINT, so a larger number would fail in the database instead of here.
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_SEQ:
         raise InvalidInput(
             "cursor is not one this API returned", code="invalid_cursor", field="cursor"
         )
@@ -196,15 +200,20 @@ def verify_chain(session: Session, *, batch: int = 2000, max_problems: int = 50)
                 if event.seq == expected_seq + 1
                 else (f"{expected_seq}-{event.seq - 1}")
             )
+            # Named by the first missing seq, as "truncated" is.
             result.problems.append(
                 ChainProblem(
-                    event.seq, "deleted", f"event(s) {missing} deleted before event {event.seq}"
+                    expected_seq,
+                    "deleted",
+                    f"event(s) {missing} deleted before event {event.seq}",
                 )
             )
         elif event.prev_hash != prev_hash:
+            # The event whose link is broken is intact; the culprit is the one before it,
+            # which does not carry the hash its successor was chained to.
             result.problems.append(
                 ChainProblem(
-                    event.seq,
+                    event.seq - 1,
                     "inserted",
                     f"event {event.seq} does not follow event {event.seq - 1}: event "
                     f"{event.seq - 1} was inserted, or rewritten together with its hash",
@@ -233,13 +242,22 @@ def verify_chain(session: Session, *, batch: int = 2000, max_problems: int = 50)
                     f"(event {head.seq})",
                 )
             )
-        elif last < head.seq or head.hash != prev_hash:
+        elif last < head.seq:
             result.problems.append(
                 ChainProblem(
                     last + 1,
                     "truncated",
                     f"the log ends at event {last} but its head records event {head.seq}: "
-                    "the newest events were deleted or the last one was changed",
+                    f"event(s) {last + 1}-{head.seq} were deleted",
+                )
+            )
+        elif head.hash != prev_hash:
+            result.problems.append(
+                ChainProblem(
+                    last,
+                    "changed",
+                    f"event {last} does not carry the hash recorded in the head: it was "
+                    "rewritten together with its hash",
                 )
             )
     return result

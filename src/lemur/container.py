@@ -11,19 +11,29 @@ import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from lemur.accounts.models import AppSecret, Role, User
 from lemur.accounts.passwords import PasswordHasher
 from lemur.accounts.service import AccountService
+from lemur.authorities.models import Authority
+from lemur.authorities.service import (
+    AuthorityService,
+    AuthorityURLs,
+    LocalAuthoritySpec,
+    SubjectFields,
+)
 from lemur.authz import cli_principal
 from lemur.clock import Clock, SystemClock
 from lemur.config import Settings
 from lemur.crypto.keyring import KeyRing, generate_key, write_key_file
+from lemur.crypto.keys import KeySpec
 from lemur.db import Database, is_sqlite
 from lemur.errors import ConfigurationError
 from lemur.keys.models import KeyringKey
 from lemur.keys.service import check_keyring, register_primary
-from lemur.migrate import is_current, upgrade
+from lemur.migrate import current_revision, is_current, upgrade
+from lemur.plugins.registry import Registry
 
 SESSION_SECRET_NAME = "session"
 
@@ -36,6 +46,7 @@ class Container:
     clock: Clock
     hasher: PasswordHasher
     session_secret: bytes
+    plugins: Registry
 
     def close(self) -> None:
         self.db.dispose()
@@ -48,6 +59,7 @@ class InitReport:
     migrated: bool = False
     admin_username: str | None = None
     admin_password: str | None = None
+    created_authorities: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -103,6 +115,10 @@ def _session_secret(
     return _session_secret(settings, db, ring, clock, create=False)
 
 
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def build_container(
     settings: Settings,
     *,
@@ -110,6 +126,7 @@ def build_container(
     clock: Clock | None = None,
     hasher: PasswordHasher | None = None,
     report: InitReport | None = None,
+    plugins: Registry | None = None,
 ) -> Container:
     """Open everything Lemur needs. With ``init``, create what is missing first: the data
     directory, the schema, the key file, the session secret and an admin account. Existing
@@ -134,6 +151,12 @@ def build_container(
             if not is_current(db.write_engine):
                 upgrade(db.write_engine)
                 report.migrated = True
+        elif current_revision(db.write_engine) is None:
+            raise ConfigurationError(
+                f"the database {_safe_url(url)} holds no Lemur schema; run `lemur init` "
+                "(with the same settings) to create it",
+                code="database_not_initialised",
+            )
         elif not is_current(db.write_engine):
             report.notes.append(
                 "database schema is not current: run `lemur init` (until then /ready says 503)"
@@ -152,9 +175,12 @@ def build_container(
             clock=clock,
             hasher=hasher,
             session_secret=secret,
+            plugins=plugins or Registry.load(),
         )
         if init:
             _ensure_admin(container, report)
+            if settings.create_local_ca:
+                _ensure_local_ca(container, report)
         return container
     except BaseException:
         db.dispose()
@@ -171,3 +197,40 @@ def _ensure_admin(container: Container, report: InitReport) -> None:
         user, password = service.create_user("admin", role=Role.ADMIN, display_name="Administrator")
         report.admin_username = user.username
         report.admin_password = password
+
+
+def _ensure_local_ca(container: Container, report: InitReport) -> None:
+    """A ready "Local Root CA" and "Local Issuing CA" below it, unless any authority exists."""
+    with container.db.write() as session:
+        if session.scalar(select(func.count()).select_from(Authority)):
+            return
+        service = AuthorityService(
+            session,
+            clock=container.clock,
+            keyring=container.keyring,
+            plugins=container.plugins,
+            urls=AuthorityURLs(container.settings.effective_base_url),
+            actor=cli_principal(),
+        )
+        root = service.create_local(
+            LocalAuthoritySpec(
+                name="local-root-ca",
+                description="Local Root CA, created at first start",
+                subject=SubjectFields(common_name="Local Root CA", organization="Lemur"),
+                key_spec=KeySpec.EC_P384,
+                validity_days=3650,
+                path_length=1,
+            )
+        )
+        service.create_local(
+            LocalAuthoritySpec(
+                name="local-issuing-ca",
+                description="Local Issuing CA: issues server and client certificates",
+                subject=SubjectFields(common_name="Local Issuing CA", organization="Lemur"),
+                key_spec=KeySpec.EC_P256,
+                validity_days=1825,
+                parent_id=root.id,
+                path_length=0,
+            )
+        )
+        report.created_authorities += ["local-root-ca", "local-issuing-ca"]

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from lemur.accounts.models import Role, Team
+from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
 from lemur.authz import Principal
 from lemur.certificates.models import Certificate, CertificateName
@@ -267,3 +268,41 @@ def search(
         next_cursor=next_cursor,
         total=total,
     )
+
+
+@dataclass(frozen=True)
+class CertificateView:
+    """Everything the detail page shows, gathered in four statements."""
+
+    certificate: Certificate
+    team_name: str | None
+    authority_name: str | None
+    lineage: Sequence[Certificate]
+    history: Sequence[AuditEvent]
+
+
+def certificate_view(session: Session, cert: Certificate) -> CertificateView:
+    team_name = (
+        session.scalar(select(Team.name).where(Team.id == cert.team_id)) if cert.team_id else None
+    )
+    authority_name = (
+        session.scalar(select(Authority.name).where(Authority.id == cert.authority_id))
+        if cert.authority_id
+        else None
+    )
+    lineage = (
+        session.scalars(
+            select(Certificate)
+            .where(Certificate.lineage_id == cert.lineage_id)
+            .order_by(Certificate.not_before)
+        ).all()
+        if cert.lineage_id is not None
+        else [cert]
+    )
+    history = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.target_type == "certificate", AuditEvent.target_id == str(cert.id))
+        .order_by(AuditEvent.seq.desc())
+        .limit(100)
+    ).all()
+    return CertificateView(cert, team_name, authority_name, lineage, history)

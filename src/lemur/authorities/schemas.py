@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lemur.authorities.models import Authority
+from lemur.authorities.service import AuthorityURLs
+from lemur.crypto.keys import KeySpec
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubjectIn(Strict):
+    common_name: str = Field(min_length=1, max_length=64)
+    organization: str | None = Field(None, max_length=64)
+    organizational_unit: str | None = Field(None, max_length=64)
+    country: str | None = Field(
+        None, min_length=2, max_length=2, description="ISO 3166 two-letter code"
+    )
+    state: str | None = Field(None, max_length=128)
+    locality: str | None = Field(None, max_length=128)
+
+
+class AuthorityCreate(Strict):
+    name: str = Field(max_length=64)
+    description: str = Field("", max_length=500)
+    subject: SubjectIn
+    key_type: KeySpec = KeySpec.EC_P256
+    validity_days: int = Field(3650, ge=1, le=36500)
+    parent_id: int | None = Field(None, description="issuing authority; omit for a root CA")
+    path_length: int | None = Field(None, ge=0, le=10)
+    permitted_dns_domains: list[str] = Field(default_factory=list, max_length=100)
+    excluded_dns_domains: list[str] = Field(default_factory=list, max_length=100)
+    cab_forum: bool = Field(
+        False, description="restrict to the CA/Browser Forum Baseline Requirements"
+    )
+    default_validity_days: int = Field(90, ge=1, le=3650)
+    max_validity_days: int = Field(397, ge=1, le=3650)
+
+
+class AuthorityImport(Strict):
+    name: str = Field(max_length=64)
+    description: str = Field("", max_length=500)
+    certificate: str = Field(max_length=64 * 1024, description="the CA certificate, PEM")
+
+
+class AuthorityOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    plugin: str
+    has_key: bool
+    active: bool
+    parent_id: int | None
+    cab_forum: bool
+    certificate_id: int | None
+    subject: str | None
+    not_before: dt.datetime | None
+    not_after: dt.datetime | None
+    key_type: str | None
+    key_size: int | None
+    default_validity_days: int
+    max_validity_days: int
+    crl_url: str | None
+    ocsp_url: str | None
+    ca_issuers_url: str
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, authority: Authority, urls: AuthorityURLs) -> AuthorityOut:
+        cert = authority.certificate
+        return cls(
+            id=authority.id,
+            name=authority.name,
+            description=authority.description,
+            plugin=authority.plugin_slug,
+            has_key=authority.has_key,
+            active=authority.active,
+            parent_id=authority.parent_id,
+            cab_forum=authority.cab_forum,
+            certificate_id=authority.certificate_id,
+            subject=cert.subject if cert else None,
+            not_before=cert.not_before if cert else None,
+            not_after=cert.not_after if cert else None,
+            key_type=cert.key_type if cert else None,
+            key_size=cert.key_size if cert else None,
+            default_validity_days=authority.default_validity_days,
+            max_validity_days=authority.max_validity_days,
+            crl_url=urls.crl(authority.id) if authority.has_key else None,
+            ocsp_url=urls.ocsp(authority.id) if authority.has_key else None,
+            ca_issuers_url=urls.ca_issuers(authority.id),
+            created_at=authority.created_at,
+        )
+
+
+class AuthorityDetailOut(AuthorityOut):
+    certificate_pem: str
+    chain_pem: list[str] = Field(description="the authority's certificate first, its root last")

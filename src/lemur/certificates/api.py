@@ -1,0 +1,302 @@
+"""/api/v1/certificates: request, import, search, detail, export, revoke, renew."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.orm import Session
+
+from lemur.authorities.service import AuthorityURLs
+from lemur.authz import Action, Principal
+from lemur.certificates.queries import (
+    CertificateFilter,
+    SortKey,
+    Status,
+    certificate_view,
+    search,
+)
+from lemur.certificates.schemas import (
+    CertificateDetailOut,
+    CertificateImport,
+    CertificateOut,
+    CertificatePageOut,
+    CertificateRequest,
+    ChainEntry,
+    ExportRequest,
+    HistoryEntry,
+    LineageEntry,
+    RenewRequest,
+    RevokeRequest,
+    material,
+    status_of,
+)
+from lemur.certificates.service import CertificateService, ImportedCertificate, NewCertificate
+from lemur.certificates.store import chain_of, x509_of
+from lemur.container import Container
+from lemur.crypto.inspection import describe_certificate
+from lemur.crypto.parsing import certificate_to_pem
+from lemur.errors import InvalidInput
+from lemur.plugins.values import Exported
+from lemur.web.api import get_container, read_session, require, write_session
+
+router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
+
+
+def _service(session: Session, container: Container, principal: Principal) -> CertificateService:
+    return CertificateService(
+        session,
+        clock=container.clock,
+        keyring=container.keyring,
+        plugins=container.plugins,
+        urls=AuthorityURLs(container.settings.effective_base_url),
+        actor=principal,
+    )
+
+
+def _detail(
+    session: Session, container: Container, service: CertificateService, certificate_id: int
+) -> CertificateDetailOut:
+    cert = service.get(certificate_id)
+    view = certificate_view(session, cert)
+    now = container.clock.now()
+    parsed = x509_of(cert)
+    base = CertificateOut.of(cert, now=now, team=view.team_name, authority=view.authority_name)
+    chain = [
+        ChainEntry(
+            subject=d.subject,
+            issuer=d.issuer,
+            not_after=d.not_valid_after,
+            fingerprint_sha256=d.sha256_fingerprint,
+            pem=certificate_to_pem(c).decode(),
+        )
+        for c in chain_of(cert)
+        for d in (describe_certificate(c),)
+    ]
+    return CertificateDetailOut(
+        **base.model_dump(),
+        **CertificateDetailOut.details_fields(describe_certificate(parsed)),
+        pem=certificate_to_pem(parsed).decode(),
+        chain=chain,
+        lineage=[
+            LineageEntry(
+                id=c.id, not_before=c.not_before, not_after=c.not_after, status=status_of(c, now)
+            )
+            for c in view.lineage
+        ],
+        history=[
+            HistoryEntry(
+                occurred_at=e.occurred_at,
+                actor=e.actor,
+                action=e.action,
+                outcome=e.outcome,
+                details=json.loads(e.details),
+            )
+            for e in view.history
+        ],
+    )
+
+
+def _file(exported: Exported) -> Response:
+    return Response(
+        exported.content,
+        media_type=exported.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{exported.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("", response_model=CertificateDetailOut, status_code=201)
+def request_certificate(
+    body: CertificateRequest,
+    principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
+    session: Session = Depends(write_session),
+    container: Container = Depends(get_container),
+) -> CertificateDetailOut:
+    service = _service(session, container, principal)
+    sans = body.subject_alternative_names
+    cert = service.issue(
+        NewCertificate(
+            team_id=body.team_id,
+            authority_id=body.authority_id,
+            common_name=body.common_name,
+            dns_names=tuple(sans.dns_names),
+            ip_addresses=tuple(sans.ip_addresses),
+            emails=tuple(sans.emails),
+            uris=tuple(sans.uris),
+            profile=body.profile,
+            validity_days=body.validity_days,
+            key_spec=body.key_type,
+            csr=material(body.csr, field="csr"),
+        )
+    )
+    return _detail(session, container, service, cert.id)
+
+
+@router.post("/import", response_model=CertificateDetailOut, status_code=201)
+def import_certificate(
+    body: CertificateImport,
+    principal: Principal = Depends(require(Action.CERTIFICATE_IMPORT)),
+    session: Session = Depends(write_session),
+    container: Container = Depends(get_container),
+) -> CertificateDetailOut:
+    service = _service(session, container, principal)
+    cert = service.import_(
+        ImportedCertificate(
+            team_id=body.team_id,
+            certificate=material(body.certificate, field="certificate") or b"",
+            chain=material(body.chain, field="chain"),
+            private_key=material(body.private_key, field="private_key"),
+            passphrase=body.passphrase.get_secret_value().encode() if body.passphrase else None,
+        )
+    )
+    return _detail(session, container, service, cert.id)
+
+
+@router.get("", response_model=CertificatePageOut)
+def list_certificates(
+    name: str | None = Query(
+        None, max_length=255, description="exact name; finds covering wildcards too"
+    ),
+    name_contains: str | None = Query(None, min_length=1, max_length=255),
+    team_id: int | None = Query(None),
+    authority_id: int | None = Query(None),
+    issuer: str | None = Query(None, max_length=255, description="issuer common name, substring"),
+    status: Status | None = Query(None),
+    expiring_within_days: int | None = Query(None, ge=0, le=3650),
+    key_type: str | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
+    key_size: int | None = Query(None, ge=1, le=16384),
+    serial: str | None = Query(None, max_length=128, description="hex (colons allowed) or decimal"),
+    fingerprint: str | None = Query(None, max_length=128, description="SHA-256 or SHA-1, hex"),
+    include_expired: bool = Query(False),
+    include_superseded: bool = Query(False),
+    sort: SortKey = Query(SortKey.NOT_AFTER),
+    order: str = Query("asc", pattern="^(asc|desc)$"),
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = Query(None, max_length=512),
+    total: bool = Query(False, description="also count all matches (one more query)"),
+    principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
+    session: Session = Depends(read_session),
+    container: Container = Depends(get_container),
+) -> CertificatePageOut:
+    if fingerprint is not None and len(fingerprint.replace(":", "").strip()) not in (40, 64):
+        raise InvalidInput(
+            "fingerprint must be 40 (SHA-1) or 64 (SHA-256) hex digits",
+            code="invalid_fingerprint",
+            field="fingerprint",
+        )
+    now = container.clock.now()
+    page = search(
+        session,
+        principal,
+        CertificateFilter(
+            name=name,
+            name_contains=name_contains,
+            team_id=team_id,
+            authority_id=authority_id,
+            issuer=issuer,
+            status=status,
+            expiring_within_days=expiring_within_days,
+            key_type=key_type,
+            key_size=key_size,
+            serial=serial,
+            fingerprint=fingerprint,
+            include_expired=include_expired,
+            include_superseded=include_superseded,
+        ),
+        now=now,
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        cursor=cursor,
+        with_total=total,
+    )
+    return CertificatePageOut(
+        items=[
+            CertificateOut.of(
+                c,
+                now=now,
+                team=page.team_names.get(c.team_id) if c.team_id else None,
+                authority=page.authority_names.get(c.authority_id) if c.authority_id else None,
+            )
+            for c in page.items
+        ],
+        next_cursor=page.next_cursor,
+        total=page.total,
+    )
+
+
+@router.get("/{certificate_id}", response_model=CertificateDetailOut)
+def get_certificate(
+    certificate_id: int,
+    principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
+    session: Session = Depends(read_session),
+    container: Container = Depends(get_container),
+) -> CertificateDetailOut:
+    return _detail(session, container, _service(session, container, principal), certificate_id)
+
+
+@router.get("/{certificate_id}/export", response_class=Response)
+def export_certificate_get(
+    certificate_id: int,
+    format: str = Query("pem-bundle", max_length=32),
+    principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
+    session: Session = Depends(read_session),
+    container: Container = Depends(get_container),
+) -> Response:
+    """Public material only (certificate, chain); keys are exported with POST."""
+    if container.plugins.get("exporter", format).includes_private_key:
+        raise InvalidInput(
+            f"'{format}' contains the private key: use POST with the passphrase in the body",
+            code="key_export_needs_post",
+            field="format",
+        )
+    return _file(
+        _service(session, container, principal).export(certificate_id, fmt=format, passphrase=None)
+    )
+
+
+@router.post("/{certificate_id}/export", response_class=Response)
+def export_certificate(
+    certificate_id: int,
+    body: ExportRequest,
+    principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
+    session: Session = Depends(write_session),
+    container: Container = Depends(get_container),
+) -> Response:
+    passphrase = body.passphrase.get_secret_value().encode() if body.passphrase else None
+    return _file(
+        _service(session, container, principal).export(
+            certificate_id, fmt=body.format, passphrase=passphrase
+        )
+    )
+
+
+@router.post("/{certificate_id}/revoke", response_model=CertificateOut)
+def revoke_certificate(
+    certificate_id: int,
+    body: RevokeRequest,
+    principal: Principal = Depends(require(Action.CERTIFICATE_REVOKE)),
+    session: Session = Depends(write_session),
+    container: Container = Depends(get_container),
+) -> CertificateOut:
+    cert = _service(session, container, principal).revoke(certificate_id, reason=body.reason)
+    view = certificate_view(session, cert)
+    return CertificateOut.of(
+        cert, now=container.clock.now(), team=view.team_name, authority=view.authority_name
+    )
+
+
+@router.post("/{certificate_id}/renew", response_model=CertificateDetailOut, status_code=201)
+def renew_certificate(
+    certificate_id: int,
+    body: RenewRequest,
+    principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
+    session: Session = Depends(write_session),
+    container: Container = Depends(get_container),
+) -> CertificateDetailOut:
+    service = _service(session, container, principal)
+    cert = service.renew(certificate_id, validity_days=body.validity_days)
+    return _detail(session, container, service, cert.id)

@@ -1,0 +1,1 @@
+"""The plugin catalog: what is installed, with option schemas and load errors."""

@@ -1,0 +1,146 @@
+"""The shipped contract kit, run against every built-in plugin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from lemur.builtin.exporters import (
+    DERCertificateExporter,
+    PEMBundleExporter,
+    PEMCertificateExporter,
+    PEMChainExporter,
+    PKCS7BundleExporter,
+    PKCS8KeyExporter,
+    PKCS12Exporter,
+)
+from lemur.builtin.local_ca import LocalCAIssuer
+from lemur.crypto.keys import KeySpec, generate_private_key
+from lemur.crypto.profiles import Profile
+from lemur.plugins.base import Exporter, NoOptions, Plugin
+from lemur.plugins.testing import (
+    AuthorityCreatorContract,
+    ExporterContract,
+    IssuerContract,
+    PluginClassContract,
+)
+from lemur.plugins.values import AuthoritySpec, Bundle, IssuanceRequest
+from tests.plugins.conftest import CA, DAY, NOW, PASSPHRASE, ca_name, leaf_request, local_ca, make_context
+
+EXPORTERS: list[type[Exporter[Any]]] = [
+    PEMCertificateExporter,
+    PEMChainExporter,
+    PEMBundleExporter,
+    DERCertificateExporter,
+    PKCS7BundleExporter,
+    PKCS8KeyExporter,
+    PKCS12Exporter,
+]
+BUILTINS: list[type[Plugin[Any]]] = [LocalCAIssuer, *EXPORTERS]
+
+
+class TestBuiltinPluginClasses(PluginClassContract):
+    @pytest.fixture(params=BUILTINS, ids=lambda cls: cls.slug)
+    def plugin_class(self, request: pytest.FixtureRequest) -> type[Plugin[Any]]:
+        cls: type[Plugin[Any]] = request.param
+        return cls
+
+
+def _server_ec(ca: CA) -> IssuanceRequest:
+    return leaf_request(ca.intermediate, key=generate_private_key(KeySpec.EC_P256))
+
+
+def _client_rsa(ca: CA) -> IssuanceRequest:
+    return leaf_request(
+        ca.intermediate,
+        key=generate_private_key(KeySpec.RSA_2048),
+        key_spec=KeySpec.RSA_2048,
+        common_name="Alice Example",
+        dns_names=(),
+        emails=("alice@example.com",),
+        profile=Profile.CLIENT,
+        days=30,
+    )
+
+
+def _server_client_ed25519_without_cn(ca: CA) -> IssuanceRequest:
+    return leaf_request(
+        ca.intermediate,
+        key=generate_private_key(KeySpec.ED25519),
+        key_spec=KeySpec.ED25519,
+        common_name=None,
+        dns_names=("*.svc.example.com",),
+        ip_addresses=("192.0.2.7", "2001:db8::7"),
+        uris=("spiffe://example.com/ns/prod/sa/api",),
+        profile=Profile.SERVER_CLIENT,
+    )
+
+
+def _server_from_root(ca: CA) -> IssuanceRequest:
+    return leaf_request(ca.root, key=generate_private_key(KeySpec.EC_P384), key_spec=KeySpec.EC_P384)
+
+
+class TestLocalCAIssuerContract(IssuerContract):
+    @pytest.fixture
+    def issuer(self) -> LocalCAIssuer:
+        return local_ca()
+
+    @pytest.fixture(
+        params=[_server_ec, _client_rsa, _server_client_ed25519_without_cn, _server_from_root],
+        ids=["server-ec", "client-rsa", "server-client-ed25519-no-cn", "from-root"],
+    )
+    def issuance_request(self, request: pytest.FixtureRequest, ca: CA) -> IssuanceRequest:
+        build = request.param
+        req: IssuanceRequest = build(ca)
+        return req
+
+
+class TestLocalCAAuthorityCreatorContract(AuthorityCreatorContract):
+    @pytest.fixture
+    def authority_creator(self) -> LocalCAIssuer:
+        return LocalCAIssuer(NoOptions(), make_context())
+
+    @pytest.fixture(params=["root-rsa-3072", "intermediate-ed25519-constrained"])
+    def authority_spec(self, request: pytest.FixtureRequest, ca: CA) -> AuthoritySpec:
+        if request.param == "root-rsa-3072":
+            return AuthoritySpec(
+                subject=ca_name("Contract Root"),
+                key_spec=KeySpec.RSA_3072,
+                not_before=NOW,
+                not_after=NOW + 365 * DAY,
+                path_length=None,
+            )
+        return AuthoritySpec(
+            subject=ca_name("Contract Intermediate"),
+            key_spec=KeySpec.ED25519,
+            not_before=NOW,
+            not_after=NOW + 365 * DAY,
+            path_length=0,
+            permitted_dns_subtrees=("example.com",),
+            parent=ca.root,
+        )
+
+
+class TestBuiltinExporterContract(ExporterContract):
+    @pytest.fixture(params=EXPORTERS, ids=lambda cls: cls.slug)
+    def exporter(self, request: pytest.FixtureRequest) -> Exporter[Any]:
+        cls: type[Exporter[Any]] = request.param
+        return cls(NoOptions(), make_context())
+
+    @pytest.fixture
+    def bundle(self, full_bundle: Bundle) -> Bundle:
+        return full_bundle
+
+    @pytest.fixture
+    def passphrase(self) -> bytes:
+        return PASSPHRASE
+
+    def expected_certificates(self, exporter: Exporter[Any], bundle: Bundle) -> list[x509.Certificate]:
+        return {
+            "pem-certificate": [bundle.certificate],
+            "der-certificate": [bundle.certificate],
+            "pem-chain": list(bundle.chain),
+            "pkcs8-key": [],
+        }.get(exporter.slug, [bundle.certificate, *bundle.chain])

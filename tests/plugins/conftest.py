@@ -49,7 +49,9 @@ def local_ca() -> LocalCAIssuer:
     return LocalCAIssuer(NoOptions(), make_context())
 
 
-def signing(created_cert: x509.Certificate, key: PrivateKey, chain: tuple[x509.Certificate, ...], slug: str) -> SigningAuthority:
+def signing(
+    created_cert: x509.Certificate, key: PrivateKey, chain: tuple[x509.Certificate, ...], slug: str
+) -> SigningAuthority:
     return SigningAuthority(
         certificate=created_cert,
         private_key=key,

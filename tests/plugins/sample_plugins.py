@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr
 
 from lemur.plugins.base import Destination, Exporter, Issuer, NoOptions, Revoker, Verifier
 from lemur.plugins.errors import PluginRejected
-from lemur.plugins.values import Bundle, DeploymentRef, Exported, IssuanceRequest, Issued, Pending
+from lemur.plugins.values import Bundle, DeploymentRef, IssuanceRequest, Issued, Pending
 
 
 class Auth(BaseModel):

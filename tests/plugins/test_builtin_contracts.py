@@ -27,7 +27,16 @@ from lemur.plugins.testing import (
     PluginClassContract,
 )
 from lemur.plugins.values import AuthoritySpec, Bundle, IssuanceRequest
-from tests.plugins.conftest import CA, DAY, NOW, PASSPHRASE, ca_name, leaf_request, local_ca, make_context
+from tests.plugins.conftest import (
+    CA,
+    DAY,
+    NOW,
+    PASSPHRASE,
+    ca_name,
+    leaf_request,
+    local_ca,
+    make_context,
+)
 
 EXPORTERS: list[type[Exporter[Any]]] = [
     PEMCertificateExporter,
@@ -79,7 +88,9 @@ def _server_client_ed25519_without_cn(ca: CA) -> IssuanceRequest:
 
 
 def _server_from_root(ca: CA) -> IssuanceRequest:
-    return leaf_request(ca.root, key=generate_private_key(KeySpec.EC_P384), key_spec=KeySpec.EC_P384)
+    return leaf_request(
+        ca.root, key=generate_private_key(KeySpec.EC_P384), key_spec=KeySpec.EC_P384
+    )
 
 
 class TestLocalCAIssuerContract(IssuerContract):
@@ -137,7 +148,9 @@ class TestBuiltinExporterContract(ExporterContract):
     def passphrase(self) -> bytes:
         return PASSPHRASE
 
-    def expected_certificates(self, exporter: Exporter[Any], bundle: Bundle) -> list[x509.Certificate]:
+    def expected_certificates(
+        self, exporter: Exporter[Any], bundle: Bundle
+    ) -> list[x509.Certificate]:
         return {
             "pem-certificate": [bundle.certificate],
             "der-certificate": [bundle.certificate],

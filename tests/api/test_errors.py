@@ -83,6 +83,11 @@ def test_unknown_field_names_the_field(
     assert "rol" in err["message"]
     assert count(container, User) == before
 
+    # a misspelt required field is reported as the unknown field, not as the missing one
+    r = client.post("/api/v1/users", headers=world.headers("admin2"), json={"usernam": "alice"})
+    assert_envelope(r, 422, "unknown_field", "usernam")
+    assert count(container, User) == before
+
     before_teams = count(container, Team)
     r = client.post(
         "/api/v1/teams", headers=world.headers("admin2"), json={"name": "ops", "owner": "x"}

@@ -175,8 +175,7 @@ def add_member(
     service = _accounts(session, container, principal)
     team = service.get_team(team_id)
     service.add_member(team, service.find_user(body.username))
-    session.refresh(team)
-    return TeamOut.of(team)
+    return TeamOut.of(service.get_team(team_id))
 
 
 @router.delete("/teams/{team_id}/members/{user_id}", status_code=204)

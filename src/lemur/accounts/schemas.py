@@ -46,7 +46,9 @@ class UserOut(BaseModel):
 
 
 class UserCreate(Strict):
-    username: str = Field(max_length=64)
+    # Length is checked with the other naming rules, so the error can suggest a fix; the
+    # body size limit bounds the input.
+    username: str = Field(description="1-64 of a-z 0-9 . _ -, starting with a letter or digit")
     role: Role = Role.MEMBER
     display_name: str = Field("", max_length=200)
     email: str | None = Field(None, max_length=254)
@@ -102,7 +104,7 @@ class TeamOut(BaseModel):
 
 
 class TeamCreate(Strict):
-    name: str = Field(max_length=64)
+    name: str = Field(description="1-64 of a-z 0-9 . _ -, starting with a letter or digit")
     description: str = Field("", max_length=500)
 
 

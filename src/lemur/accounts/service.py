@@ -19,10 +19,14 @@ from lemur.errors import Conflict, InvalidInput, NotFound
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-def check_name(value: str, *, field: str, what: str) -> str:
+def check_name(value: str, *, field: str, what: str, example: str = "example-name") -> str:
+    """Return ``value`` if it is a valid name; otherwise raise InvalidInput with a suggestion
+    derived from it (or ``example`` when nothing usable is left of it)."""
     if not NAME_RE.match(value):
         suggestion = re.sub(r"[^a-z0-9._-]+", "-", value.lower()).strip("-._")[:64]
-        hint = f"; for example '{suggestion}'" if suggestion and NAME_RE.match(suggestion) else ""
+        if not NAME_RE.match(suggestion):
+            suggestion = example
+        hint = f"; for example '{suggestion}'"
         raise InvalidInput(
             f"{what} must be 1-64 characters of lowercase letters, digits, '.', '_' or '-', "
             f"starting with a letter or digit{hint}",
@@ -70,7 +74,13 @@ class AccountService:
     # users ------------------------------------------------------------------------------
 
     def get_user(self, user_id: int) -> User:
-        user = self._session.get(User, user_id)
+        """The user with their teams loaded (rendering them costs no further queries)."""
+        user = self._session.scalar(
+            select(User)
+            .where(User.id == user_id)
+            .options(selectinload(User.memberships).selectinload(TeamMember.team))
+            .execution_options(populate_existing=True)
+        )
         if user is None:
             raise NotFound(f"no user with id {user_id}", code="user_not_found", field="user_id")
         return user
@@ -98,7 +108,7 @@ class AccountService:
         email: str | None = None,
     ) -> tuple[User, str | None]:
         """Create a user; without ``password`` a one-time password is made and returned."""
-        check_name(username, field="username", what="username")
+        check_name(username, field="username", what="username", example="jane.doe")
         if self._session.scalar(select(func.count()).where(User.username == username)):
             raise Conflict(
                 f"a user named '{username}' already exists", code="user_exists", field="username"
@@ -201,7 +211,13 @@ class AccountService:
     # teams ------------------------------------------------------------------------------
 
     def get_team(self, team_id: int) -> Team:
-        team = self._session.get(Team, team_id)
+        """The team with its members loaded (rendering them costs no further queries)."""
+        team = self._session.scalar(
+            select(Team)
+            .where(Team.id == team_id)
+            .options(selectinload(Team.members).selectinload(TeamMember.user))
+            .execution_options(populate_existing=True)
+        )
         if team is None:
             raise NotFound(f"no team with id {team_id}", code="team_not_found", field="team_id")
         return team
@@ -220,7 +236,7 @@ class AccountService:
         ).all()
 
     def create_team(self, name: str, *, description: str = "") -> Team:
-        check_name(name, field="name", what="team name")
+        check_name(name, field="name", what="team name", example="web-team")
         if self._session.scalar(select(func.count()).where(Team.name == name)):
             raise Conflict(
                 f"a team named '{name}' already exists", code="team_exists", field="name"

@@ -88,7 +88,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        first = errors[0] if errors else {}
+        # A misspelt field shows up as both unknown and missing; the unknown one is the
+        # message that tells the caller what to fix.
+        unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
+        first = (unknown or errors or [{}])[0]
         code = VALIDATION_CODES.get(first.get("type", ""), "validation_error")
         # For unparseable JSON pydantic's location is a character offset, not a field.
         field = None if code == "invalid_json" else _field(tuple(first.get("loc", ())))

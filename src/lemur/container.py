@@ -45,7 +45,7 @@ class Container:
     keyring: KeyRing
     clock: Clock
     hasher: PasswordHasher
-    session_secret: bytes
+    session_secret: bytes = field(repr=False)
     plugins: Registry
 
     def close(self) -> None:

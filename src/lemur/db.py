@@ -9,6 +9,9 @@ readers unblocked). Read-only requests use a second engine with plain ``BEGIN``.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,9 +19,12 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+BUSY_TIMEOUT_S = 30
+_LOCK_HELD = "lemur_sqlite_write_lock"
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -62,16 +68,26 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, immediate: bool = False, pool_size: int = 10) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    immediate: bool = False,
+    pool_size: int = 10,
+    write_lock: SQLiteWriteLock | None = None,
+) -> Engine:
     """Create an engine; ``immediate`` makes SQLite transactions take the write lock at BEGIN."""
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine, immediate=immediate)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}
+        )
+        _configure_sqlite(engine, immediate=immediate, write_lock=write_lock)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+def _configure_sqlite(
+    engine: Engine, *, immediate: bool, write_lock: SQLiteWriteLock | None
+) -> None:
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     @event.listens_for(engine, "connect")
@@ -83,12 +99,69 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if write_lock is not None:
+            write_lock.acquire()
+            conn.info[_LOCK_HELD] = True
         conn.exec_driver_sql(begin)
+
+    if write_lock is None:
+        return
+
+    def _release(conn: Any) -> None:
+        if conn.info.pop(_LOCK_HELD, False):
+            write_lock.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi_conn: Any, record: Any, _state: Any) -> None:
+        if record.info.pop(_LOCK_HELD, False):
+            write_lock.release()
+
+
+class SQLiteWriteLock:
+    """Serialises SQLite write transactions across threads and processes.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms, so under concurrent writes
+    most of the waiting is sleeping. A kernel file lock (plus a thread lock, as flock is
+    per open file description) wakes the next writer the moment the previous one finishes.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        # Same limit as SQLite's busy timeout: a writer that waits this long gets the error
+        # SQLite would have given, instead of waiting forever.
+        if not self._thread_lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, Exception("database is locked (write lock timeout)")
+            )
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @dataclass(frozen=True)
@@ -100,12 +173,17 @@ class Database:
     write_engine: Engine
     _read: sessionmaker[Session]
     _write: sessionmaker[Session]
+    _write_lock: SQLiteWriteLock | None = None
 
     @classmethod
     def connect(cls, url: str) -> Database:
+        lock = None
         if is_sqlite(url):
+            database = make_url(url).database
+            if database and database != ":memory:":
+                lock = SQLiteWriteLock(database + "-writelock")
             read_engine = make_engine(url)
-            write_engine = make_engine(url, immediate=True)
+            write_engine = make_engine(url, immediate=True, write_lock=lock)
         else:
             read_engine = write_engine = make_engine(url)
         return cls(
@@ -114,6 +192,7 @@ class Database:
             write_engine=write_engine,
             _read=sessionmaker(read_engine, expire_on_commit=False),
             _write=sessionmaker(write_engine, expire_on_commit=False),
+            _write_lock=lock,
         )
 
     @property
@@ -135,3 +214,5 @@ class Database:
         self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             self.write_engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()

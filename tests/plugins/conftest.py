@@ -147,3 +147,7 @@ def full_bundle(issued_leaf: Issued, leaf_key: PrivateKey) -> Bundle:
         private_key=leaf_key,
         name="www.example.com",
     )
+
+
+# The API tests reuse the users and tokens of tests/api.
+from tests.api.conftest import world  # noqa: E402, F401

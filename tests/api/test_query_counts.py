@@ -1,0 +1,203 @@
+"""Each list endpoint issues the same number of SQL statements for 3 rows as for 60
+(STYLE.md rule 12): no query per row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from lemur.accounts.models import ApiToken, Role, Team, TeamMember, TokenScope, User
+from lemur.audit.service import Actor, AuditLog
+from lemur.container import Container
+from tests.api.conftest import World
+
+
+@contextmanager
+def statements(container: Container) -> Iterator[list[str]]:
+    """Collect every statement sent to the database (both engines) inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engines = {id(e): e for e in (container.db.read_engine, container.db.write_engine)}.values()
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+class Bulk:
+    """Rows written straight through the ORM, many per transaction."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.c = world.container
+        self.n = 0
+
+    def _next(self) -> int:
+        self.n += 1
+        return self.n
+
+    def users(self, count: int) -> None:
+        now = self.c.clock.now()
+        with self.c.db.write() as session:
+            users = [
+                User(
+                    username=f"bulk-{self._next()}",
+                    role=Role.MEMBER,
+                    password_hash="-",
+                    created_at=now,
+                )
+                for _ in range(count)
+            ]
+            session.add_all(users)
+            session.flush()
+            for user in users:
+                for team in ("own", "other"):
+                    session.add(
+                        TeamMember(team_id=self.world.team_ids[team], user_id=user.id, added_at=now)
+                    )
+            session.commit()
+
+    def teams(self, count: int) -> None:
+        now = self.c.clock.now()
+        with self.c.db.write() as session:
+            teams = [Team(name=f"bulk-team-{self._next()}", created_at=now) for _ in range(count)]
+            session.add_all(teams)
+            session.flush()
+            for team in teams:
+                for who in ("member", "reader"):
+                    session.add(
+                        TeamMember(team_id=team.id, user_id=self.world.user_ids[who], added_at=now)
+                    )
+            session.commit()
+
+    def team_members(self, count: int) -> None:
+        self.users_in_team("own", count)
+
+    def users_in_team(self, team: str, count: int) -> None:
+        now = self.c.clock.now()
+        with self.c.db.write() as session:
+            users = [
+                User(
+                    username=f"bulk-{self._next()}",
+                    role=Role.MEMBER,
+                    password_hash="-",
+                    created_at=now,
+                )
+                for _ in range(count)
+            ]
+            session.add_all(users)
+            session.flush()
+            for user in users:
+                session.add(
+                    TeamMember(team_id=self.world.team_ids[team], user_id=user.id, added_at=now)
+                )
+            session.commit()
+
+    def teams_of_member(self, count: int) -> None:
+        now = self.c.clock.now()
+        with self.c.db.write() as session:
+            teams = [Team(name=f"bulk-team-{self._next()}", created_at=now) for _ in range(count)]
+            session.add_all(teams)
+            session.flush()
+            for team in teams:
+                session.add(
+                    TeamMember(team_id=team.id, user_id=self.world.user_ids["member"], added_at=now)
+                )
+            session.commit()
+
+    def audit_events(self, count: int) -> None:
+        with self.c.db.write() as session:
+            log = AuditLog(session, self.c.clock)
+            for _ in range(count):
+                log.record(Actor("cli"), "test.bulk", target_type="test", target_id=self._next())
+            session.commit()
+
+    def tokens(self, count: int) -> None:
+        now = self.c.clock.now()
+        with self.c.db.write() as session:
+            for _ in range(count):
+                n = self._next()
+                session.add(
+                    ApiToken(
+                        public_id=f"bulk{n:012d}",
+                        secret_hash="0" * 64,
+                        user_id=self.world.user_ids["admin2"],
+                        name=f"bulk-{n}",
+                        scope=TokenScope.READ,
+                        created_at=now,
+                        expires_at=now.replace(year=now.year + 1),
+                    )
+                )
+            session.commit()
+
+
+@dataclass(frozen=True)
+class Case:
+    path: Callable[[World], str]
+    grow: Callable[[Bulk, int], None]
+    size: Callable[[Any], int]  # how many of the grown rows the response shows
+
+
+CASES = {
+    "GET /users": Case(lambda w: "/api/v1/users", Bulk.users, len),
+    "GET /teams": Case(lambda w: "/api/v1/teams", Bulk.teams, len),
+    "GET /audit-events": Case(
+        lambda w: "/api/v1/audit-events?limit=500", Bulk.audit_events, lambda b: len(b["items"])
+    ),
+    "GET /tokens": Case(lambda w: "/api/v1/tokens", Bulk.tokens, len),
+    "GET /teams/{id}": Case(
+        lambda w: f"/api/v1/teams/{w.team_ids['own']}",
+        Bulk.team_members,
+        lambda b: len(b["members"]),
+    ),
+    "GET /users/{id}": Case(
+        lambda w: f"/api/v1/users/{w.user_ids['member']}",
+        Bulk.teams_of_member,
+        lambda b: len(b["teams"]),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_statement_count_does_not_grow_with_rows(
+    name: str, client: TestClient, world: World, container: Container
+) -> None:
+    case = CASES[name]
+    bulk = Bulk(world)
+    headers = world.headers("admin2")
+    path = case.path(world)
+
+    def measure() -> tuple[int, int]:
+        with statements(container) as seen:
+            r = client.get(path, headers=headers)
+        assert r.status_code == 200, r.text
+        return len(seen), case.size(r.json())
+
+    # once first: the token's last-used time is written at most once a minute
+    measure()
+    case.grow(bulk, 3)
+    few, shown_few = measure()
+    case.grow(bulk, 57)
+    many, shown_many = measure()
+    assert shown_many >= shown_few + 57, "the new rows must be in the response"
+    assert many == few, f"{name}: {few} statements with 3 rows, {many} with 60"
+
+
+def test_statements_are_counted(client: TestClient, world: World, container: Container) -> None:
+    """The counter sees the statements of a request at all (a broken listener would pass
+    every comparison above)."""
+    with statements(container) as seen:
+        assert client.get("/api/v1/users", headers=world.headers("admin2")).status_code == 200
+    assert any("FROM users" in s for s in seen)

@@ -218,6 +218,12 @@ def test_throttle_per_account_refuses_even_the_right_password_then_lifts(
     assert 1 <= retry <= 901
     assert set_cookie(r, "lemur_session") is None
     assert count(container, WebSession) == 0
+    # The refused attempt is audited but does not extend the lock-out.
+    assert count(container, LoginFailure) == 3
+    last = login_events(container)[-1]
+    assert last.outcome == "failure"
+    assert json.loads(last.details) == {"reason": "throttled"}
+    assert last.client_address == ADDRESS
     # Other accounts from the same address are not affected by this account's limit.
     assert post_login(client, "reader", "reader-password-123").status_code == 303
     client.cookies.clear()

@@ -82,13 +82,14 @@ class LoginService:
                     retry_after=max(retry, 1),
                 )
 
-    def _fail(
-        self, username: str, address: str, reason: str, message: str, code: str
-    ) -> AuthenticationRequired:
+    def _audit_failure(
+        self, username: str, address: str, reason: str, *, count: bool = False
+    ) -> None:
         with self._db.write() as session:
-            session.add(
-                LoginFailure(username=username, client_address=address, at=self._clock.now())
-            )
+            if count:
+                session.add(
+                    LoginFailure(username=username, client_address=address, at=self._clock.now())
+                )
             AuditLog(session, self._clock).record(
                 Actor(f"user:{username}", address),
                 "auth.login",
@@ -98,15 +99,26 @@ class LoginService:
                 details={"reason": reason},
             )
             session.commit()
+
+    def _fail(
+        self, username: str, address: str, reason: str, message: str, code: str
+    ) -> AuthenticationRequired:
+        self._audit_failure(username, address, reason, count=True)
         return AuthenticationRequired(
             message, code=code, field="password" if code == "invalid_credentials" else "username"
         )
 
     def login(self, username: str, password: str, *, client_address: str) -> LoginResult:
         username = username.strip().lower()[:64]
-        with self._db.read() as session:
-            self._check_throttle(session, username, client_address)
-            user = session.scalar(select(User).where(User.username == username))
+        try:
+            with self._db.read() as session:
+                self._check_throttle(session, username, client_address)
+                user = session.scalar(select(User).where(User.username == username))
+        except TooManyRequests:
+            # Audited (someone is guessing) but not counted as a failure: counting it would
+            # keep extending the lock-out for as long as the guessing goes on.
+            self._audit_failure(username, client_address, "throttled")
+            raise
         # Unknown user and wrong password are one answer, so usernames cannot be probed;
         # the audit log keeps the difference.
         if not self._hasher.verify(user.password_hash if user else None, password) or user is None:

@@ -47,9 +47,7 @@ def module_name(path: Path) -> str:
 
 
 def sources() -> list[Path]:
-    return sorted(
-        p for p in LEMUR.rglob("*.py") if "migrations" not in p.relative_to(LEMUR).parts[:1]
-    )
+    return sorted(LEMUR.rglob("*.py"))
 
 
 def within(name: str, packages: tuple[str, ...]) -> bool:

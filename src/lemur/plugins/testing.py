@@ -211,7 +211,7 @@ class PluginClassContract:
         for path in _property_paths(options_schema(plugin_class.Options)):
             name = path.rsplit(".", 1)[-1].removesuffix("[]").lower()
             if _SECRET_NAME.search(name) and name not in self.not_secret_fields:
-                assert path in secrets, (
+                assert {path, f"{path}[]", f"{path}.*"} & secrets, (
                     f"option {path!r} looks like a secret; declare it SecretStr so it is "
                     "stored encrypted and never returned (or list it in not_secret_fields)"
                 )

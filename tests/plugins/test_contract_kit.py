@@ -1,0 +1,170 @@
+"""The contract kit catches the mistakes it is for (and passes a correct third-party plugin)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from lemur.builtin.exporters import PEMBundleExporter, PKCS8KeyExporter
+from lemur.builtin.local_ca import LocalCAIssuer
+from lemur.crypto.keys import KeySpec, generate_private_key, private_key_to_pem
+from lemur.crypto.names import SubjectAltNames
+from lemur.plugins.base import Issuer, NoOptions, Plugin
+from lemur.plugins.testing import ExporterContract, IssuerContract, PluginClassContract, read_back
+from lemur.plugins.values import Bundle, Exported, IssuanceRequest, Issued, Pending
+from tests.plugins.conftest import CA, DAY, PASSPHRASE, leaf_request, make_context
+from tests.plugins.sample_plugins import VaultDestination
+
+
+class TestThirdPartyStylePluginPassesTheClassContract(PluginClassContract):
+    check_entry_point = False  # not installed as a package
+
+    @pytest.fixture
+    def plugin_class(self) -> type[Plugin[Any]]:
+        return VaultDestination
+
+    @pytest.fixture
+    def plugin_options(self) -> dict[str, Any]:
+        return {
+            "url": "https://vault.example.com",
+            "auth": {"username": "u", "token": "tok-plain"},
+            "client_key": "key-plain",
+            "backup_tokens": ["b-plain"],
+        }
+
+
+class PlainPasswordOptions(BaseModel):
+    username: str
+    api_password: str  # should be SecretStr
+
+
+class PlainPasswordIssuer(LocalCAIssuer):
+    slug = "plain-password"
+    Options = PlainPasswordOptions  # type: ignore[assignment]
+
+
+def test_class_contract_flags_a_secret_that_is_not_secret_str() -> None:
+    with pytest.raises(AssertionError, match="api_password"):
+        PluginClassContract().test_secret_fields_are_write_only(PlainPasswordIssuer)
+
+
+def test_class_contract_flags_a_missing_entry_point() -> None:
+    with pytest.raises(AssertionError, match="no entry point 'plain-password'"):
+        PluginClassContract().test_registered_as_entry_point(PlainPasswordIssuer)
+
+
+class ExtraNameIssuer(LocalCAIssuer):
+    """Adds a name nobody asked for."""
+
+    slug = "extra-name"
+
+    def issue(self, request: IssuanceRequest) -> Issued | Pending:
+        extra = SubjectAltNames.create(dns_names=(*request.sans.dns_names, "evil.example.net"))
+        return super().issue(replace(request, sans=extra))
+
+
+class NoChainIssuer(LocalCAIssuer):
+    slug = "no-chain"
+
+    def issue(self, request: IssuanceRequest) -> Issued | Pending:
+        result = super().issue(request)
+        assert isinstance(result, Issued)
+        return replace(result, chain=result.chain[::-1])
+
+
+class OtherKeyIssuer(LocalCAIssuer):
+    slug = "other-key"
+
+    def issue(self, request: IssuanceRequest) -> Issued | Pending:
+        other = generate_private_key(KeySpec.EC_P256).public_key()
+        return super().issue(replace(request, public_key=other))
+
+
+def _issued(issuer: Issuer[Any], request: IssuanceRequest) -> Issued:
+    result = issuer.issue(request)
+    assert isinstance(result, Issued)
+    return result
+
+
+def test_issuer_contract_flags_extra_names_reversed_chains_and_wrong_keys(ca: CA) -> None:
+    contract = IssuerContract()
+    request = leaf_request(ca.intermediate, key=generate_private_key(KeySpec.EC_P256))
+    good = _issued(LocalCAIssuer(NoOptions(), make_context()), request)
+    contract.test_names_match_the_request_exactly(good, request)
+    contract.test_chain_verifies_link_by_link(good)
+    contract.test_certifies_the_requested_public_key(good, request)
+
+    with pytest.raises(AssertionError):
+        contract.test_names_match_the_request_exactly(
+            _issued(ExtraNameIssuer(NoOptions(), make_context()), request), request
+        )
+    with pytest.raises(AssertionError, match="is not signed by the next certificate"):
+        contract.test_chain_verifies_link_by_link(
+            _issued(NoChainIssuer(NoOptions(), make_context()), request)
+        )
+    with pytest.raises(AssertionError):
+        contract.test_certifies_the_requested_public_key(
+            _issued(OtherKeyIssuer(NoOptions(), make_context()), request), request
+        )
+    contract.test_validity_is_within_the_request(good, request)
+    shorter = replace(request, not_after=request.not_after - DAY)
+    with pytest.raises(AssertionError):
+        contract.test_validity_is_within_the_request(good, shorter)
+
+
+class LeakyKeyExporter(PKCS8KeyExporter):
+    """Ignores the passphrase and, worse, writes it into the file."""
+
+    slug = "leaky-key"
+
+    def export(self, bundle: Bundle, *, passphrase: bytes | None) -> Exported:
+        assert bundle.private_key is not None
+        content = private_key_to_pem(bundle.private_key) + b"# passphrase: " + (passphrase or b"")
+        return Exported(content, "application/x-pem-file", "key.pem", contains_private_key=True)
+
+
+class KeylessSilentExporter(PKCS8KeyExporter):
+    """Exports an empty file instead of refusing a bundle without a key."""
+
+    slug = "keyless-silent"
+
+    def export(self, bundle: Bundle, *, passphrase: bytes | None) -> Exported:
+        if bundle.private_key is None:
+            return Exported(b"", "application/x-pem-file", "key.pem", contains_private_key=True)
+        return super().export(bundle, passphrase=passphrase)
+
+
+def test_exporter_contract_flags_a_leaked_passphrase_and_an_unencrypted_key(
+    full_bundle: Bundle,
+) -> None:
+    exporter = LeakyKeyExporter(NoOptions(), make_context())
+    exported = exporter.export(full_bundle, passphrase=PASSPHRASE)
+    with pytest.raises(AssertionError):
+        ExporterContract().test_passphrase_never_in_clear(
+            exporter, exported, full_bundle, PASSPHRASE
+        )
+
+
+def test_exporter_contract_flags_a_key_exporter_that_does_not_refuse(full_bundle: Bundle) -> None:
+    exporter = KeylessSilentExporter(NoOptions(), make_context())
+    with pytest.raises(pytest.fail.Exception):
+        ExporterContract().test_bundle_without_key(exporter, full_bundle, PASSPHRASE)
+
+
+def test_exporter_contract_flags_missing_certificates(full_bundle: Bundle) -> None:
+    exporter = PEMBundleExporter(NoOptions(), make_context())
+    exported = exporter.export(replace(full_bundle, chain=full_bundle.chain[:1]), passphrase=None)
+    with pytest.raises(AssertionError):
+        ExporterContract().test_output_reads_back_as_the_same_certificates(
+            exporter, exported, full_bundle, PASSPHRASE
+        )
+
+
+def test_read_back_refuses_garbage() -> None:
+    with pytest.raises(AssertionError, match="not PEM, DER"):
+        read_back(b"\x30\x03garbage", None)
+    with pytest.raises(AssertionError, match="no complete PEM block"):
+        read_back(b"-----BEGIN CERTIFICATE-----\nMIIB", None)

@@ -29,7 +29,12 @@ class AuthorityCreate(Strict):
     description: str = Field("", max_length=500)
     subject: SubjectIn
     key_type: KeySpec = KeySpec.EC_P256
-    validity_days: int = Field(3650, ge=1, le=36500)
+    validity_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="default: 3650 for a root; for an intermediate 3650 or what its parent has left",
+    )
     parent_id: int | None = Field(None, description="issuing authority; omit for a root CA")
     path_length: int | None = Field(None, ge=0, le=10)
     permitted_dns_domains: list[str] = Field(default_factory=list, max_length=100)

@@ -35,6 +35,24 @@ LOCAL_CA = "local-ca"
 EXTERNAL = "external"
 # Clients with a slightly slow clock must accept a certificate issued a moment ago.
 BACKDATE = dt.timedelta(minutes=5)
+DEFAULT_CA_VALIDITY_DAYS = 3650
+# Errors of the crypto layer name its own parameters; the API names the request's fields.
+_CREATE_FIELDS = {
+    "not_before": "validity_days",
+    "not_after": "validity_days",
+    "public_key": "key_type",
+    "issuer_key": "parent_id",
+    "issuer_cert": "parent_id",
+    "permitted_dns_subtrees": "permitted_dns_domains",
+    "excluded_dns_subtrees": "excluded_dns_domains",
+}
+
+
+def _request_field(field: str | None) -> str | None:
+    if field is None:
+        return None
+    head, bracket, rest = field.partition("[")
+    return _CREATE_FIELDS.get(head, head) + bracket + rest
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,7 @@ class LocalAuthoritySpec:
     name: str
     subject: SubjectFields
     key_spec: KeySpec
-    validity_days: int
+    validity_days: int | None = DEFAULT_CA_VALIDITY_DAYS
     parent_id: int | None = None
     path_length: int | None = None
     permitted_dns_subtrees: tuple[str, ...] = ()
@@ -187,10 +205,38 @@ class AuthorityService:
             cab_forum=authority.cab_forum,
         )
 
+    @staticmethod
+    def _check_parent_allows(
+        parent: Authority, parent_cert: x509.Certificate, path_length: int | None
+    ) -> None:
+        """RFC 5280 §4.2.1.9: the parent's pathLenConstraint limits the CAs below it."""
+        try:
+            limit = parent_cert.extensions.get_extension_for_class(
+                x509.BasicConstraints
+            ).value.path_length
+        except x509.ExtensionNotFound:
+            limit = None
+        if limit is None:
+            return
+        if limit == 0:
+            raise InvalidInput(
+                f"'{parent.name}' has path length 0: it may issue leaf certificates only, "
+                "no CA below it",
+                code="path_length_exceeded",
+                field="parent_id",
+            )
+        if path_length is not None and path_length >= limit:
+            raise InvalidInput(
+                f"'{parent.name}' allows {limit} CA level(s) below it, so path_length must be "
+                f"at most {limit - 1}",
+                code="path_length_exceeded",
+                field="path_length",
+            )
+
     def create_local(self, spec: LocalAuthoritySpec) -> Authority:
         """Create a root (no parent) or an intermediate CA; its key is kept encrypted."""
         self._check_new_name(spec.name)
-        if spec.validity_days < 1:
+        if spec.validity_days is not None and spec.validity_days < 1:
             raise InvalidInput(
                 "validity_days must be at least 1", code="invalid_validity", field="validity_days"
             )
@@ -203,6 +249,23 @@ class AuthorityService:
         parent = self.get(spec.parent_id, field="parent_id") if spec.parent_id is not None else None
         signer = self.signing_authority(parent, field="parent_id") if parent else None
         now = self._clock.now()
+        not_before = now - BACKDATE
+        validity_days = spec.validity_days
+        if signer is not None and parent is not None:
+            self._check_parent_allows(parent, signer.certificate, spec.path_length)
+            left = (signer.certificate.not_valid_after_utc - not_before).days
+            if validity_days is None:
+                validity_days = min(DEFAULT_CA_VALIDITY_DAYS, left)
+            if validity_days > left or left < 1:
+                raise InvalidInput(
+                    f"a CA must not outlive its parent: '{parent.name}' expires on "
+                    f"{signer.certificate.not_valid_after_utc:%Y-%m-%d}, so validity_days can be "
+                    f"at most {max(left, 0)}",
+                    code="validity_exceeds_issuer",
+                    field="validity_days",
+                )
+        elif validity_days is None:
+            validity_days = DEFAULT_CA_VALIDITY_DAYS
         authority = Authority(
             name=spec.name,
             description=spec.description,
@@ -220,22 +283,24 @@ class AuthorityService:
         )
         self._session.add(authority)
         self._session.flush()
-        not_before = now - BACKDATE
         issuer = self._plugins.instantiate("issuer", LOCAL_CA, {}, self._context())
         assert isinstance(issuer, AuthorityCreator)
-        created = issuer.create_authority(
-            AuthoritySpec(
-                subject=spec.subject.to_name(),
-                key_spec=spec.key_spec,
-                not_before=not_before,
-                not_after=not_before + dt.timedelta(days=spec.validity_days),
-                path_length=spec.path_length,
-                permitted_dns_subtrees=spec.permitted_dns_subtrees,
-                excluded_dns_subtrees=spec.excluded_dns_subtrees,
-                cab_forum=spec.cab_forum,
-                parent=signer,
+        try:
+            created = issuer.create_authority(
+                AuthoritySpec(
+                    subject=spec.subject.to_name(),
+                    key_spec=spec.key_spec,
+                    not_before=not_before,
+                    not_after=not_before + dt.timedelta(days=validity_days),
+                    path_length=spec.path_length,
+                    permitted_dns_subtrees=spec.permitted_dns_subtrees,
+                    excluded_dns_subtrees=spec.excluded_dns_subtrees,
+                    cab_forum=spec.cab_forum,
+                    parent=signer,
+                )
             )
-        )
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, code=exc.code, field=_request_field(exc.field)) from exc
         row = add_certificate(
             self._session,
             created.certificate,

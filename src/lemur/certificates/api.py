@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
@@ -97,6 +98,11 @@ def _detail(
     )
 
 
+def _is_fingerprint(value: str) -> bool:
+    digits = value.strip().replace(":", "")
+    return len(digits) in (40, 64) and all(c in string.hexdigits for c in digits)
+
+
 def _file(exported: Exported) -> Response:
     return Response(
         exported.content,
@@ -181,7 +187,7 @@ def list_certificates(
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> CertificatePageOut:
-    if fingerprint is not None and len(fingerprint.replace(":", "").strip()) not in (40, 64):
+    if fingerprint is not None and not _is_fingerprint(fingerprint):
         raise InvalidInput(
             "fingerprint must be 40 (SHA-1) or 64 (SHA-256) hex digits",
             code="invalid_fingerprint",

@@ -81,7 +81,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where the SQLite database and keys live")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default: SQLite file lemur.db in the data directory"
+        None,
+        description="SQLAlchemy URL; default: SQLite file lemur.db in the data directory",
+        repr=False,  # it may carry a password; masked() shows it safely
     )
     encryption_keys: SecretStr | None = Field(
         None,

@@ -190,3 +190,5 @@ def test_masked_hides_secrets_and_the_database_password(tmp_path: Path) -> None:
     # The settings' own repr does not leak them either.
     assert key not in repr(s)
     assert "the-session-secret" not in repr(s)
+    assert "hunter2" not in repr(s)
+    assert "hunter2" not in str(s)

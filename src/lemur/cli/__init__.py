@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from lemur.cli import admin, ops
+from lemur.cli import admin, authorities, certs, ops
 from lemur.cli.output import EXIT_ERROR, exit_code_for, print_error
 from lemur.errors import LemurError
 
@@ -29,6 +29,8 @@ app.add_typer(admin.tokens, name="token")
 app.add_typer(ops.keys, name="keys")
 app.add_typer(ops.audit, name="audit")
 app.add_typer(ops.config, name="config")
+app.add_typer(certs.cert, name="cert")
+app.add_typer(authorities.authority, name="authority")
 
 
 def main() -> None:
@@ -42,11 +44,13 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors carry their own exit code (2). They are click's exceptions, or those
+        # of the copy of click that newer typer releases bundle, so recognise them by shape.
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
     sys.exit(result if isinstance(result, int) else 0)

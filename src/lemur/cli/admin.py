@@ -14,7 +14,7 @@ from lemur.accounts.service import AccountService, load_principal
 from lemur.accounts.tokens import TokenService
 from lemur.authz import Principal, cli_principal
 from lemur.cli.context import local_container
-from lemur.cli.output import emit_json, out, table, when
+from lemur.cli.output import col, emit_json, out, table, time_col, when
 from lemur.container import Container
 
 users = typer.Typer(help="Create, list, disable users; reset passwords.", no_args_is_help=True)
@@ -69,7 +69,13 @@ def user_list(as_json: bool = JSON) -> None:
         return
     table(
         "Users",
-        ["username", "role", "state", "teams", "created"],
+        [
+            "username",
+            col("role", fixed=True),
+            col("state", fixed=True),
+            "teams",
+            time_col("created (UTC)"),
+        ],
         [
             (
                 u.username,
@@ -213,7 +219,14 @@ def token_list(user: str = typer.Option(..., "--user"), as_json: bool = JSON) ->
     now = container.clock.now()
     table(
         f"Tokens of {user}",
-        ["id", "name", "scope", "state", "expires", "last used"],
+        [
+            col("id", fixed=True, right=True),
+            "name",
+            col("scope", fixed=True),
+            col("state", fixed=True),
+            time_col("expires (UTC)"),
+            time_col("last used (UTC)"),
+        ],
         [
             (
                 t.id,

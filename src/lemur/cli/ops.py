@@ -7,11 +7,23 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from lemur.audit.schemas import AuditEventOut, ChainProblemOut, VerifyOut
 from lemur.audit.service import Actor, AuditFilter, list_events, verify_chain
 from lemur.cli.context import local_container
-from lemur.cli.output import EXIT_CHECK_FAILED, EXIT_INVALID, emit_json, err, out, table, when
+from lemur.cli.output import (
+    EXIT_CHECK_FAILED,
+    EXIT_INVALID,
+    col,
+    emit_json,
+    err,
+    out,
+    outcome,
+    table,
+    time_col,
+    when,
+)
 from lemur.config import Settings
 from lemur.container import InitReport
 from lemur.crypto.keyring import generate_key
@@ -128,10 +140,18 @@ def keys_status(as_json: bool = JSON) -> None:
     out.print(f"key ring: {ring.source}")
     table(
         None,
-        ["key id", "role"],
+        [col("key id", fixed=True), col("role", fixed=True)],
         [(k, "primary" if k == ring.primary_kid else "old") for k in ring.kids],
     )
-    table("Secrets not under the primary key", ["column", "rows"], list(pending.items()))
+    waiting = sum(pending.values())
+    if waiting:
+        table(
+            "Secrets not yet under the primary key (run `lemur keys rotate`)",
+            ["column", col("rows", fixed=True, right=True)],
+            [(name, n) for name, n in pending.items() if n],
+        )
+    else:
+        out.print("every stored secret is encrypted with the primary key")
 
 
 @keys.command("rotate")
@@ -156,11 +176,20 @@ def keys_rotate(
             disable=as_json,
         ) as progress:
             tasks: dict[str, Any] = {}
+            # The rotation sweeps every column twice (the second sweep catches secrets a
+            # running server wrote under the old key meanwhile); the bar adds them up
+            # instead of starting again at 0/0.
+            earlier: dict[str, int] = {}
+            shown: dict[str, int] = {}
 
             def on_progress(name: str, done: int, total: int) -> None:
                 if name not in tasks:
                     tasks[name] = progress.add_task(f"re-encrypting {name}", total=total)
-                progress.update(tasks[name], completed=done, total=total)
+                    earlier[name] = shown[name] = 0
+                elif done == 0:
+                    earlier[name] = shown[name]
+                shown[name] = earlier[name] + done
+                progress.update(tasks[name], completed=shown[name], total=earlier[name] + total)
 
             report = rotation.rotate(batch_size=batch_size, progress=on_progress)
     data = {
@@ -217,19 +246,28 @@ def audit_list(
         return
     table(
         "Audit events",
-        ["seq", "time", "actor", "action", "target", "outcome", "from"],
+        [
+            col("seq", fixed=True, right=True),
+            time_col("time (UTC)", seconds=True),
+            "actor",
+            col("action", min_width=min(12, max((len(i.action) for i in items), default=6))),
+            "target",
+            col("outcome", fixed=True),
+            "from",
+        ],
         [
             (
                 i.seq,
-                when(i.occurred_at),
+                when(i.occurred_at, seconds=True),
                 i.actor,
                 i.action,
                 f"{i.target_type}:{i.target_id}" if i.target_type else "",
-                i.outcome,
+                outcome(i.outcome),
                 i.client_address,
             )
             for i in items
         ],
+        drop_empty=["from"],
     )
     if page.next_cursor:
         out.print(f"more: --cursor {page.next_cursor}")
@@ -278,9 +316,17 @@ def config_show(as_json: bool = JSON) -> None:
     values = settings.masked()
     if as_json:
         emit_json(values)
-    else:
-        table(
-            "Effective configuration",
-            ["setting", "value"],
-            [(f"LEMUR_{k.upper()}", v) for k, v in values.items()],
-        )
+        return
+    # Say where an unset secret comes from instead of showing an empty cell.
+    defaults = {
+        "encryption_keys": f"(not set: the key file {settings.key_file})",
+        "session_secret": "(not set: kept encrypted in the database)",
+    }
+    table(
+        "Effective configuration",
+        [col("setting", fixed=True), "value"],
+        [
+            (f"LEMUR_{k.upper()}", v or Text(defaults.get(k, "(not set)"), style="dim"))
+            for k, v in values.items()
+        ],
+    )

@@ -7,8 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from lemur.errors import (
     AuthenticationRequired,
@@ -21,8 +23,9 @@ from lemur.errors import (
     PermissionDenied,
 )
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: messages are left to the terminal to wrap, never broken at 80 columns in a pipe.
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -61,16 +64,71 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    t = Table(title=title, header_style="bold", show_lines=False)
-    for column in columns:
-        t.add_column(column)
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+def col(
+    header: str, *, fixed: bool = False, right: bool = False, min_width: int | None = None
+) -> Column:
+    """A table column. ``fixed`` columns (times, ids, states) never wrap or shorten; the
+    others wrap at spaces and fold long words onto more lines instead of cutting them off
+    with an ellipsis, but keep at least ``min_width`` (default: the header's width)."""
+    return Column(
+        header,
+        no_wrap=fixed,
+        overflow="ellipsis" if fixed else "fold",
+        justify="right" if right else "left",
+        min_width=None if fixed else (min_width or min(len(header), 8)),
+    )
+
+
+def time_col(header: str, *, seconds: bool = False) -> Column:
+    """A UTC time column: one line where there is room, else date over time (never split
+    inside the date or the time)."""
+    wide = 19 if seconds else 16
+    if out.width >= 60 + wide:
+        return col(header, fixed=True)
+    return col(header, min_width=10)
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str | Column],
+    rows: Sequence[Sequence[Any]],
+    *,
+    drop_empty: Sequence[str] = (),
+) -> None:
+    """Print rows as a table. Columns named in ``drop_empty`` are left out when no row has
+    a value in them, which leaves more room for the others in narrow terminals."""
+    headers = [c if isinstance(c, Column) else col(c) for c in columns]
+    cells = [
+        ["" if v is None else v if isinstance(v, Text) else str(v) for v in row] for row in rows
+    ]
+    keep = [
+        i
+        for i, h in enumerate(headers)
+        if str(h.header) not in drop_empty or any(row[i] for row in cells)
+    ]
+    t = Table(
+        *(headers[i] for i in keep),
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for row in cells:
+        t.add_row(*(row[i] for i in keep))
     out.print(t)
     if not rows:
         out.print("[dim](none)[/]")
 
 
-def when(value: Any) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+def when(value: Any, *, seconds: bool = False) -> str:
+    """A UTC time as ``YYYY-MM-DD HH:MM[:SS]``; the column header says it is UTC."""
+    if value is None:
+        return ""
+    return str(value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"))
+
+
+def outcome(value: str) -> Text:
+    return Text(value, style="green" if value == "success" else "bold red")

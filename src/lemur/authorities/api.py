@@ -8,6 +8,7 @@ import binascii
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +31,11 @@ from lemur.authz import Action, Principal, cli_principal
 from lemur.certificates.crl import crl_needs_refresh, ocsp_response, regenerate_crl
 from lemur.container import Container
 from lemur.crypto.parsing import certificate_to_pem
-from lemur.crypto.revocation import malformed_request_response, parse_ocsp_request
+from lemur.crypto.revocation import (
+    malformed_request_response,
+    ocsp_unauthorized_response,
+    parse_ocsp_request,
+)
 from lemur.errors import InvalidInput, NotFound
 from lemur.web.api import get_container, read_session, require, write_session
 
@@ -164,18 +169,28 @@ def crl(authority_id: int, container: Container = Depends(get_container)) -> Res
         return Response(authority.crl_der, media_type="application/pkix-crl", headers=CRL_CACHE)
 
 
+def _ocsp_answer(answer: ocsp.OCSPResponse) -> Response:
+    return Response(answer.public_bytes(Encoding.DER), media_type="application/ocsp-response")
+
+
 def _ocsp(container: Container, authority_id: int, der: bytes) -> Response:
+    """RFC 6960 §2.3: every answer is an OCSP response, errors included, because OCSP
+    clients do not read JSON."""
+    if len(der) > MAX_OCSP_REQUEST:
+        return _ocsp_answer(malformed_request_response())
     try:
         info = parse_ocsp_request(der, field="request")
     except InvalidInput:
-        body = malformed_request_response().public_bytes(Encoding.DER)
-        return Response(body, media_type="application/ocsp-response")
+        return _ocsp_answer(malformed_request_response())
     with container.db.read() as session:
         service = _service(session, container, cli_principal())
-        authority = service.get(authority_id)
+        authority = session.get(Authority, authority_id)
+        if authority is None or not authority.has_key or not authority.active:
+            # Not a CA this responder signs for (unknown, imported without key, disabled).
+            return _ocsp_answer(ocsp_unauthorized_response())
         signer = service.signing_authority(authority)
         answer = ocsp_response(session, authority, info, signer=signer, now=container.clock.now())
-    return Response(answer.public_bytes(Encoding.DER), media_type="application/ocsp-response")
+    return _ocsp_answer(answer)
 
 
 @public.post("/ocsp/{authority_id}", response_class=Response)
@@ -184,8 +199,6 @@ async def ocsp_post(
 ) -> Response:
     """RFC 6960 §A.1: the DER request is the body (application/ocsp-request)."""
     der = await request.body()
-    if len(der) > MAX_OCSP_REQUEST:
-        raise InvalidInput("OCSP request too large", code="invalid_ocsp_request", field="request")
     return await run_in_threadpool(_ocsp, container, authority_id, der)
 
 
@@ -198,4 +211,4 @@ def ocsp_get(
         der = base64.b64decode(unquote(encoded), validate=True)
     except (binascii.Error, ValueError):
         der = b""  # answered as malformedRequest
-    return _ocsp(container, authority_id, der if len(der) <= MAX_OCSP_REQUEST else b"")
+    return _ocsp(container, authority_id, der)

@@ -304,16 +304,16 @@ def test_list_time_range(client: TestClient, world: World, history: dict[str, An
     assert [e["action"] for e in later] == ["auth.login", "token.create"]
 
 
-@pytest.mark.parametrize("field", ["since", "until"])
-def test_naive_datetime_is_refused(client: TestClient, world: World, field: str) -> None:
-    r = client.get(
-        "/api/v1/audit-events",
-        headers=world.headers("admin2"),
-        params={field: "2026-11-27T12:00:00"},
-    )
-    assert r.status_code == 422
-    assert r.json()["error"]["code"] == "naive_datetime"
-    assert r.json()["error"]["field"] == field
+def test_naive_datetime_is_refused(client: TestClient, world: World) -> None:
+    for field in ("since", "until"):
+        r = client.get(
+            "/api/v1/audit-events",
+            headers=world.headers("admin2"),
+            params={field: "2026-11-27T12:00:00"},
+        )
+        assert r.status_code == 422
+        assert r.json()["error"]["code"] == "naive_datetime"
+        assert r.json()["error"]["field"] == field
 
 
 def test_bad_outcome_filter_is_refused(client: TestClient, world: World) -> None:
@@ -364,14 +364,14 @@ def test_cursor_pagination_walks_every_event_once_newest_first(
     assert first + rest == everything
 
 
-@pytest.mark.parametrize("cursor", ["abc", "²", "-1", "1.5", "9" * 30, " 5", ""])
-def test_garbage_cursor_is_refused(client: TestClient, world: World, cursor: str) -> None:
-    r = client.get(
-        "/api/v1/audit-events", headers=world.headers("admin2"), params={"cursor": cursor}
-    )
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["code"] == "invalid_cursor"
-    assert r.json()["error"]["field"] == "cursor"
+def test_garbage_cursor_is_refused(client: TestClient, world: World) -> None:
+    for cursor in ("abc", "²", "-1", "1.5", "9" * 30, " 5", ""):
+        r = client.get(
+            "/api/v1/audit-events", headers=world.headers("admin2"), params={"cursor": cursor}
+        )
+        assert r.status_code == 422, (cursor, r.text)
+        assert r.json()["error"]["code"] == "invalid_cursor"
+        assert r.json()["error"]["field"] == "cursor"
 
 
 # -- tampering ---------------------------------------------------------------------------

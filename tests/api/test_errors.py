@@ -240,24 +240,22 @@ def test_database_failure_is_500_internal_error_without_sql(
     assert "Traceback" not in r.text
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body", "status", "code"),
-    [
+def test_every_error_has_exactly_the_envelope(client: TestClient, world: World) -> None:
+    for method, path, body, status, code in (
         ("GET", "/api/v1/users/999999", None, 404, "user_not_found"),
         ("GET", "/api/v1/teams/999999", None, 404, "team_not_found"),
         ("POST", "/api/v1/users", {"username": "member"}, 409, "user_exists"),
         ("GET", "/api/v1/audit-events?since=2026-01-01T00:00:00", None, 422, "naive_datetime"),
         ("GET", "/api/v1/audit-events?limit=0", None, 422, "validation_error"),
-    ],
-)
-def test_every_error_has_exactly_the_envelope(
-    client: TestClient, world: World, method: str, path: str, body: Any, status: int, code: str
-) -> None:
-    r = client.request(method, path, headers=world.headers("admin2"), json=body)
-    assert r.status_code == status, r.text
-    assert set(r.json()) == {"error"}
-    assert set(r.json()["error"]) == {"code", "message", "field"}
-    assert r.json()["error"]["code"] == code
+        ("DELETE", "/api/v1/tokens/999999", None, 404, "token_not_found"),
+        ("GET", "/api/v1/users", None, 403, "permission_denied"),
+    ):
+        who = "member" if status == 403 else "admin2"
+        r = client.request(method, path, headers=world.headers(who), json=body)
+        assert r.status_code == status, r.text
+        assert set(r.json()) == {"error"}
+        assert set(r.json()["error"]) == {"code", "message", "field"}
+        assert r.json()["error"]["code"] == code
 
 
 def test_authentication_errors_use_the_envelope(client: TestClient) -> None:

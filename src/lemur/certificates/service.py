@@ -32,7 +32,7 @@ from lemur.crypto.keys import (
 )
 from lemur.crypto.names import SubjectAltNames, normalize_dns_name
 from lemur.crypto.parsing import load_certificate, load_certificates, load_csr, load_pkcs12
-from lemur.crypto.profiles import Profile
+from lemur.crypto.profiles import Profile, max_tls_validity_days
 from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.base import Exporter, Issuer
@@ -162,6 +162,11 @@ class CertificateService:
     ) -> tuple[dt.datetime, dt.datetime]:
         profile_default, profile_max = PROFILE_VALIDITY[profile]
         maximum = min(profile_max, authority.max_validity_days)
+        not_before = self._clock.now() - BACKDATE
+        if authority.cab_forum:
+            # BR §6.3.2: the subscriber maximum shrinks over the years; a period of N days
+            # lasts N days and one second (RFC 5280 §4.1.2.5 counts both ends).
+            maximum = min(maximum, max_tls_validity_days(not_before) - 1)
         days = (
             days
             if days is not None
@@ -178,7 +183,6 @@ class CertificateService:
                 code="validity_exceeds_maximum",
                 field="validity_days",
             )
-        not_before = self._clock.now() - BACKDATE
         not_after = not_before + dt.timedelta(days=days)
         assert authority.certificate is not None
         ca_expiry = authority.certificate.not_after
@@ -234,18 +238,21 @@ class CertificateService:
             "issuer", authority.plugin_slug, {}, self._context("issuer")
         )
         assert isinstance(issuer, Issuer)
-        result = issuer.issue(
-            IssuanceRequest(
-                public_key=public_key,
-                key_spec=key_spec,
-                common_name=common_name,
-                sans=sans,
-                profile=req.profile,
-                not_before=not_before,
-                not_after=not_after,
-                authority=signer,
+        try:
+            result = issuer.issue(
+                IssuanceRequest(
+                    public_key=public_key,
+                    key_spec=key_spec,
+                    common_name=common_name,
+                    sans=sans,
+                    profile=req.profile,
+                    not_before=not_before,
+                    not_after=not_after,
+                    authority=signer,
+                )
             )
-        )
+        except InvalidInput as exc:
+            raise _in_request_terms(exc, csr=req.csr is not None) from exc
         if not isinstance(result, Issued):
             raise InvalidInput(
                 "this authority answers asynchronously, which is not supported yet",
@@ -455,6 +462,22 @@ class CertificateService:
                 )
         self._session.commit()
         return cert
+
+
+# The crypto layer and issuer plugins name their own parameters; the API names the request's.
+_ISSUE_FIELDS = {
+    "public_key": "key_type",
+    "subject_cn": "common_name",
+    "not_before": "validity_days",
+    "not_after": "validity_days",
+}
+
+
+def _in_request_terms(exc: InvalidInput, *, csr: bool) -> InvalidInput:
+    field = _ISSUE_FIELDS.get(exc.field or "", exc.field)
+    if csr and field in {"key_type", "common_name"}:
+        field = "csr"
+    return InvalidInput(exc.message, code=exc.code, field=field)
 
 
 def _name_fields(req: NewCertificate, common_name: str | None) -> Callable[[str, str], str]:

@@ -34,5 +34,12 @@ typecheck: $(TEST_STAMP)
 test: $(TEST_STAMP) peers lint typecheck
 	$(BIN)/pytest -n auto -p no:cacheprovider
 
+# Benchmarks (not part of `make test`): make bench BENCH_ARGS="--quick" or e.g.
+# BENCH_ARGS="--sizes 100000,1000000 --duration 30". See bench/README.md.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) lemur-data .mypy_cache .ruff_cache

@@ -281,8 +281,9 @@ def to_json(results: list[LoadResult]) -> list[dict[str, Any]]:
     return [asdict(r) | {"ratio": r.ratio, "target": r.target} for r in results]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backends", default=",".join(BACKENDS))
+def add_arguments(parser: argparse.ArgumentParser, *, backends: bool = True) -> None:
+    if backends:
+        parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--key-types", default=",".join(KEY_TYPES))
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per wrk run")

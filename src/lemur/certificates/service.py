@@ -8,6 +8,7 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -355,7 +356,9 @@ class CertificateService:
         extra: list[x509.Certificate] = []
         data = req.certificate
         if _looks_like_pkcs12(data):
-            contents = load_pkcs12(data, req.passphrase, field="certificate")
+            contents = _passphrase_errors(
+                lambda: load_pkcs12(data, req.passphrase, field="certificate")
+            )
             cert, key, extra = (
                 contents.certificate,
                 contents.key,
@@ -363,7 +366,8 @@ class CertificateService:
             )
         else:
             certs = load_certificates(data, field="certificate")
-            cert, extra = certs[0], certs[1:]
+            cert = _leaf_of(certs)
+            extra = [c for c in certs if c is not cert]
         if req.chain:
             extra += load_certificates(req.chain, field="chain")
         if req.private_key:
@@ -373,7 +377,10 @@ class CertificateService:
                     code="duplicate_private_key",
                     field="private_key",
                 )
-            key = load_private_key(req.private_key, req.passphrase, field="private_key")
+            private_key = req.private_key
+            key = _passphrase_errors(
+                lambda: load_private_key(private_key, req.passphrase, field="private_key")
+            )
         if key is not None:
             check_key_matches_certificate(key, cert, field="private_key")
         ordered = order_chain(cert, extra, field="chain") if extra else [cert]
@@ -580,6 +587,29 @@ def check_name_constraints(
                     code="name_not_permitted",
                     field=field_of("ip", str(ip)),
                 )
+
+
+_T = TypeVar("_T")
+
+
+def _passphrase_errors(load: Callable[[], _T]) -> _T:
+    """A wrong or missing passphrase is the passphrase field's fault, not the file's."""
+    try:
+        return load()
+    except InvalidInput as exc:
+        if exc.code in {"pkcs12_bad_passphrase", "private_key_bad_passphrase"}:
+            raise InvalidInput(exc.message, code=exc.code, field="passphrase") from exc
+        raise
+
+
+def _leaf_of(certs: list[x509.Certificate]) -> x509.Certificate:
+    """The certificate of a bundle that issued none of the others (the first one when that
+    is ambiguous), so a bundle pasted in any order is read as leaf plus chain."""
+    if len(certs) == 1:
+        return certs[0]
+    subjects_issuing = {c.issuer for c in certs if c.issuer != c.subject}
+    leaves = [c for c in certs if c.subject not in subjects_issuing]
+    return leaves[0] if len(leaves) == 1 else certs[0]
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:

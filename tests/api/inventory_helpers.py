@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
+from lemur.authorities.models import Authority
 from lemur.authorities.service import AuthorityURLs
 from lemur.authz import Principal, cli_principal
 from lemur.certificates.models import Certificate
@@ -44,8 +45,6 @@ def authority_ids(client: TestClient, headers: dict[str, str]) -> dict[str, int]
 
 
 def issuing_authority_id(container: Container) -> int:
-    from lemur.authorities.models import Authority
-
     with container.db.read() as session:
         found = session.scalar(select(Authority.id).where(Authority.name == ISSUING_NAME))
     assert found is not None

@@ -22,10 +22,12 @@ import pytest
 import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from lemur.accounts.models import TokenScope
 from lemur.app import create_app
 from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
@@ -132,7 +134,7 @@ def test_owning_member_and_security_may_revoke_others_may_not(
         assert revoked_state(container, first) == (None, None)
         assert audit_count(container) == before
     # A read-only token of the owning member is not enough either.
-    read_token = world.add_token("member", scope=_read_scope())
+    read_token = world.add_token("member", scope=TokenScope.READ)
     response = client.post(
         f"{URL}/{first}/revoke",
         json={"reason": "key_compromise"},
@@ -163,12 +165,6 @@ def test_owning_member_and_security_may_revoke_others_may_not(
     assert list_ids(client, world.headers("member"), status="valid") == []
     # Revoked certificates still show in the default list, marked revoked.
     assert set(list_ids(client, world.headers("member"))) == {first, second}
-
-
-def _read_scope() -> Any:
-    from lemur.accounts.models import TokenScope
-
-    return TokenScope.READ
 
 
 def test_bad_reason_and_double_revocation_are_refused(
@@ -473,8 +469,6 @@ def test_ocsp_get_form_and_post_form_agree(
 
 
 def _ecdsa(answer: ocsp.OCSPResponse) -> Any:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     assert answer.signature_hash_algorithm is not None
     return ec.ECDSA(answer.signature_hash_algorithm)
 

@@ -294,7 +294,8 @@ def certificate_view(session: Session, cert: Certificate) -> CertificateView:
         session.scalars(
             select(Certificate)
             .where(Certificate.lineage_id == cert.lineage_id)
-            .order_by(Certificate.not_before)
+            # Renewals issued within the same second share not_before: id keeps the order.
+            .order_by(Certificate.not_before, Certificate.id)
         ).all()
         if cert.lineage_id is not None
         else [cert]

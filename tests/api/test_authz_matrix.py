@@ -11,9 +11,12 @@ Outcome codes (one per principal column):
 Anonymous callers always get 401, except on rows marked PUBLIC.
 
 The member columns are "a member acting on their own team" and "a member acting on another
-team": for routes with a {team_id} the path names the member's team or the other one. No
-team-scoped action exists yet (certificates bring the first), so the two columns agree today;
-they are here so the table's shape is ready.
+team": a {team_id} in the path, a team_id in the body, or the certificate a {certificate_id}
+names belongs to the member's team or to the other one. For global actions the two columns
+agree; for team-scoped ones (certificates) they differ.
+
+Every allowed call of a state-changing row must leave exactly one audit event naming its
+caller, and every refused call none.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from lemur.accounts.models import ApiToken, Role, TokenScope, User
 from lemur.accounts.service import AccountService
 from lemur.app import create_app
 from lemur.audit.models import AuditEvent
+from lemur.authorities.models import Authority
 from lemur.authz import Action, cli_principal
 from lemur.container import Container
+from tests.api.certs_helpers import make_ca, make_leaf, pem
 from tests.api.conftest import World
 
 PRINCIPALS = (
@@ -68,8 +73,9 @@ CALLERS = {
 class Ctx:
     """Builds what one call needs (a target user, a token to revoke, ...) in a real database."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, client: TestClient) -> None:
         self.world = world
+        self.client = client
         self.c = world.container
         self.n = 0
 
@@ -153,6 +159,76 @@ def revoke_token(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/tokens/{token_id}", None
 
 
+# -- certificates and authorities -----------------------------------------------------------
+
+
+def issuing_ca_id(ctx: Ctx) -> int:
+    with ctx.c.db.read() as session:
+        ca_id = session.scalar(select(Authority.id).where(Authority.name == "local-issuing-ca"))
+    assert ca_id is not None
+    return ca_id
+
+
+def fresh_certificate(ctx: Ctx, team_name: str) -> int:
+    """A certificate of ``team_name``, issued by an admin through the API."""
+    ctx.n += 1
+    r = ctx.client.post(
+        "/api/v1/certificates",
+        headers=ctx.world.headers("admin2"),
+        json={
+            "team_id": ctx.world.team_ids[team_name],
+            "authority_id": issuing_ca_id(ctx),
+            "subject_alternative_names": {"dns_names": [f"fixture-{ctx.n}.example.com"]},
+        },
+    )
+    assert r.status_code == 201, r.text
+    cert_id: int = r.json()["id"]
+    return cert_id
+
+
+def issue_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    ctx.n += 1
+    return "/api/v1/certificates", {
+        "team_id": ctx.world.team_ids[who.team],
+        "authority_id": issuing_ca_id(ctx),
+        "subject_alternative_names": {"dns_names": [f"{slug(who)}-{ctx.n}.example.com"]},
+    }
+
+
+def import_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    ctx.n += 1
+    leaf = make_leaf(make_ca(f"Import CA {ctx.n}"), f"imported-{ctx.n}.example.com")
+    return "/api/v1/certificates/import", {
+        "team_id": ctx.world.team_ids[who.team],
+        "certificate": pem(leaf[1]),
+    }
+
+
+def on_certificate(suffix: str = "", body: Any = None) -> Build:
+    """A route on a fresh certificate of the caller's own or the other team."""
+
+    def build(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+        return f"/api/v1/certificates/{fresh_certificate(ctx, who.team)}{suffix}", body
+
+    return build
+
+
+def create_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    ctx.n += 1
+    name = f"ca-{slug(who)}-{ctx.n}"
+    return "/api/v1/authorities", {"name": name, "subject": {"common_name": name}}
+
+
+def import_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    ctx.n += 1
+    name = f"ext-{slug(who)}-{ctx.n}"
+    return "/api/v1/authorities/import", {"name": name, "certificate": pem(make_ca(name)[1])}
+
+
+def authority_detail(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return f"/api/v1/authorities/{issuing_ca_id(ctx)}", None
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -160,6 +236,13 @@ class Row:
     action: Action | None  # None: PUBLIC
     outcomes: str  # one code per PRINCIPALS column, or PUBLIC
     build: Build
+    # A route that changes nothing although its method is not GET (a POST that carries a
+    # secret in the body rather than the URL) writes no audit event.
+    changes_state: bool | None = None
+
+    @property
+    def audited(self) -> bool:
+        return self.method != "GET" if self.changes_state is None else self.changes_state
 
     def expected(self) -> dict[str, str]:
         if self.outcomes == PUBLIC:
@@ -195,6 +278,20 @@ ROUTES = [
     Row("DELETE", "/api/v1/tokens/{token_id}",                 Action.TOKEN_MANAGE_OWN, "A A A A A S", revoke_token),
     Row("GET",    "/api/v1/audit-events",                      Action.AUDIT_READ,       "A A D D D A", plain("/api/v1/audit-events")),
     Row("GET",    "/api/v1/audit-events/verification",         Action.AUDIT_READ,       "A A D D D A", plain("/api/v1/audit-events/verification")),
+    Row("GET",    "/api/v1/plugins",                           Action.SELF_READ,        "A A A A A A", plain("/api/v1/plugins")),
+    Row("GET",    "/api/v1/authorities",                       Action.AUTHORITY_READ,   "A A A A A A", plain("/api/v1/authorities")),
+    Row("POST",   "/api/v1/authorities",                       Action.AUTHORITY_MANAGE, "A A D D D S", create_authority),
+    Row("POST",   "/api/v1/authorities/import",                Action.AUTHORITY_MANAGE, "A A D D D S", import_authority),
+    Row("GET",    "/api/v1/authorities/{authority_id}",        Action.AUTHORITY_READ,   "A A A A A A", authority_detail),
+    # team-scoped: the member columns differ from here on
+    Row("GET",    "/api/v1/certificates",                      Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/certificates")),
+    Row("POST",   "/api/v1/certificates",                      Action.CERTIFICATE_ISSUE,  "A A A D D S", issue_certificate),
+    Row("POST",   "/api/v1/certificates/import",               Action.CERTIFICATE_IMPORT, "A A A D D S", import_certificate),
+    Row("GET",    "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_READ,   "A A A D A A", on_certificate()),
+    Row("GET",    "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A D A A", on_certificate("/export?format=pem-bundle")),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A D A S", on_certificate("/export", {"format": "pem-bundle"}), changes_state=False),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/revoke", Action.CERTIFICATE_REVOKE, "A A A D D S", on_certificate("/revoke", {"reason": "superseded"})),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/renew",  Action.CERTIFICATE_ISSUE,  "A A A D D S", on_certificate("/renew", {})),
 ]
 # fmt: on
 TABLE = {(r.method, r.path): r for r in ROUTES}
@@ -267,7 +364,7 @@ def _newest_event(container: Container) -> AuditEvent:
 
 @pytest.mark.parametrize("row", ROUTES, ids=lambda r: r.id)
 def test_matrix(row: Row, client: TestClient, world: World, container: Container) -> None:
-    ctx = Ctx(world)
+    ctx = Ctx(world, client)
     read_token = world.add_token("admin2", scope=TokenScope.READ, name="matrix-read")
     expected = row.expected()
     for label, outcome in expected.items():
@@ -291,13 +388,13 @@ def test_matrix(row: Row, client: TestClient, world: World, container: Container
             assert r.json()["error"]["code"] == code, where
         # Every allowed state-changing call leaves exactly one audit event naming its caller;
         # a refused one leaves nothing.
-        if row.method != "GET" and outcome == "A":
+        if row.audited and outcome == "A":
             assert _audit_count(container) == events_before + 1, where
             event = _newest_event(container)
             assert event.actor == f"user:{who.username}", where
             assert event.client_address == "192.0.2.10", where
             assert event.outcome == "success", where
-        elif row.method != "GET":
+        else:
             assert _audit_count(container) == events_before, where
 
 

@@ -413,7 +413,10 @@ class CertificateService:
 
     def export(self, certificate_id: int, *, fmt: str, passphrase: bytes | None) -> Exported:
         """Serialise a certificate; formats with the private key are authorised and audited."""
-        exporter_cls = self._plugins.get("exporter", fmt)
+        try:
+            exporter_cls = self._plugins.get("exporter", fmt)
+        except NotFound as exc:
+            raise NotFound(exc.message, code=exc.code, field="format") from exc
         cert = self.get(certificate_id)
         exporter = self._plugins.instantiate("exporter", fmt, {}, self._context("exporter"))
         assert isinstance(exporter, Exporter)

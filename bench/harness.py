@@ -215,6 +215,24 @@ class Server:
         """Sum of VmRSS of the serve process and its workers."""
         return sum(_vm_rss_kib(pid) for pid in self.pids()) / 1024
 
+    def rss_breakdown(self) -> str:
+        """``role MiB`` per process: the serve process, uvicorn's helpers and workers."""
+        parts = []
+        for pid in self.pids():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except FileNotFoundError:
+                continue
+            role = (
+                "serve"
+                if pid == self.pids()[0]
+                else "tracker"
+                if "resource_tracker" in cmd
+                else "worker"
+            )
+            parts.append(f"{role} {_vm_rss_kib(pid) / 1024:.0f}")
+        return ", ".join(parts)
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -288,7 +306,8 @@ def authority_id(server: Server, name: str) -> int:
 if __name__ == "__main__":  # smoke test: python -m bench.harness sqlite
     with running_server(sys.argv[1] if len(sys.argv) > 1 else "sqlite") as srv:
         print(
-            f"ready in {srv.startup_seconds:.2f} s, pids {srv.pids()}, RSS {srv.rss_mib():.0f} MiB, "
+            f"ready in {srv.startup_seconds:.2f} s, RSS {srv.rss_mib():.0f} MiB "
+            f"({srv.rss_breakdown()}), "
             f"db {srv.db_size_bytes() / 1e6:.1f} MB, team {srv.team_id}, "
             f"issuing CA {authority_id(srv, 'local-issuing-ca')}"
         )

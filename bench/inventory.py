@@ -756,6 +756,7 @@ class SizeResult:
     load_rate: float
     startup_seconds: float
     rss_mib: float
+    rss_breakdown: str
     db_bytes: int
     empty_bytes: int
     queries: list[QueryResult]
@@ -926,6 +927,7 @@ def run(
                     load_rate=add / seconds,
                     startup_seconds=startup,
                     rss_mib=inst.server.rss_mib(),
+                    rss_breakdown=inst.server.rss_breakdown(),
                     db_bytes=inst.server.db_size_bytes(),
                     empty_bytes=inst.empty_bytes,
                     queries=queries,
@@ -950,7 +952,8 @@ def table(results: list[SizeResult]) -> str:
             f"{r.backend} {r.size:,} certificates: generated in {r.load_seconds:.1f} s "
             f"({r.load_rate:,.0f}/s); database {r.db_bytes / 1e6:,.0f} MB "
             f"({r.mb_per_100k:,.0f} MB per 100,000); serve->ready {r.startup_seconds:.2f} s; "
-            f"server RSS {r.rss_mib:.0f} MiB (target <= {RSS_TARGET_MIB:.0f} at 1M)"
+            f"server RSS {r.rss_mib:.0f} MiB "
+            f"[{r.rss_breakdown}] (target <= {RSS_TARGET_MIB:.0f} at 1M)"
         )
         lines.append(
             f"  {'query':<18} {'p50 ms':>8} {'p95 ms':>8} {'target':>8} {'SQL':>4} {'rows':>5}"

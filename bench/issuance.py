@@ -53,6 +53,7 @@ class LoadResult:
     first_error: str
     crypto_baseline: float
     service_baseline: float
+    statements_per_issue: float
 
     @property
     def ratio(self) -> float:
@@ -123,14 +124,23 @@ def crypto_baseline(server: Server, key_type: str, seconds: float) -> float:
     return count / elapsed
 
 
-def service_baseline(server: Server, key_type: str, seconds: float) -> float:
-    """Certificates/s for CertificateService.issue in-process (one core, no HTTP)."""
+def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[float, float]:
+    """Certificates/s for CertificateService.issue in-process (one core, no HTTP), and the
+    SQL statements each issuance runs."""
+    from sqlalchemy import event
+
     from lemur.authorities.service import AuthorityURLs
     from lemur.authz import cli_principal
     from lemur.certificates.service import CertificateService, NewCertificate
     from lemur.crypto.keys import KeySpec
 
     container = _container(server)
+    statements = {"n": 0}
+
+    def on_execute(*_args: Any) -> None:
+        statements["n"] += 1
+
+    event.listen(container.db.write_engine, "before_cursor_execute", on_execute)
     try:
         ca_id = authority_id(server, ISSUING_CA)
         count, started = 0, time.perf_counter()
@@ -152,8 +162,9 @@ def service_baseline(server: Server, key_type: str, seconds: float) -> float:
                     )
                 )
             count += 1
-        return count / elapsed
+        return count / elapsed, statements["n"] / count
     finally:
+        event.remove(container.db.write_engine, "before_cursor_execute", on_execute)
         container.close()
 
 
@@ -221,10 +232,10 @@ def run(
             log(f"[issuance] {backend}: server ready in {server.startup_seconds:.2f} s")
             for key_type in key_types:
                 base = crypto_baseline(server, key_type, baseline_seconds)
-                svc = service_baseline(server, key_type, baseline_seconds)
+                svc, statements = service_baseline(server, key_type, baseline_seconds)
                 log(
                     f"[issuance] {backend} {key_type}: baselines crypto {base:.0f}/s, "
-                    f"service {svc:.0f}/s (one core)"
+                    f"service {svc:.0f}/s (one core, {statements:.0f} SQL statements per issuance)"
                 )
                 warm_up(server, key_type, ca_id)
                 for clients in concurrency:
@@ -245,6 +256,7 @@ def run(
                         first_error=raw["first_error"],
                         crypto_baseline=base,
                         service_baseline=svc,
+                        statements_per_issue=statements,
                     )
                     results.append(result)
                     log(f"[issuance] {format_row(result)}")
@@ -258,7 +270,8 @@ def run(
 
 HEADER = (
     f"{'backend':<10} {'key':<8} {'clients':>7} {'certs/s':>8} {'target':>8} {'p50 ms':>8} "
-    f"{'p95 ms':>8} {'p99 ms':>8} {'crypto/s':>8} {'ratio':>6} {'service/s':>9} {'non2xx':>6}"
+    f"{'p95 ms':>8} {'p99 ms':>8} {'crypto/s':>8} {'ratio':>6} {'service/s':>9} {'SQL':>4} "
+    f"{'non2xx':>6}"
 )
 
 
@@ -269,7 +282,8 @@ def format_row(r: LoadResult) -> str:
     return (
         f"{r.backend:<10} {r.key_type:<8} {r.clients:>7} {r.rate:>8.1f} {target:>8} "
         f"{r.p50_ms:>8.1f} {r.p95_ms:>8.1f} {r.p99_ms:>8.1f} {r.crypto_baseline:>8.0f} "
-        f"{r.ratio:>6.2f} {r.service_baseline:>9.0f} {r.non2xx + r.socket_errors:>6}{mark}{fail}"
+        f"{r.ratio:>6.2f} {r.service_baseline:>9.0f} {r.statements_per_issue:>4.0f} "
+        f"{r.non2xx + r.socket_errors:>6}{mark}{fail}"
     )
 
 

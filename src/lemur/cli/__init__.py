@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from lemur.cli import admin, ops
+from lemur.cli import admin, authorities, certs, ops
 from lemur.cli.output import EXIT_ERROR, exit_code_for, print_error
 from lemur.errors import LemurError
 
@@ -29,6 +29,8 @@ app.add_typer(admin.tokens, name="token")
 app.add_typer(ops.keys, name="keys")
 app.add_typer(ops.audit, name="audit")
 app.add_typer(ops.config, name="config")
+app.add_typer(certs.cert, name="cert")
+app.add_typer(authorities.authority, name="authority")
 
 
 def main() -> None:

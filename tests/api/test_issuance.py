@@ -419,18 +419,15 @@ def test_csr_refusals(client: TestClient, world: World, container: Container) ->
     lines = good.splitlines()
     truncated = "\n".join(lines[: len(lines) // 2]) + "\n"
     r = issue_raw(client, world, csr=truncated)
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["field"] == "csr"
-    assert r.json()["error"]["code"] in {"invalid_pem", "invalid_csr"}
+    assert "truncated" in error(r, 422, "invalid_pem", "csr")
     malformed = (
         "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgY3Ny\n-----END CERTIFICATE REQUEST-----\n"
     )
     r = issue_raw(client, world, csr=malformed)
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["field"] == "csr"
-    assert r.json()["error"]["code"] in {"invalid_pem", "invalid_csr"}
+    error(r, 422, "invalid_csr", "csr")
     r = issue_raw(client, world, csr="not a csr at all")
-    assert r.status_code == 422, r.text
+    error(r, 422, "invalid_csr", "csr")
+    r = issue_raw(client, world, csr="-----BEGIN CERTIFICATE REQUEST-----\n%%%\n")
     assert r.json()["error"]["field"] == "csr"
     assert counts(container) == before
 

@@ -32,7 +32,7 @@ from lemur.crypto.keys import (
     load_private_key,
 )
 from lemur.crypto.names import SubjectAltNames, normalize_dns_name
-from lemur.crypto.parsing import load_certificate, load_certificates, load_csr, load_pkcs12
+from lemur.crypto.parsing import load_certificates, load_csr, load_pkcs12
 from lemur.crypto.profiles import Profile, max_tls_validity_days
 from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput, NotFound
@@ -616,11 +616,11 @@ def _leaf_of(certs: list[x509.Certificate]) -> x509.Certificate:
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:
-    # PKCS#12 is DER (a SEQUENCE) and is not a certificate; PEM starts with text.
-    if data.lstrip().startswith(b"-----"):
+    """PKCS#12 is a DER SEQUENCE whose first element is the INTEGER version (RFC 7292 §4);
+    a certificate's first element is the tbsCertificate SEQUENCE. Looking at that one tag
+    keeps a truncated DER certificate from being reported as a broken PKCS#12 file."""
+    if len(data) < 4 or data[0] != 0x30:
         return False
-    try:
-        load_certificate(data)
-    except InvalidInput:
-        return data[:1] == b"\x30"
-    return False
+    length_octet = data[1]
+    offset = 2 if length_octet < 0x80 else 2 + (length_octet & 0x7F)
+    return len(data) > offset and data[offset] == 0x02

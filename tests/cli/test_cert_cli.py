@@ -715,3 +715,24 @@ def test_export_json_carries_binary_as_base64(lemur: Lemur) -> None:
     export = lemur.json("cert", "export", str(item["id"]), "--format", "der-certificate")
     assert x509.load_der_x509_certificate(base64.b64decode(export["content_base64"]))
     assert export["contains_private_key"] is False
+
+
+def test_request_with_csr_keeps_no_key(lemur: Lemur, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csr.example.com")]))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("csr.example.com")]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp_path / "app.csr"
+    path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    printed = lemur.ok(
+        "cert", "request", "--csr", str(path), "--team", TEAM, "--authority", ISSUING
+    )
+    assert "issued certificate" in printed
+    assert "(no key in Lemur)" in printed
+    found = lemur.json("cert", "list", "--name", "csr.example.com")["items"]
+    assert [c["has_private_key"] for c in found] == [False]

@@ -664,3 +664,73 @@ def test_detail_of_a_certificate_without_common_name(
     san = next(e for e in detail["extensions"] if e["name"] == "subjectAltName")
     assert san["critical"] is True  # RFC 5280 §4.2.1.6: empty subject
     assert list_ids(client, admin, name="nocn.example.com") == [cert]
+
+
+def test_name_search_normalises_idn_and_ip_addresses(
+    container: Container, client: TestClient, world: World
+) -> None:
+    own = world.team_ids["own"]
+    idn = issue(container, team_id=own, common_name="bücher.example.com")
+    wild = issue(container, team_id=own, dns_names=["*.bücher.example.com"])
+    ip = issue(container, team_id=own, common_name="ip.example.com", ip_addresses=["2001:db8::7"])
+    admin = world.headers("admin2")
+    assert detail_names(client, admin, idn) == ["xn--bcher-kva.example.com"]
+    assert list_ids(client, admin, name="xn--bcher-kva.example.com") == [idn]
+    assert list_ids(client, admin, name="BÜCHER.example.com.") == [idn]
+    assert list_ids(client, admin, name="www.bücher.example.com") == [wild]
+    for query in ("2001:db8::7", "2001:DB8:0:0::7", "2001:0db8:0000:0000:0000:0000:0000:0007"):
+        assert list_ids(client, admin, name=query) == [ip], query
+
+
+def detail_names(client: TestClient, headers: dict[str, str], certificate_id: int) -> list[str]:
+    names: list[str] = client.get(f"{URL}/{certificate_id}", headers=headers).json()["names"]
+    return names
+
+
+def test_odd_cursors_are_refused_not_crashed(
+    container: Container, client: TestClient, world: World
+) -> None:
+    import base64
+    import json
+
+    admin = world.headers("admin2")
+    for value, sort in (
+        (["2026-01-01T00:00:00", 1], "not_after"),  # no time zone
+        (["2026-01-01", 1], "created_at"),
+        ([None, 1], "common_name"),
+        (["x", True], "common_name"),
+        ([1, 2, 3], "id"),
+        ({"a": 1}, "id"),
+        ([10**30, 1], "id"),
+        (["2026-01-01T00:00:00+00:00", 10**30], "not_before"),
+    ):
+        cursor = base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        response = client.get(URL, params={"cursor": cursor, "sort": sort}, headers=admin)
+        assert response.status_code == 422, (value, response.text)
+        assert response.json()["error"]["code"] == "invalid_cursor", value
+
+
+def test_out_of_range_ids_are_refused_not_crashed(
+    container: Container, client: TestClient, world: World
+) -> None:
+    import base64
+    import json
+
+    admin = world.headers("admin2")
+    huge = 2**40
+    for params in ({"team_id": huge}, {"authority_id": huge}, {"team_id": -1}):
+        response = client.get(URL, params=params, headers=admin)
+        assert response.status_code in (200, 422), (params, response.text)
+    for value, sort in (([huge, 1], "id"), (["2026-01-01T00:00:00+00:00", huge], "not_after")):
+        cursor = base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        response = client.get(URL, params={"cursor": cursor, "sort": sort}, headers=admin)
+        assert response.status_code == 422, (value, response.text)
+    for path in (f"{URL}/{huge}", f"{URL}/{huge}/export"):
+        response = client.get(path, headers=admin)
+        assert response.status_code in (404, 422), (path, response.text)
+    for action in ("revoke", "renew"):
+        response = client.post(f"{URL}/{huge}/{action}", json={}, headers=admin)
+        assert response.status_code in (404, 422), (action, response.text)
+    for path in (f"/crl/{huge}.crl", f"/ca/{huge}.cer", f"/api/v1/authorities/{huge}"):
+        response = client.get(path, headers=admin)
+        assert response.status_code in (404, 422), (path, response.text)

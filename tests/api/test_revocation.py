@@ -520,3 +520,59 @@ def test_ocsp_malformed_and_foreign_requests(
         pki.root,
     )
     assert "unauthorized" in out.lower(), out
+
+
+def test_remove_from_crl_is_not_a_revocation_reason(
+    container: Container, client: TestClient, world: World, pki: PKI
+) -> None:
+    before = audit_count(container)
+    response = client.post(
+        f"{URL}/{pki.leaf_id}/revoke",
+        json={"reason": "remove_from_crl"},
+        headers=world.headers("member"),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "reason"
+    assert revoked_state(container, pki.leaf_id) == (None, None)
+    assert audit_count(container) == before
+
+
+def test_revoking_the_issuing_ca_lands_on_the_roots_crl_and_ocsp(
+    container: Container, client: TestClient, world: World, pki: PKI, live_url: str
+) -> None:
+    admin = world.headers("admin2")
+    authority = client.get(f"/api/v1/authorities/{pki.issuing_id}", headers=admin).json()
+    ca_cert_id = authority["certificate_id"]
+    response = client.post(
+        f"{URL}/{ca_cert_id}/revoke",
+        json={"reason": "ca_compromise"},
+        headers=world.headers("member"),
+    )
+    assert response.status_code == 403
+    response = client.post(
+        f"{URL}/{ca_cert_id}/revoke",
+        json={"reason": "ca_compromise"},
+        headers=world.headers("security"),
+    )
+    assert response.status_code == 200, response.text
+    crl_path = pki.directory / "root.crl"
+    crl = fetch_crl(client, pki.root_id, crl_path)
+    issuing = x509.load_pem_x509_certificate(pki.issuing.read_bytes())
+    entry = crl.get_revoked_certificate_by_serial_number(issuing.serial_number)
+    assert entry is not None
+    assert "CA Compromise" in run(
+        "crl", "-inform", "DER", "-in", crl_path, "-CAfile", pki.root, "-noout", "-text"
+    )
+    out = run(
+        "ocsp",
+        "-issuer",
+        pki.root,
+        "-cert",
+        pki.issuing,
+        "-url",
+        f"{live_url}/ocsp/{pki.root_id}",
+        "-CAfile",
+        pki.root,
+    )
+    assert f"{pki.issuing}: revoked" in out, out
+    assert "Reason: cACompromise" in out, out

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +30,7 @@ from lemur.authorities.service import (
 )
 from lemur.authz import Action, Principal, cli_principal
 from lemur.certificates.crl import crl_needs_refresh, ocsp_response, regenerate_crl
+from lemur.certificates.queries import MAX_ID
 from lemur.container import Container
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.crypto.revocation import (
@@ -43,6 +45,7 @@ router = APIRouter(prefix="/api/v1/authorities", tags=["authorities"])
 public = APIRouter(tags=["revocation"])
 MAX_OCSP_REQUEST = 4096
 CRL_CACHE = {"Cache-Control": "max-age=300"}
+AuthorityId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _urls(container: Container) -> AuthorityURLs:
@@ -126,7 +129,7 @@ def import_authority(
 
 @router.get("/{authority_id}", response_model=AuthorityDetailOut)
 def get_authority(
-    authority_id: int,
+    authority_id: AuthorityId,
     principal: Principal = Depends(require(Action.AUTHORITY_READ)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
@@ -135,7 +138,7 @@ def get_authority(
 
 
 @public.get("/ca/{authority_id}.cer", response_class=Response)
-def ca_certificate(authority_id: int, session: Session = Depends(read_session)) -> Response:
+def ca_certificate(authority_id: AuthorityId, session: Session = Depends(read_session)) -> Response:
     authority = session.get(Authority, authority_id)
     if authority is None or authority.certificate is None:
         raise NotFound(
@@ -145,7 +148,7 @@ def ca_certificate(authority_id: int, session: Session = Depends(read_session)) 
 
 
 @public.get("/crl/{authority_id}.crl", response_class=Response)
-def crl(authority_id: int, container: Container = Depends(get_container)) -> Response:
+def crl(authority_id: AuthorityId, container: Container = Depends(get_container)) -> Response:
     """The current CRL (DER), regenerated first if a revocation made it stale or it is in
     the second half of its validity."""
     now = container.clock.now()
@@ -184,7 +187,7 @@ def _ocsp(container: Container, authority_id: int, der: bytes) -> Response:
         return _ocsp_answer(malformed_request_response())
     with container.db.read() as session:
         service = _service(session, container, cli_principal())
-        authority = session.get(Authority, authority_id)
+        authority = session.get(Authority, authority_id) if 0 < authority_id <= MAX_ID else None
         if authority is None or not authority.has_key or not authority.active:
             # Not a CA this responder signs for (unknown, imported without key, disabled).
             return _ocsp_answer(ocsp_unauthorized_response())

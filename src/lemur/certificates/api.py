@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import string
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from lemur.authorities.service import AuthorityURLs
 from lemur.authz import Action, Principal
 from lemur.certificates.queries import (
+    MAX_ID,
     CertificateFilter,
     SortKey,
     Status,
@@ -37,11 +39,13 @@ from lemur.certificates.store import chain_of, x509_of
 from lemur.container import Container
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.parsing import certificate_to_pem
+from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput
 from lemur.plugins.values import Exported
 from lemur.web.api import get_container, read_session, require, write_session
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
+CertificateId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _service(session: Session, container: Container, principal: Principal) -> CertificateService:
@@ -167,8 +171,8 @@ def list_certificates(
         None, max_length=255, description="exact name; finds covering wildcards too"
     ),
     name_contains: str | None = Query(None, min_length=1, max_length=255),
-    team_id: int | None = Query(None),
-    authority_id: int | None = Query(None),
+    team_id: int | None = Query(None, ge=1, le=MAX_ID),
+    authority_id: int | None = Query(None, ge=1, le=MAX_ID),
     issuer: str | None = Query(None, max_length=255, description="issuer common name, substring"),
     status: Status | None = Query(None),
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
@@ -236,7 +240,7 @@ def list_certificates(
 
 @router.get("/{certificate_id}", response_model=CertificateDetailOut)
 def get_certificate(
-    certificate_id: int,
+    certificate_id: CertificateId,
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
@@ -246,7 +250,7 @@ def get_certificate(
 
 @router.get("/{certificate_id}/export", response_class=Response)
 def export_certificate_get(
-    certificate_id: int,
+    certificate_id: CertificateId,
     format: str = Query("pem-bundle", max_length=32),
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(read_session),
@@ -266,7 +270,7 @@ def export_certificate_get(
 
 @router.post("/{certificate_id}/export", response_class=Response)
 def export_certificate(
-    certificate_id: int,
+    certificate_id: CertificateId,
     body: ExportRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(write_session),
@@ -282,12 +286,19 @@ def export_certificate(
 
 @router.post("/{certificate_id}/revoke", response_model=CertificateOut)
 def revoke_certificate(
-    certificate_id: int,
+    certificate_id: CertificateId,
     body: RevokeRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_REVOKE)),
     session: Session = Depends(write_session),
     container: Container = Depends(get_container),
 ) -> CertificateOut:
+    if body.reason is RevocationReason.REMOVE_FROM_CRL:
+        # RFC 5280 §5.3.1: removeFromCRL only appears in delta CRLs, to undo a hold.
+        raise InvalidInput(
+            "remove_from_crl is not a reason to revoke a certificate",
+            code="invalid_revocation_reason",
+            field="reason",
+        )
     cert = _service(session, container, principal).revoke(certificate_id, reason=body.reason)
     view = certificate_view(session, cert)
     return CertificateOut.of(
@@ -297,7 +308,7 @@ def revoke_certificate(
 
 @router.post("/{certificate_id}/renew", response_model=CertificateDetailOut, status_code=201)
 def renew_certificate(
-    certificate_id: int,
+    certificate_id: CertificateId,
     body: RenewRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
     session: Session = Depends(write_session),

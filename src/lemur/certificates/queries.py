@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import enum
+import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
 from lemur.authz import Principal
 from lemur.certificates.models import Certificate, CertificateName
-from lemur.crypto.names import covering_wildcards
+from lemur.crypto.names import covering_wildcards, normalize_dns_name
 from lemur.errors import InvalidInput
 
 
@@ -116,16 +117,35 @@ def _encode_cursor(value: object, row_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# Primary keys are INTEGER: a larger number in a query makes PostgreSQL fail the statement
+# ("integer out of range"), so ids from requests are bounded before they reach SQL.
+MAX_ID = 2**31 - 1
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+
+
 def _decode_cursor(cursor: str, key: SortKey) -> tuple[object, int]:
+    """Raises InvalidInput(invalid_cursor) for anything this API did not hand out for the
+    sort key, rather than letting a malformed value reach the database."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(row_id, int):
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(decoded, list) or len(decoded) != 2:
+            raise ValueError
+        value, row_id = decoded
+        if not _is_id(row_id):
             raise ValueError
         if key in (SortKey.NOT_AFTER, SortKey.NOT_BEFORE, SortKey.CREATED_AT):
+            if not isinstance(value, str):
+                raise ValueError
             value = dt.datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError
         elif key is SortKey.ID:
-            value = int(value)
+            if not _is_id(value):
+                raise ValueError
         elif not isinstance(value, str):
             raise ValueError
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
@@ -135,6 +155,20 @@ def _decode_cursor(cursor: str, key: SortKey) -> tuple[object, int]:
     return value, row_id
 
 
+def _search_name(value: str) -> str:
+    """The form the name index stores: IP addresses compressed, DNS names in A-labels,
+    lowercase, without the trailing dot. Anything else is searched as typed (lowercased)."""
+    text = value.strip()
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    try:
+        return normalize_dns_name(text)
+    except InvalidInput:
+        return text.lower().removesuffix(".")
+
+
 def _filters(
     flt: CertificateFilter, principal: Principal, now: dt.datetime
 ) -> list[ColumnElement[bool]]:
@@ -142,7 +176,7 @@ def _filters(
     if principal.role is Role.MEMBER:
         where.append(Certificate.team_id.in_(sorted(principal.team_ids)))
     if flt.name:
-        name = flt.name.strip().lower().removesuffix(".")
+        name = _search_name(flt.name)
         candidates = [name, *covering_wildcards(name)] if not name.startswith("*") else [name]
         where.append(
             Certificate.id.in_(

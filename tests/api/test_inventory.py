@@ -167,6 +167,8 @@ def test_search_by_status_and_expiring_within_days(
     assert ids(status="revoked") == {revoked}
     assert ids(expiring_within_days=15) == {soon}
     assert ids(expiring_within_days=60) == {soon, later}
+    assert ids(expiring_within_days=0) == set()
+    assert ids(status="expiring", expiring_within_days=0) == set()
     # Expired certificates are hidden unless asked for.
     assert ids() == {valid, soon, later, revoked}
     assert ids(include_expired="true") == {valid, soon, later, revoked, expired}

@@ -215,7 +215,8 @@ def _filters(
         )
     if not flt.include_ca:
         where.append(Certificate.is_ca.is_(False))
-    horizon = now + dt.timedelta(days=flt.expiring_within_days or EXPIRING_DEFAULT_DAYS)
+    days = EXPIRING_DEFAULT_DAYS if flt.expiring_within_days is None else flt.expiring_within_days
+    horizon = now + dt.timedelta(days=days)
     if flt.status is Status.VALID:
         where += [
             Certificate.revoked_at.is_(None),

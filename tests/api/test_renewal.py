@@ -231,3 +231,50 @@ def test_only_the_owning_team_and_staff_may_renew(
         authority_ids(client, world.headers("admin2"))[ISSUING_NAME]
         == renewed.json()["authority"]["id"]
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="CertificateService.renew instantiates the issuer plugin of a keyless imported CA "
+    "('external') before checking that it can sign: 404 plugin_not_found",
+)
+def test_a_certificate_of_an_imported_ca_cannot_be_renewed(
+    container: Container, client: TestClient, world: World
+) -> None:
+    ca = throwaway_ca("Another Company CA")
+    admin = world.headers("admin2")
+    pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    response = client.post(
+        "/api/v1/authorities/import", json={"name": "their-ca", "certificate": pem}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    now = container.clock.now()
+    scratch = insert_leaf(
+        container,
+        ca,
+        team_id=None,
+        common_name="theirs.example.com",
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=30),
+    )
+    leaf_pem = detail(client, world, scratch)["pem"]
+    with container.db.write() as session:
+        row = session.get(Certificate, scratch)
+        assert row is not None
+        session.delete(row)
+        session.commit()
+    imported = client.post(
+        f"{URL}/import",
+        json={"team_id": world.team_ids["own"], "certificate": leaf_pem, "chain": pem},
+        headers=world.headers("member"),
+    )
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["authority"]["name"] == "their-ca"
+    before = certificate_count(container)
+    response = client.post(
+        f"{URL}/{imported.json()['id']}/renew", json={}, headers=world.headers("member")
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "not_renewable"
+    assert response.json()["error"]["field"] == "certificate_id"
+    assert certificate_count(container) == before

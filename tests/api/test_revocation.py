@@ -35,7 +35,15 @@ from lemur.certificates.models import Certificate
 from lemur.clock import FrozenClock
 from lemur.container import Container
 from tests.api.conftest import World
-from tests.api.inventory_helpers import ISSUING_NAME, ROOT_NAME, authority_ids, issue, list_ids
+from tests.api.inventory_helpers import (
+    ISSUING_NAME,
+    ROOT_NAME,
+    authority_ids,
+    insert_leaf,
+    issue,
+    list_ids,
+    throwaway_ca,
+)
 
 URL = "/api/v1/certificates"
 
@@ -576,3 +584,56 @@ def test_revoking_the_issuing_ca_lands_on_the_roots_crl_and_ocsp(
     )
     assert f"{pki.issuing}: revoked" in out, out
     assert "Reason: cACompromise" in out, out
+
+
+def test_an_imported_ca_without_key_publishes_nothing(
+    container: Container, client: TestClient, world: World, pki: PKI, live_url: str
+) -> None:
+    ca = throwaway_ca("Somebody Else's CA")
+    admin = world.headers("admin2")
+    response = client.post(
+        "/api/v1/authorities/import",
+        json={
+            "name": "external-ca",
+            "certificate": ca.certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        },
+        headers=admin,
+    )
+    assert response.status_code == 201, response.text
+    external = response.json()["id"]
+    missing = client.get(f"/crl/{external}.crl")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "authority_not_found"
+    now = container.clock.now()
+    leaf_id = insert_leaf(
+        container,
+        ca,
+        team_id=world.team_ids["own"],
+        common_name="elsewhere.example.com",
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=30),
+    )
+    leaf_path = pki.directory / "elsewhere.pem"
+    leaf_path.write_text(_pem_of(client, world, leaf_id))
+    ca_path = pki.directory / "external.pem"
+    ca_path.write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    out = run(
+        "ocsp",
+        "-issuer",
+        ca_path,
+        "-cert",
+        leaf_path,
+        "-url",
+        f"{live_url}/ocsp/{external}",
+        "-CAfile",
+        ca_path,
+    )
+    assert "unauthorized" in out.lower(), out
+    # Lemur can still record that the certificate is revoked.
+    response = client.post(
+        f"{URL}/{leaf_id}/revoke",
+        json={"reason": "key_compromise"},
+        headers=world.headers("member"),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "revoked"

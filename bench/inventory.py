@@ -335,7 +335,10 @@ def generate_chunk(task: tuple[int, int, int]) -> dict[str, Any]:
             if not_before > now - dt.timedelta(hours=1):
                 not_before = now - rng.uniform(0.05, 30) * day
             # Not before the (backdated) CAs existed: long lineages get a shorter first link.
-            not_before = max(not_before, now - CA_AGE + rng.uniform(2, 12) * day)
+            floor = now - CA_AGE + rng.uniform(2, 12) * day
+            if not_before < floor:
+                not_before = floor
+                not_after = max(not_after, floor + rng.uniform(15, 30) * day)
             windows.append((not_before, not_after))
             not_after = not_before + rng.uniform(7, 30) * day  # renewed 7-30 days before expiry
         windows.reverse()

@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ import httpx
 import pytest
 
 from lemur.accounts.login import LoginService, ThrottlePolicy
+from lemur.accounts.models import Role
+from lemur.accounts.service import AccountService
+from lemur.authz import cli_principal
 from lemur.config import Settings
 from lemur.container import build_container
 from lemur.crypto.keyring import generate_key
@@ -99,6 +102,23 @@ def can_log_in(data_dir: Path, username: str, password: str) -> bool:
         container.close()
 
 
+def setup_accounts(data_dir: Path, users: Sequence[str] = (), teams: Sequence[str] = ()) -> None:
+    """Arrange users and teams in-process (as the CLI would, audited as ``cli``); the CLI
+    itself is what each test then runs."""
+    container = build_container(Settings(data_dir=data_dir), init=False)
+    try:
+        with container.db.write() as session:
+            accounts = AccountService(
+                session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
+            )
+            for name in users:
+                accounts.create_user(name, role=Role.MEMBER, password=f"{name}-password-123")
+            for name in teams:
+                accounts.create_team(name)
+    finally:
+        container.close()
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Initialised:
     """One `lemur init`; each test works on its own copy."""
@@ -160,7 +180,7 @@ def test_init_creates_data_dir_key_file_and_admin_once(tmp_path: Path) -> None:
     assert not can_log_in(data_dir, "admin", "not-the-password")
 
 
-def test_serve_prints_the_admin_password_on_first_start(server: RunningServer) -> None:
+def test_serve_on_an_initialised_data_dir_makes_no_new_admin(server: RunningServer) -> None:
     # The copied data directory already has an admin: serve must not make another one.
     assert server.admin_password is None
     assert f"Lemur serving on {server.base_url}/" in server.output
@@ -189,14 +209,14 @@ def test_user_create_list_disable_enable_and_reset_password(data_dir: Path) -> N
     listed = {u["username"]: u for u in ok_json(data_dir, "user", "list")}
     assert set(listed) == {"admin", "bob", "carol"}
     assert listed["bob"]["disabled"] is False
-    table = lemur(data_dir, "user", "list")
-    assert re.search(r"bob\s+security\s+active", table.stdout), table.stdout
 
     disabled = lemur(data_dir, "user", "disable", "bob")
     assert disabled.returncode == OK
     assert "disabled user bob" in disabled.stdout
     assert {u["username"]: u["disabled"] for u in ok_json(data_dir, "user", "list")}["bob"] is True
-    assert re.search(r"bob\s+security\s+disabled", lemur(data_dir, "user", "list").stdout)
+    table = lemur(data_dir, "user", "list").stdout
+    assert re.search(r"bob\s+security\s+disabled", table), table
+    assert re.search(r"carol\s+member\s+active", table), table
     assert not can_log_in(data_dir, "bob", one_time)
 
     assert ok_json(data_dir, "user", "disable", "bob", "--enable")["disabled"] is False
@@ -255,7 +275,7 @@ def test_usage_error_exits_2(data_dir: Path) -> None:
 
 
 def test_team_create_add_remove_member_and_list(data_dir: Path) -> None:
-    ok_json(data_dir, "user", "create", "dora")
+    setup_accounts(data_dir, users=["dora"])
     created = lemur(data_dir, "team", "create", "web", "--description", "the web shop")
     assert created.returncode == OK
     assert "created team web" in created.stdout
@@ -287,7 +307,7 @@ def test_team_create_add_remove_member_and_list(data_dir: Path) -> None:
 def test_token_create_list_revoke_against_a_running_server(
     data_dir: Path, server: RunningServer
 ) -> None:
-    ok_json(data_dir, "user", "create", "erin", "--role", "member")
+    setup_accounts(data_dir, users=["erin"])
     created = ok_json(
         data_dir,
         "token",
@@ -340,8 +360,7 @@ def test_revoking_an_unknown_token_exits_4(data_dir: Path) -> None:
 
 
 def test_audit_list_as_json_and_as_a_readable_table(data_dir: Path) -> None:
-    ok_json(data_dir, "user", "create", "frank")
-    ok_json(data_dir, "team", "create", "ops")
+    setup_accounts(data_dir, users=["frank"], teams=["ops"])
 
     page = ok_json(data_dir, "audit", "list")
     actions = [e["action"] for e in page["items"]]
@@ -368,8 +387,7 @@ def test_audit_list_as_json_and_as_a_readable_table(data_dir: Path) -> None:
 
 
 def test_audit_verify_passes_then_names_the_tampered_event(data_dir: Path) -> None:
-    ok_json(data_dir, "user", "create", "gina")
-    ok_json(data_dir, "team", "create", "qa")
+    setup_accounts(data_dir, users=["gina"], teams=["qa"])
 
     intact = lemur(data_dir, "audit", "verify")
     assert intact.returncode == OK, intact.stderr

@@ -264,3 +264,38 @@ def test_wrong_current_password_keeps_the_old_password(page: Page, server: Runni
         assert form_login(client, name, "a-brand-new-password").status_code == 401
     with httpx.Client(base_url=server.base_url) as client:
         assert form_login(client, name, password).status_code == 303
+
+
+def test_logout_and_password_forms_need_the_csrf_token(server: RunningServer) -> None:
+    name, password = add_user(server)
+    with httpx.Client(base_url=server.base_url) as client:
+        assert form_login(client, name, password).status_code == 303
+        audit_before = count_rows(server, "audit_events")
+
+        logout = client.post("/logout", data={}, follow_redirects=False)
+        change = client.post(
+            "/password",
+            data={"current_password": password, "new_password": "stolen-password-123"},
+            follow_redirects=False,
+        )
+
+        for answer in (logout, change):
+            assert answer.status_code == 403
+            assert "This form has expired" in answer.text
+        # Still signed in, with the old password, and nothing was recorded.
+        home = client.get("/", follow_redirects=False)
+        assert home.status_code == 200
+        assert name in home.text
+    assert count_rows(server, "audit_events") == audit_before
+    with httpx.Client(base_url=server.base_url) as client:
+        assert form_login(client, name, "stolen-password-123").status_code == 401
+        assert form_login(client, name, password).status_code == 303
+
+
+def test_signed_in_visitor_skips_the_login_page(page: Page, server: RunningServer) -> None:
+    name, password = add_user(server)
+    log_in(page, name, password)
+    at_path(page, "/")
+    page.goto("/login")
+    at_path(page, "/")
+    expect(page.get_by_test_id("username")).to_have_text(name)

@@ -491,3 +491,16 @@ def test_keys_rotate_adds_a_primary_and_reencrypts_everything(data_dir: Path) ->
     assert ok_json(data_dir, "audit", "verify")["ok"] is True
     # The server still starts and decrypts its secrets with the new ring.
     assert lemur(data_dir, "user", "list").returncode == OK
+
+
+def test_an_invalid_setting_is_a_configuration_error_naming_it(data_dir: Path) -> None:
+    env = {"LEMUR_PORT": "eighty"}
+    for args in (["config", "show"], ["user", "list"]):
+        done = lemur(data_dir, *args, env=env)
+        assert done.returncode == CONFIG, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "LEMUR_PORT" in done.stderr
+        assert "(config_invalid)" in done.stderr
+    scripted = lemur(data_dir, "config", "show", "--json", env=env)
+    assert scripted.returncode == CONFIG
+    assert json.loads(scripted.stdout)["error"]["field"] == "port"

@@ -11,10 +11,9 @@ from rich.text import Text
 
 from lemur.audit.schemas import AuditEventOut, ChainProblemOut, VerifyOut
 from lemur.audit.service import Actor, AuditFilter, list_events, verify_chain
-from lemur.cli.context import local_container
+from lemur.cli.context import load_settings, local_container
 from lemur.cli.output import (
     EXIT_CHECK_FAILED,
-    EXIT_INVALID,
     col,
     emit_json,
     err,
@@ -308,11 +307,7 @@ def audit_verify(
 @config.command("show")
 def config_show(as_json: bool = JSON) -> None:
     """Print the effective configuration, secrets masked."""
-    try:
-        settings = Settings()
-    except Exception as exc:
-        err.print(f"[bold red]error[/]: invalid configuration: {exc}")
-        raise typer.Exit(EXIT_INVALID) from exc
+    settings = load_settings()
     values = settings.masked()
     if as_json:
         emit_json(values)

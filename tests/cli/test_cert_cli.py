@@ -738,10 +738,6 @@ def test_request_with_csr_keeps_no_key(lemur: Lemur, tmp_path: Path) -> None:
     assert [c["has_private_key"] for c in found] == [False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lemur.cli.output.print_error renders the message as rich markup (not escaped)",
-)
 def test_error_messages_echoing_brackets_are_printed_verbatim(lemur: Lemur) -> None:
     done = lemur.run("cert", "request", "a.example.com", "--team", "[/x]", "--authority", ISSUING)
     assert done.returncode == NOT_FOUND, done.stderr

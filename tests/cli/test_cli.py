@@ -504,3 +504,14 @@ def test_an_invalid_setting_is_a_configuration_error_naming_it(data_dir: Path) -
     scripted = lemur(data_dir, "config", "show", "--json", env=env)
     assert scripted.returncode == CONFIG
     assert json.loads(scripted.stdout)["error"]["field"] == "port"
+
+
+def test_names_with_brackets_print_verbatim(data_dir: Path) -> None:
+    description = "[red]ops[/] on-call [b]"
+    created = lemur(data_dir, "team", "create", "ops", "--description", description)
+    assert created.returncode == OK, created.stderr
+    shown = lemur(data_dir, "team", "list").stdout
+    assert description in shown
+    missing = lemur(data_dir, "team", "add-member", "[/x]", "admin")
+    assert missing.returncode == NOT_FOUND
+    assert "'[/x]'" in missing.stderr

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 
 import typer
+from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Role, TokenScope
@@ -52,7 +53,7 @@ def user_create(
     if as_json:
         emit_json({**data, "one_time_password": generated})
         return
-    out.print(f"created user [bold]{username}[/] ({role.value})")
+    out.print(f"created user [bold]{escape(username)}[/] ({role.value})")
     if generated:
         out.print(
             f"one-time password: [bold]{generated}[/]  (shown once; they choose their own at first login)"
@@ -103,7 +104,7 @@ def user_disable(
     if as_json:
         emit_json(data)
     else:
-        out.print(f"{'enabled' if enable else 'disabled'} user [bold]{username}[/]")
+        out.print(f"{'enabled' if enable else 'disabled'} user [bold]{escape(username)}[/]")
 
 
 @users.command("reset-password")
@@ -115,7 +116,7 @@ def user_reset_password(username: str, as_json: bool = JSON) -> None:
     if as_json:
         emit_json({"username": username, "one_time_password": password})
     else:
-        out.print(f"one-time password for [bold]{username}[/]: [bold]{password}[/]")
+        out.print(f"one-time password for [bold]{escape(username)}[/]: [bold]{password}[/]")
 
 
 @teams.command("create")
@@ -127,7 +128,7 @@ def team_create(name: str, description: str = typer.Option(""), as_json: bool = 
     if as_json:
         emit_json(data)
     else:
-        out.print(f"created team [bold]{name}[/]")
+        out.print(f"created team [bold]{escape(name)}[/]")
 
 
 @teams.command("add-member")
@@ -139,7 +140,7 @@ def team_add_member(team: str, username: str, as_json: bool = JSON) -> None:
     if as_json:
         emit_json({"team": team, "username": username, "member": True})
     else:
-        out.print(f"added [bold]{username}[/] to [bold]{team}[/]")
+        out.print(f"added [bold]{escape(username)}[/] to [bold]{escape(team)}[/]")
 
 
 @teams.command("remove-member")
@@ -151,7 +152,7 @@ def team_remove_member(team: str, username: str, as_json: bool = JSON) -> None:
     if as_json:
         emit_json({"team": team, "username": username, "member": False})
     else:
-        out.print(f"removed [bold]{username}[/] from [bold]{team}[/]")
+        out.print(f"removed [bold]{escape(username)}[/] from [bold]{escape(team)}[/]")
 
 
 @teams.command("list")
@@ -196,7 +197,7 @@ def token_create(
         emit_json({**data, "token": plaintext})
     else:
         out.print(
-            f"token [bold]{name}[/] for {user} ({scope.value}, expires {data['expires_at'][:10]}):"
+            f"token [bold]{escape(name)}[/] for {escape(user)} ({scope.value}, expires {data['expires_at'][:10]}):"
         )
         out.print(plaintext, highlight=False, soft_wrap=True)
 
@@ -255,4 +256,4 @@ def token_revoke(
     if as_json:
         emit_json(data)
     else:
-        out.print(f"revoked token {token_id} ([bold]{data['name']}[/])")
+        out.print(f"revoked token {token_id} ([bold]{escape(data['name'])}[/])")

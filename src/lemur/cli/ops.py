@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
@@ -50,10 +51,10 @@ def _print_init(report: InitReport, settings: Settings, *, as_json: bool) -> Non
         )
         return
     if report.created_data_dir:
-        out.print(f"created data directory {settings.data_dir}")
+        out.print(f"created data directory {escape(str(settings.data_dir))}")
     if report.created_key_file:
         out.print(
-            f"created encryption key file {settings.key_file} (mode 0600) — back it up: without it stored keys are lost"
+            f"created encryption key file {escape(str(settings.key_file))} (mode 0600) — back it up: without it stored keys are lost"
         )
     if report.migrated:
         out.print("database schema is up to date")
@@ -64,7 +65,7 @@ def _print_init(report: InitReport, settings: Settings, *, as_json: bool) -> Non
             "  (shown once; you will choose your own password at first login)\n"
         )
     for note in report.notes:
-        err.print(f"[yellow]note[/]: {note}")
+        err.print(f"[yellow]note[/]: {escape(note)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -77,7 +78,7 @@ def register(app: typer.Typer) -> None:
         with local_container(init=True, report=report) as container:
             _print_init(report, container.settings, as_json=as_json)
             if not as_json and not (report.created_data_dir or report.admin_password):
-                out.print(f"Lemur is initialised in {container.settings.data_dir}")
+                out.print(f"Lemur is initialised in {escape(str(container.settings.data_dir))}")
 
     @app.command()
     def serve(
@@ -136,7 +137,7 @@ def keys_status(as_json: bool = JSON) -> None:
     if as_json:
         emit_json(data)
         return
-    out.print(f"key ring: {ring.source}")
+    out.print(f"key ring: {escape(ring.source)}")
     table(
         None,
         [col("key id", fixed=True), col("role", fixed=True)],
@@ -300,7 +301,7 @@ def audit_verify(
     else:
         err.print(f"[bold red]audit chain BROKEN[/] ({result.checked} event(s) checked):")
         for problem in result.problems:
-            err.print(f"  event {problem.seq}: {problem.kind}: {problem.message}")
+            err.print(f"  event {problem.seq}: {problem.kind}: {escape(problem.message)}")
     raise typer.Exit(0 if result.ok else EXIT_CHECK_FAILED)
 
 

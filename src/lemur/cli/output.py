@@ -9,6 +9,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -56,8 +57,9 @@ def print_error(exc: LemurError, *, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps({"error": exc.to_dict()}) + "\n")
     else:
-        where = f" \\[{exc.field}]" if exc.field else ""
-        err.print(f"[bold red]error[/]{where}: {exc.message} [dim]({exc.code})[/]", highlight=False)
+        # Messages echo user input (names, paths): print it verbatim, never as markup.
+        where = f" \\[{escape(exc.field)}]" if exc.field else ""
+        err.print(f"[bold red]error[/]{where}: {escape(exc.message)} [dim]({escape(exc.code)})[/]")
 
 
 def emit_json(data: Any) -> None:
@@ -99,12 +101,14 @@ def table(
     a value in them, which leaves more room for the others in narrow terminals."""
     headers = [c if isinstance(c, Column) else col(c) for c in columns]
     cells = [
-        ["" if v is None else v if isinstance(v, Text) else str(v) for v in row] for row in rows
+        # Values are text, never markup: a name like "[red]x" prints as typed.
+        [v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in row]
+        for row in rows
     ]
     keep = [
         i
         for i, h in enumerate(headers)
-        if str(h.header) not in drop_empty or any(row[i] for row in cells)
+        if str(h.header) not in drop_empty or any(row[i].plain for row in cells)
     ]
     t = Table(
         *(headers[i] for i in keep),

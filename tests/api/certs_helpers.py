@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,13 @@ from pkilint.pkix import certificate, extension, name
 from pkilint.validation import ValidationFindingSeverity
 from sqlalchemy import func, select
 
+from lemur.app import create_app
 from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
 from lemur.certificates.models import Certificate, CertificateName, PrivateKey
-from lemur.container import Container
+from lemur.container import Container, build_container
 from tests.api.conftest import World
+from tests.conftest import FAST_HASHER
 
 TABLES: tuple[type[Any], ...] = (Certificate, CertificateName, PrivateKey, AuditEvent, Authority)
 ECKey = ec.EllipticCurvePrivateKey
@@ -81,6 +85,18 @@ def authority(client: TestClient, world: World, name: str) -> dict[str, Any]:
 
 def issuing_ca(client: TestClient, world: World) -> dict[str, Any]:
     return authority(client, world, "local-issuing-ca")
+
+
+@contextmanager
+def client_with_base_url(container: Container, base_url: str) -> Iterator[TestClient]:
+    """A second app over the same database and key ring, configured with ``base_url``."""
+    configured = container.settings.model_copy(update={"base_url": base_url})
+    other = build_container(configured, init=False, clock=container.clock, hasher=FAST_HASHER)
+    try:
+        with TestClient(create_app(other), client=("192.0.2.10", 50000)) as c:
+            yield c
+    finally:
+        other.close()
 
 
 def issue_raw(

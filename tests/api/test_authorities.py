@@ -5,6 +5,7 @@ imported without a key, and every refusal with nothing written."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from lemur.container import Container
 from tests.api.certs_helpers import (
     authority,
+    client_with_base_url,
     counts,
     create_authority,
     error,
@@ -337,9 +339,32 @@ def test_invalid_name_constraint_is_refused_with_the_request_field(
 # -- CA/B Forum ----------------------------------------------------------------------------
 
 
-def test_cab_forum_authorities_refuse_ed25519_and_need_a_br_subject(
+@pytest.fixture
+def public_client(container: Container) -> Iterator[TestClient]:
+    with client_with_base_url(container, "http://pki.example.com") as c:
+        yield c
+
+
+def test_cab_forum_authorities_need_a_public_base_url(
     client: TestClient, world: World, container: Container
 ) -> None:
+    before = counts(container)
+    subject = {"common_name": "Public", "organization": "Example", "country": "US"}
+    for base in (None, "http://localhost:8000", "http://10.1.2.3", "https://lemur.internal"):
+        body = {"name": "public", "subject": subject, "cab_forum": True}
+        if base is None:
+            r = client.post("/api/v1/authorities", json=body, headers=world.headers("admin2"))
+        else:
+            with client_with_base_url(container, base) as c:
+                r = c.post("/api/v1/authorities", json=body, headers=world.headers("admin2"))
+        assert "LEMUR_BASE_URL" in error(r, 422, "base_url_not_public", "cab_forum")
+    assert counts(container) == before
+
+
+def test_cab_forum_authorities_refuse_ed25519_and_need_a_br_subject(
+    public_client: TestClient, world: World, container: Container
+) -> None:
+    client = public_client
     before = counts(container)
     r = client.post(
         "/api/v1/authorities",
@@ -361,7 +386,10 @@ def test_cab_forum_authorities_refuse_ed25519_and_need_a_br_subject(
     assert counts(container) == before
 
 
-def test_cab_forum_root_and_intermediate(client: TestClient, world: World, tmp_path: Path) -> None:
+def test_cab_forum_root_and_intermediate(
+    public_client: TestClient, world: World, tmp_path: Path
+) -> None:
+    client = public_client
     subject = {"common_name": "Public Root", "organization": "Example", "country": "US"}
     root = create_authority(
         client, world, "public-root", subject=subject, cab_forum=True, validity_days=3000

@@ -17,12 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 from fastapi.testclient import TestClient
 
-from lemur.app import create_app
-from lemur.config import Settings
-from lemur.container import Container, build_container
+from lemur.container import Container
 from tests.api.certs_helpers import (
     authority,
     cabf_errors,
+    client_with_base_url,
     counts,
     create_authority,
     error,
@@ -37,7 +36,6 @@ from tests.api.certs_helpers import (
     x509_from_pem,
 )
 from tests.api.conftest import World
-from tests.conftest import FAST_HASHER
 
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
@@ -61,16 +59,11 @@ def ext(cert: x509.Certificate, kind: type[Any]) -> Any:
 
 
 @pytest.fixture
-def public_client(container: Container, settings: Settings) -> Iterator[TestClient]:
+def public_client(container: Container) -> Iterator[TestClient]:
     """A client of this Lemur configured with a public base URL (the CA/B Forum rules
     forbid internal names such as 127.0.0.1 in AIA and CRL URLs)."""
-    configured = settings.model_copy(update={"base_url": "http://pki.example.com"})
-    other = build_container(configured, init=False, clock=container.clock, hasher=FAST_HASHER)
-    try:
-        with TestClient(create_app(other), client=("192.0.2.10", 50000)) as c:
-            yield c
-    finally:
-        other.close()
+    with client_with_base_url(container, "http://pki.example.com") as c:
+        yield c
 
 
 # -- key types and profiles ----------------------------------------------------------------
@@ -306,9 +299,13 @@ def test_serial_numbers_are_random_positive_and_unique(client: TestClient, world
 
 
 def test_cab_forum_authority_issues_br_compliant_server_certificates(
-    public_client: TestClient, world: World, container: Container, tmp_path: Path
+    public_client: TestClient,
+    client: TestClient,
+    world: World,
+    container: Container,
+    tmp_path: Path,
 ) -> None:
-    client = public_client
+    default_client, client = client, public_client
     subject = {"common_name": "Public Root", "organization": "Example", "country": "US"}
     root = create_authority(
         client, world, "public-root", subject=subject, cab_forum=True, validity_days=3000
@@ -355,6 +352,12 @@ def test_cab_forum_authority_issues_br_compliant_server_certificates(
         subject_alternative_names={"emails": ["a@example.com"]},
     )
     error(r, 422, "prohibited_san_type", "subject_alternative_names")
+    assert counts(container) == before
+
+    # Served under an internal base URL, the CA/B authority refuses to issue: its
+    # certificates would carry internal CRL/OCSP URLs that the BRs forbid.
+    r = issue_raw(default_client, world, authority_id=sub["id"])
+    assert "LEMUR_BASE_URL" in error(r, 422, "base_url_not_public", "authority_id")
     assert counts(container) == before
 
 

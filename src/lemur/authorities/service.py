@@ -4,10 +4,12 @@ read them with their chains, and hand a CA's signing material to the issuer plug
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -69,6 +71,25 @@ class AuthorityURLs:
 
     def ca_issuers(self, authority_id: int) -> str:
         return f"{self.base_url}/ca/{authority_id}.cer"
+
+
+def check_public_base_url(urls: AuthorityURLs, *, field: str) -> None:
+    """CA/B Forum certificates carry this Lemur's CRL and OCSP URLs, and the Baseline
+    Requirements (§7.1.2.11.2, pkilint cabf.internal_domain_name) forbid internal names and
+    IP addresses there: refuse instead of issuing certificates every browser rejects."""
+    host = (urlsplit(urls.base_url).hostname or "").lower()
+    try:
+        ipaddress.ip_address(host)
+        internal = True
+    except ValueError:
+        internal = "." not in host or host.endswith((".localhost", ".local", ".internal"))
+    if internal:
+        raise InvalidInput(
+            f"CA/B Forum authorities need a public base URL for their CRL and OCSP URLs, and "
+            f"'{urls.base_url}' is internal: set LEMUR_BASE_URL to this Lemur's public URL",
+            code="base_url_not_public",
+            field=field,
+        )
 
 
 @dataclass(frozen=True)
@@ -246,6 +267,8 @@ class AuthorityService:
                 code="invalid_validity",
                 field="default_validity_days",
             )
+        if spec.cab_forum:
+            check_public_base_url(self._urls, field="cab_forum")
         parent = self.get(spec.parent_id, field="parent_id") if spec.parent_id is not None else None
         signer = self.signing_authority(parent, field="parent_id") if parent else None
         now = self._clock.now()

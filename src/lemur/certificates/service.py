@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 from lemur.accounts.models import Team
 from lemur.audit.service import Actor, AuditLog, DetailValue
 from lemur.authorities.models import Authority
-from lemur.authorities.service import BACKDATE, AuthorityService, AuthorityURLs
+from lemur.authorities.service import (
+    BACKDATE,
+    AuthorityService,
+    AuthorityURLs,
+    check_public_base_url,
+)
 from lemur.authz import Action, Principal, authorize
 from lemur.certificates.crl import mark_crl_stale, regenerate_crl
 from lemur.certificates.models import Certificate
@@ -202,6 +207,8 @@ class CertificateService:
         never returned. Raises InvalidInput, NotFound, PermissionDenied."""
         team = self._team(req.team_id, Action.CERTIFICATE_ISSUE)
         authority = self._authorities.get(req.authority_id)
+        if authority.cab_forum and authority.has_key:
+            check_public_base_url(self._urls, field="authority_id")
         if req.csr is not None:
             if req.common_name or req.dns_names or req.ip_addresses or req.emails or req.uris:
                 raise InvalidInput(

@@ -67,7 +67,9 @@ def _empty_postgres(url: str) -> None:
         with db.write_engine.begin() as conn:
             tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+            conn.execute(
+                text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
+            )
     finally:
         db.dispose()
 
@@ -106,7 +108,9 @@ def init_report() -> InitReport:
 
 
 @pytest.fixture
-def container(settings: Settings, clock: FrozenClock, init_report: InitReport) -> Iterator[Container]:
+def container(
+    settings: Settings, clock: FrozenClock, init_report: InitReport
+) -> Iterator[Container]:
     c = build_container(settings, init=True, clock=clock, hasher=FAST_HASHER, report=init_report)
     yield c
     c.close()

@@ -34,13 +34,20 @@ class World:
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
-    def add_token(self, who: str, *, scope: TokenScope = TokenScope.WRITE, name: str | None = None) -> str:
+    def add_token(
+        self, who: str, *, scope: TokenScope = TokenScope.WRITE, name: str | None = None
+    ) -> str:
         c = self.container
         with c.db.write() as session:
-            user = AccountService(session, clock=c.clock, hasher=c.hasher, actor=cli_principal()).find_user(who)
+            user = AccountService(
+                session, clock=c.clock, hasher=c.hasher, actor=cli_principal()
+            ).find_user(who)
             principal = load_principal(session, user, via="cli")
             _, plaintext = TokenService(session, clock=c.clock, max_lifetime_days=365).create(
-                principal, name=name or f"{who}-{scope.value}-{len(self.tokens)}", scope=scope, expires_in_days=30
+                principal,
+                name=name or f"{who}-{scope.value}-{len(self.tokens)}",
+                scope=scope,
+                expires_in_days=30,
             )
         return plaintext
 

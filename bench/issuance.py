@@ -131,7 +131,8 @@ def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[flo
 
     from lemur.authorities.service import AuthorityURLs
     from lemur.authz import cli_principal
-    from lemur.certificates.service import CertificateService, NewCertificate
+    from lemur.certificates.requests import NewCertificate
+    from lemur.certificates.service import CertificateService
     from lemur.crypto.keys import KeySpec
 
     container = _container(server)

@@ -25,7 +25,8 @@ from lemur.authorities.models import Authority
 from lemur.authorities.service import AuthorityURLs
 from lemur.authz import Principal, cli_principal
 from lemur.certificates.models import Certificate
-from lemur.certificates.service import CertificateService, NewCertificate
+from lemur.certificates.requests import NewCertificate
+from lemur.certificates.service import CertificateService
 from lemur.certificates.store import add_certificate
 from lemur.container import Container
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate

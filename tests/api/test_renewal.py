@@ -233,11 +233,6 @@ def test_only_the_owning_team_and_staff_may_renew(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CertificateService.renew instantiates the issuer plugin of a keyless imported CA "
-    "('external') before checking that it can sign: 404 plugin_not_found",
-)
 def test_a_certificate_of_an_imported_ca_cannot_be_renewed(
     container: Container, client: TestClient, world: World
 ) -> None:

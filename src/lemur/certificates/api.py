@@ -19,6 +19,7 @@ from lemur.certificates.queries import (
     certificate_view,
     search,
 )
+from lemur.certificates.requests import NewCertificate
 from lemur.certificates.schemas import (
     CertificateDetailOut,
     CertificateImport,
@@ -34,12 +35,11 @@ from lemur.certificates.schemas import (
     material,
     status_of,
 )
-from lemur.certificates.service import CertificateService, ImportedCertificate, NewCertificate
+from lemur.certificates.service import CertificateService, ImportedCertificate
 from lemur.certificates.store import chain_of, x509_of
 from lemur.container import Container
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.parsing import certificate_to_pem
-from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput
 from lemur.plugins.values import Exported
 from lemur.web.api import get_container, read_session, require, write_session
@@ -292,13 +292,6 @@ def revoke_certificate(
     session: Session = Depends(write_session),
     container: Container = Depends(get_container),
 ) -> CertificateOut:
-    if body.reason is RevocationReason.REMOVE_FROM_CRL:
-        # RFC 5280 §5.3.1: removeFromCRL only appears in delta CRLs, to undo a hold.
-        raise InvalidInput(
-            "remove_from_crl is not a reason to revoke a certificate",
-            code="invalid_revocation_reason",
-            field="reason",
-        )
     cert = _service(session, container, principal).revoke(certificate_id, reason=body.reason)
     view = certificate_view(session, cert)
     return CertificateOut.of(

@@ -3,12 +3,9 @@ renew. Each public method is one transaction with its audit event."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -17,14 +14,21 @@ from lemur.accounts.models import Team
 from lemur.audit.service import Actor, AuditLog, DetailValue
 from lemur.authorities.models import Authority
 from lemur.authorities.service import (
-    BACKDATE,
     AuthorityService,
     AuthorityURLs,
     check_public_base_url,
 )
 from lemur.authz import Action, Principal, authorize
 from lemur.certificates.crl import mark_crl_stale, regenerate_crl
+from lemur.certificates.material import leaf_of, looks_like_pkcs12, passphrase_errors
 from lemur.certificates.models import Certificate
+from lemur.certificates.requests import (
+    NewCertificate,
+    in_request_terms,
+    name_fields,
+    normalize_names,
+    validity_window,
+)
 from lemur.certificates.store import add_certificate, chain_of, private_key_of, x509_of
 from lemur.clock import Clock
 from lemur.crypto.chain import order_chain
@@ -32,43 +36,21 @@ from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import (
     KeySpec,
+    PrivateKey,
+    PublicKey,
     check_key_matches_certificate,
     generate_private_key,
     load_private_key,
 )
-from lemur.crypto.names import SubjectAltNames, normalize_dns_name
+from lemur.crypto.name_constraints import check_name_constraints
+from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.parsing import load_certificates, load_csr, load_pkcs12
-from lemur.crypto.profiles import Profile, max_tls_validity_days
+from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.base import Exporter, Issuer
 from lemur.plugins.registry import Registry
 from lemur.plugins.values import Bundle, Exported, IssuanceRequest, Issued, PluginContext
-
-# (default, maximum) validity in days per profile. Server certificates follow the
-# CA/Browser Forum's 398-day ceiling even from private CAs: clients enforce it anyway.
-PROFILE_VALIDITY = {
-    Profile.SERVER: (90, 397),
-    Profile.CLIENT: (365, 825),
-    Profile.SERVER_CLIENT: (90, 397),
-}
-
-
-@dataclass(frozen=True)
-class NewCertificate:
-    """A request for a certificate; names are raw user input, validated by the service."""
-
-    team_id: int
-    authority_id: int
-    common_name: str | None = None
-    dns_names: tuple[str, ...] = ()
-    ip_addresses: tuple[str, ...] = ()
-    emails: tuple[str, ...] = ()
-    uris: tuple[str, ...] = ()
-    profile: Profile = Profile.SERVER
-    validity_days: int | None = None
-    key_spec: KeySpec = KeySpec.EC_P256
-    csr: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +60,24 @@ class ImportedCertificate:
     chain: bytes | None = None
     private_key: bytes | None = None
     passphrase: bytes | None = None
+
+
+@dataclass(frozen=True)
+class _Order:
+    """A checked request, ready to be signed: the common ground of issue and renew."""
+
+    team: Team
+    authority: Authority
+    common_name: str | None
+    sans: SubjectAltNames
+    profile: Profile
+    key_spec: KeySpec
+    public_key: PublicKey
+    private_key: PrivateKey | None
+    validity_days: int | None
+    field_of: Callable[[str, str], str]
+    from_csr: bool = False
+    replaces: Certificate | None = None
 
 
 class CertificateService:
@@ -133,82 +133,11 @@ class CertificateService:
 
     # issuance ---------------------------------------------------------------------------
 
-    def _names(self, req: NewCertificate) -> tuple[str | None, SubjectAltNames]:
-        sans = SubjectAltNames.create(
-            dns_names=req.dns_names, ip_addresses=req.ip_addresses, emails=req.emails, uris=req.uris
-        )
-        common_name = req.common_name.strip() if req.common_name else None
-        if common_name and req.profile is not Profile.CLIENT:
-            # A server certificate's CN is one of its names (CA/B BR §7.1.4.3): normalise it
-            # like a DNS name and make sure the SAN extension carries it too.
-            common_name = normalize_dns_name(common_name, field="common_name")
-            if common_name not in sans.dns_names:
-                sans = SubjectAltNames(
-                    dns_names=(common_name, *sans.dns_names),
-                    ip_addresses=sans.ip_addresses,
-                    emails=sans.emails,
-                    uris=sans.uris,
-                )
-        if common_name is not None and len(common_name) > 64:
-            raise InvalidInput(
-                "common_name is longer than 64 characters (RFC 5280 ub-common-name); put long names in dns_names only",
-                code="common_name_too_long",
-                field="common_name",
-            )
-        if not sans.all_names() and not common_name:
-            raise InvalidInput(
-                "a certificate needs at least one name: give common_name or dns_names",
-                code="names_required",
-                field="dns_names",
-            )
-        return common_name, sans
-
-    def _validity(
-        self, authority: Authority, profile: Profile, days: int | None
-    ) -> tuple[dt.datetime, dt.datetime]:
-        profile_default, profile_max = PROFILE_VALIDITY[profile]
-        maximum = min(profile_max, authority.max_validity_days)
-        not_before = self._clock.now() - BACKDATE
-        if authority.cab_forum:
-            # BR §6.3.2: the subscriber maximum shrinks over the years; a period of N days
-            # lasts N days and one second (RFC 5280 §4.1.2.5 counts both ends).
-            maximum = min(maximum, max_tls_validity_days(not_before) - 1)
-        days = (
-            days
-            if days is not None
-            else min(authority.default_validity_days, profile_default, maximum)
-        )
-        if days < 1:
-            raise InvalidInput(
-                "validity_days must be at least 1", code="invalid_validity", field="validity_days"
-            )
-        if days > maximum:
-            raise InvalidInput(
-                f"validity_days {days} is more than the {maximum} days allowed for a {profile.value} "
-                f"certificate from '{authority.name}'",
-                code="validity_exceeds_maximum",
-                field="validity_days",
-            )
-        not_after = not_before + dt.timedelta(days=days)
-        assert authority.certificate is not None
-        ca_expiry = authority.certificate.not_after
-        if not_after > ca_expiry:
-            left = max((ca_expiry - not_before).days, 0)
-            raise InvalidInput(
-                f"a certificate must not outlive its issuer: '{authority.name}' expires on "
-                f"{ca_expiry:%Y-%m-%d}, so at most {left} days are possible",
-                code="validity_exceeds_issuer",
-                field="validity_days",
-            )
-        return not_before, not_after
-
     def issue(self, req: NewCertificate) -> Certificate:
         """Issue a certificate. The private key (when generated here) is stored encrypted and
         never returned. Raises InvalidInput, NotFound, PermissionDenied."""
-        team = self._team(req.team_id, Action.CERTIFICATE_ISSUE)
-        authority = self._authorities.get(req.authority_id)
-        if authority.cab_forum and authority.has_key:
-            check_public_base_url(self._urls, field="authority_id")
+        # Names, CSR and key generation need no database: doing them first keeps the
+        # write transaction (and SQLite's write lock) short, even for RSA key generation.
         if req.csr is not None:
             if req.common_name or req.dns_names or req.ip_addresses or req.emails or req.uris:
                 raise InvalidInput(
@@ -217,30 +146,87 @@ class CertificateService:
                     field="csr",
                 )
             info = load_csr(req.csr, field="csr")
-            common_name, sans = self._names(
-                NewCertificate(
-                    team_id=req.team_id,
-                    authority_id=req.authority_id,
+            common_name, sans = normalize_names(
+                replace(
+                    req,
                     common_name=info.common_name,
                     dns_names=info.sans.dns_names,
                     ip_addresses=tuple(str(ip) for ip in info.sans.ip_addresses),
                     emails=info.sans.emails,
                     uris=info.sans.uris,
-                    profile=req.profile,
                 )
             )
             public_key, key_spec, private_key = info.public_key, info.key_spec, None
         else:
-            common_name, sans = self._names(req)
+            common_name, sans = normalize_names(req)
             private_key = generate_private_key(req.key_spec)
             public_key, key_spec = private_key.public_key(), req.key_spec
-        not_before, not_after = self._validity(authority, req.profile, req.validity_days)
+        team = self._team(req.team_id, Action.CERTIFICATE_ISSUE)
+        authority = self._authorities.get(req.authority_id)
+        if authority.cab_forum and authority.has_key:
+            check_public_base_url(self._urls, field="authority_id")
+        order = _Order(
+            team=team,
+            authority=authority,
+            common_name=common_name,
+            sans=sans,
+            profile=req.profile,
+            key_spec=key_spec,
+            public_key=public_key,
+            private_key=private_key,
+            validity_days=req.validity_days,
+            field_of=name_fields(req, common_name),
+            from_csr=req.csr is not None,
+        )
+        return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
+
+    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> Certificate:
+        """A new certificate with the same names, profile, team and authority and a new key of
+        the same type, linked into the lineage (replaces / replaced by)."""
+        old = self.get(certificate_id, Action.CERTIFICATE_ISSUE)
+        authority = self._authorities.get(old.authority_id) if old.authority_id else None
+        team = self._session.get(Team, old.team_id) if old.team_id is not None else None
+        if authority is None or team is None or old.is_ca or not authority.has_key:
+            raise InvalidInput(
+                "only certificates issued here for a team, by an authority whose key Lemur "
+                "holds, can be renewed; request a new certificate instead",
+                code="not_renewable",
+                field="certificate_id",
+            )
+        if old.replaced_by_id is not None:
+            raise InvalidInput(
+                f"certificate {old.id} was already replaced by certificate {old.replaced_by_id}; renew that one",
+                code="already_replaced",
+                field="certificate_id",
+            )
+        details = describe_certificate(x509_of(old))
+        key_spec = KeySpec(old.key_spec) if old.key_spec else KeySpec.EC_P256
+        private_key = generate_private_key(key_spec)
+        order = _Order(
+            team=team,
+            authority=authority,
+            common_name=details.common_name,
+            sans=details.sans,
+            profile=Profile(old.profile) if old.profile in set(Profile) else Profile.SERVER,
+            key_spec=key_spec,
+            public_key=private_key.public_key(),
+            private_key=private_key,
+            validity_days=validity_days,
+            field_of=lambda _kind, _name: "certificate_id",
+            replaces=old,
+        )
+        return self._sign_and_store(order, "certificate.renew", replaces=old.id)
+
+    def _sign_and_store(self, order: _Order, action: str, **details: DetailValue) -> Certificate:
+        """Check validity and name constraints, sign with the authority's issuer plugin, store
+        the certificate (and key) and its audit event, and commit."""
+        authority = order.authority
+        not_before, not_after = validity_window(
+            authority, order.profile, order.validity_days, now=self._clock.now()
+        )
         signer = self._authorities.signing_authority(authority)
         check_name_constraints(
-            authority.name,
-            (signer.certificate, *signer.chain),
-            sans,
-            field_of=_name_fields(req, common_name),
+            authority.name, (signer.certificate, *signer.chain), order.sans, field_of=order.field_of
         )
         issuer = self._plugins.instantiate(
             "issuer", authority.plugin_slug, {}, self._context("issuer")
@@ -249,18 +235,18 @@ class CertificateService:
         try:
             result = issuer.issue(
                 IssuanceRequest(
-                    public_key=public_key,
-                    key_spec=key_spec,
-                    common_name=common_name,
-                    sans=sans,
-                    profile=req.profile,
+                    public_key=order.public_key,
+                    key_spec=order.key_spec,
+                    common_name=order.common_name,
+                    sans=order.sans,
+                    profile=order.profile,
                     not_before=not_before,
                     not_after=not_after,
                     authority=signer,
                 )
             )
         except InvalidInput as exc:
-            raise _in_request_terms(exc, csr=req.csr is not None) from exc
+            raise in_request_terms(exc, csr=order.from_csr) from exc
         if not isinstance(result, Issued):
             raise InvalidInput(
                 "this authority answers asynchronously, which is not supported yet",
@@ -272,87 +258,27 @@ class CertificateService:
             result.certificate,
             chain=result.chain,
             origin="issued",
-            team_id=team.id,
+            team_id=order.team.id,
             authority_id=authority.id,
-            profile=req.profile.value,
+            profile=order.profile.value,
             created_by=self._actor.actor_name,
             now=self._clock.now(),
             keyring=self._keyring,
-            private_key=private_key,
+            private_key=order.private_key,
+            replaces=order.replaces,
         )
         cert.external_id = result.external_id
         self._record(
-            "certificate.issue",
+            action,
             cert,
             authority=authority.name,
-            team=team.name,
-            names=list(sans.all_names()),
-            key_spec=key_spec.value,
-            csr=req.csr is not None,
+            team=order.team.name,
+            names=list(order.sans.all_names()),
+            key_spec=order.key_spec.value,
+            **details,
         )
         self._session.commit()
         return cert
-
-    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> Certificate:
-        """A new certificate with the same names, profile, team and authority and a new key of
-        the same type, linked into the lineage (replaces / replaced by)."""
-        old = self.get(certificate_id, Action.CERTIFICATE_ISSUE)
-        if old.authority_id is None or old.team_id is None or old.is_ca:
-            raise InvalidInput(
-                "only certificates issued here for a team can be renewed",
-                code="not_renewable",
-                field="certificate_id",
-            )
-        if old.replaced_by_id is not None:
-            raise InvalidInput(
-                f"certificate {old.id} was already replaced by certificate {old.replaced_by_id}; renew that one",
-                code="already_replaced",
-                field="certificate_id",
-            )
-        authority = self._authorities.get(old.authority_id)
-        parsed = x509_of(old)
-        details = describe_certificate(parsed)
-        profile = (
-            Profile(old.profile) if old.profile in {p.value for p in Profile} else Profile.SERVER
-        )
-        key_spec = KeySpec(old.key_spec) if old.key_spec else KeySpec.EC_P256
-        sans = details.sans
-        private_key = generate_private_key(key_spec)
-        not_before, not_after = self._validity(authority, profile, validity_days)
-        issuer = self._plugins.instantiate(
-            "issuer", authority.plugin_slug, {}, self._context("issuer")
-        )
-        assert isinstance(issuer, Issuer)
-        result = issuer.issue(
-            IssuanceRequest(
-                public_key=private_key.public_key(),
-                key_spec=key_spec,
-                common_name=details.common_name,
-                sans=sans,
-                profile=profile,
-                not_before=not_before,
-                not_after=not_after,
-                authority=self._authorities.signing_authority(authority),
-            )
-        )
-        assert isinstance(result, Issued)
-        new = add_certificate(
-            self._session,
-            result.certificate,
-            chain=result.chain,
-            origin="issued",
-            team_id=old.team_id,
-            authority_id=authority.id,
-            profile=profile.value,
-            created_by=self._actor.actor_name,
-            now=self._clock.now(),
-            keyring=self._keyring,
-            private_key=private_key,
-            replaces=old,
-        )
-        self._record("certificate.renew", new, replaces=old.id, names=list(sans.all_names()))
-        self._session.commit()
-        return new
 
     # import -----------------------------------------------------------------------------
 
@@ -362,8 +288,8 @@ class CertificateService:
         key = None
         extra: list[x509.Certificate] = []
         data = req.certificate
-        if _looks_like_pkcs12(data):
-            contents = _passphrase_errors(
+        if looks_like_pkcs12(data):
+            contents = passphrase_errors(
                 lambda: load_pkcs12(data, req.passphrase, field="certificate")
             )
             cert, key, extra = (
@@ -373,7 +299,7 @@ class CertificateService:
             )
         else:
             certs = load_certificates(data, field="certificate")
-            cert = _leaf_of(certs)
+            cert = leaf_of(certs)
             extra = [c for c in certs if c is not cert]
         if req.chain:
             extra += load_certificates(req.chain, field="chain")
@@ -385,7 +311,7 @@ class CertificateService:
                     field="private_key",
                 )
             private_key = req.private_key
-            key = _passphrase_errors(
+            key = passphrase_errors(
                 lambda: load_private_key(private_key, req.passphrase, field="private_key")
             )
         if key is not None:
@@ -456,6 +382,13 @@ class CertificateService:
     # revocation -------------------------------------------------------------------------
 
     def revoke(self, certificate_id: int, *, reason: RevocationReason) -> Certificate:
+        if reason is RevocationReason.REMOVE_FROM_CRL:
+            # RFC 5280 §5.3.1: removeFromCRL only appears in delta CRLs, to undo a hold.
+            raise InvalidInput(
+                "remove_from_crl is not a reason to revoke a certificate",
+                code="invalid_revocation_reason",
+                field="reason",
+            )
         cert = self.get(certificate_id, Action.CERTIFICATE_REVOKE)
         if cert.revoked_at is not None:
             raise InvalidInput(
@@ -479,155 +412,3 @@ class CertificateService:
                 )
         self._session.commit()
         return cert
-
-
-# The crypto layer and issuer plugins name their own parameters; the API names the request's.
-_ISSUE_FIELDS = {
-    "public_key": "key_type",
-    "subject_cn": "common_name",
-    "not_before": "validity_days",
-    "not_after": "validity_days",
-}
-
-
-def _in_request_terms(exc: InvalidInput, *, csr: bool) -> InvalidInput:
-    field = _ISSUE_FIELDS.get(exc.field or "", exc.field)
-    if csr and field in {"key_type", "common_name"}:
-        field = "csr"
-    return InvalidInput(exc.message, code=exc.code, field=field)
-
-
-def _name_fields(req: NewCertificate, common_name: str | None) -> Callable[[str, str], str]:
-    """Which request field a (normalised) name came from, for error messages."""
-    if req.csr is not None:
-        return lambda kind, name: "csr"
-
-    def field_of(kind: str, name: str) -> str:
-        if kind == "dns":
-            for index, raw in enumerate(req.dns_names):
-                try:
-                    if normalize_dns_name(raw) == name:
-                        return f"subject_alternative_names.dns_names[{index}]"
-                except InvalidInput:
-                    continue
-            if common_name == name:
-                return "common_name"
-            return "subject_alternative_names.dns_names"
-        for index, raw in enumerate(req.ip_addresses):
-            if raw.strip("[] ") == name or str(ipaddress.ip_address(raw.strip("[] "))) == name:
-                return f"subject_alternative_names.ip_addresses[{index}]"
-        return "subject_alternative_names.ip_addresses"
-
-    return field_of
-
-
-def _dns_in_subtree(name: str, subtree: str) -> bool:
-    """RFC 5280 §4.2.1.10: a DNS name is within a subtree when it is the subtree or ends
-    with a dot and the subtree (a leading dot in the constraint means subdomains only)."""
-    subtree = subtree.lower()
-    if subtree.startswith("."):
-        return name.endswith(subtree)
-    return name == subtree or name.endswith("." + subtree)
-
-
-def _wildcard_reaches(name: str, subtree: str) -> bool:
-    """A wildcard also stands for names one label below its base: ``*.example.com``
-    serves ``secret.example.com`` even though the literal string is not in that subtree."""
-    if not name.startswith("*."):
-        return False
-    base = name[2:]
-    head, _, parent = subtree.lower().lstrip(".").partition(".")
-    return bool(head) and parent == base
-
-
-def check_name_constraints(
-    authority_name: str,
-    ca_certificates: tuple[x509.Certificate, ...],
-    sans: SubjectAltNames,
-    *,
-    field_of: Callable[[str, str], str],
-) -> None:
-    """Refuse names outside the permitted or inside the excluded subtrees of any CA on the
-    path (RFC 5280 §4.2.1.10), rather than issue a certificate that clients reject."""
-    for ca in ca_certificates:
-        try:
-            constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
-        except x509.ExtensionNotFound:
-            continue
-        ca_name = describe_certificate(ca).common_name or ca.subject.rfc4514_string()
-        permitted = list(constraints.permitted_subtrees or ())
-        excluded = list(constraints.excluded_subtrees or ())
-        permitted_dns = [g.value for g in permitted if isinstance(g, x509.DNSName)]
-        excluded_dns = [g.value for g in excluded if isinstance(g, x509.DNSName)]
-        permitted_ip = [g.value for g in permitted if isinstance(g, x509.IPAddress)]
-        excluded_ip = [g.value for g in excluded if isinstance(g, x509.IPAddress)]
-        where = f"authority '{authority_name}'" + (
-            "" if ca_name == authority_name else f" (through CA '{ca_name}')"
-        )
-        for name in sans.dns_names:
-            if permitted_dns and not any(_dns_in_subtree(name, t) for t in permitted_dns):
-                raise InvalidInput(
-                    f"'{name}' is outside the names {where} may certify "
-                    f"(permitted: {', '.join(permitted_dns)})",
-                    code="name_not_permitted",
-                    field=field_of("dns", name),
-                )
-            for subtree in excluded_dns:
-                if _dns_in_subtree(name, subtree) or _wildcard_reaches(name, subtree):
-                    raise InvalidInput(
-                        f"'{name}' is in '{subtree}', which {where} is not allowed to certify",
-                        code="name_not_permitted",
-                        field=field_of("dns", name),
-                    )
-        for ip in sans.ip_addresses:
-            if permitted_ip and not any(
-                isinstance(net, type(ipaddress.ip_network(ip))) and ip in net
-                for net in permitted_ip
-            ):
-                raise InvalidInput(
-                    f"IP address {ip} is outside the networks {where} may certify",
-                    code="name_not_permitted",
-                    field=field_of("ip", str(ip)),
-                )
-            if any(
-                isinstance(net, type(ipaddress.ip_network(ip))) and ip in net for net in excluded_ip
-            ):
-                raise InvalidInput(
-                    f"IP address {ip} is in a network {where} is not allowed to certify",
-                    code="name_not_permitted",
-                    field=field_of("ip", str(ip)),
-                )
-
-
-_T = TypeVar("_T")
-
-
-def _passphrase_errors(load: Callable[[], _T]) -> _T:
-    """A wrong or missing passphrase is the passphrase field's fault, not the file's."""
-    try:
-        return load()
-    except InvalidInput as exc:
-        if exc.code in {"pkcs12_bad_passphrase", "private_key_bad_passphrase"}:
-            raise InvalidInput(exc.message, code=exc.code, field="passphrase") from exc
-        raise
-
-
-def _leaf_of(certs: list[x509.Certificate]) -> x509.Certificate:
-    """The certificate of a bundle that issued none of the others (the first one when that
-    is ambiguous), so a bundle pasted in any order is read as leaf plus chain."""
-    if len(certs) == 1:
-        return certs[0]
-    subjects_issuing = {c.issuer for c in certs if c.issuer != c.subject}
-    leaves = [c for c in certs if c.subject not in subjects_issuing]
-    return leaves[0] if len(leaves) == 1 else certs[0]
-
-
-def _looks_like_pkcs12(data: bytes) -> bool:
-    """PKCS#12 is a DER SEQUENCE whose first element is the INTEGER version (RFC 7292 §4);
-    a certificate's first element is the tbsCertificate SEQUENCE. Looking at that one tag
-    keeps a truncated DER certificate from being reported as a broken PKCS#12 file."""
-    if len(data) < 4 or data[0] != 0x30:
-        return False
-    length_octet = data[1]
-    offset = 2 if length_octet < 0x80 else 2 + (length_octet & 0x7F)
-    return len(data) > offset and data[offset] == 0x02

@@ -1,0 +1,152 @@
+"""Certificate requests: the user's input, its names normalised, its validity window, and
+errors worded in the request's own field names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lemur.authorities.models import Authority
+from lemur.authorities.service import BACKDATE
+from lemur.crypto.keys import KeySpec
+from lemur.crypto.names import SubjectAltNames, normalize_dns_name
+from lemur.crypto.profiles import Profile, max_tls_validity_days
+from lemur.errors import InvalidInput
+
+# (default, maximum) validity in days per profile. Server certificates follow the
+# CA/Browser Forum's 398-day ceiling even from private CAs: clients enforce it anyway.
+PROFILE_VALIDITY = {
+    Profile.SERVER: (90, 397),
+    Profile.CLIENT: (365, 825),
+    Profile.SERVER_CLIENT: (90, 397),
+}
+
+
+@dataclass(frozen=True)
+class NewCertificate:
+    """A request for a certificate; names are raw user input, validated by the service."""
+
+    team_id: int
+    authority_id: int
+    common_name: str | None = None
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    uris: tuple[str, ...] = ()
+    profile: Profile = Profile.SERVER
+    validity_days: int | None = None
+    key_spec: KeySpec = KeySpec.EC_P256
+    csr: bytes | None = None
+
+
+def normalize_names(req: NewCertificate) -> tuple[str | None, SubjectAltNames]:
+    """The request's names validated and normalised; a server CN is also a DNS SAN."""
+    sans = SubjectAltNames.create(
+        dns_names=req.dns_names, ip_addresses=req.ip_addresses, emails=req.emails, uris=req.uris
+    )
+    common_name = req.common_name.strip() if req.common_name else None
+    if common_name and req.profile is not Profile.CLIENT:
+        # A server certificate's CN is one of its names (CA/B BR §7.1.4.3): normalise it
+        # like a DNS name and make sure the SAN extension carries it too.
+        common_name = normalize_dns_name(common_name, field="common_name")
+        if common_name not in sans.dns_names:
+            sans = SubjectAltNames(
+                dns_names=(common_name, *sans.dns_names),
+                ip_addresses=sans.ip_addresses,
+                emails=sans.emails,
+                uris=sans.uris,
+            )
+    if common_name is not None and len(common_name) > 64:
+        raise InvalidInput(
+            "common_name is longer than 64 characters (RFC 5280 ub-common-name); put long names in dns_names only",
+            code="common_name_too_long",
+            field="common_name",
+        )
+    if not sans.all_names() and not common_name:
+        raise InvalidInput(
+            "a certificate needs at least one name: give common_name or dns_names",
+            code="names_required",
+            field="dns_names",
+        )
+    return common_name, sans
+
+
+def validity_window(
+    authority: Authority, profile: Profile, days: int | None, *, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    """(not_before, not_after) within the profile's, the authority's and the issuer's limits."""
+    profile_default, profile_max = PROFILE_VALIDITY[profile]
+    maximum = min(profile_max, authority.max_validity_days)
+    not_before = now - BACKDATE
+    if authority.cab_forum:
+        # BR §6.3.2: the subscriber maximum shrinks over the years; a period of N days
+        # lasts N days and one second (RFC 5280 §4.1.2.5 counts both ends).
+        maximum = min(maximum, max_tls_validity_days(not_before) - 1)
+    days = (
+        days if days is not None else min(authority.default_validity_days, profile_default, maximum)
+    )
+    if days < 1:
+        raise InvalidInput(
+            "validity_days must be at least 1", code="invalid_validity", field="validity_days"
+        )
+    if days > maximum:
+        raise InvalidInput(
+            f"validity_days {days} is more than the {maximum} days allowed for a {profile.value} "
+            f"certificate from '{authority.name}'",
+            code="validity_exceeds_maximum",
+            field="validity_days",
+        )
+    not_after = not_before + dt.timedelta(days=days)
+    assert authority.certificate is not None
+    ca_expiry = authority.certificate.not_after
+    if not_after > ca_expiry:
+        left = max((ca_expiry - not_before).days, 0)
+        raise InvalidInput(
+            f"a certificate must not outlive its issuer: '{authority.name}' expires on "
+            f"{ca_expiry:%Y-%m-%d}, so at most {left} days are possible",
+            code="validity_exceeds_issuer",
+            field="validity_days",
+        )
+    return not_before, not_after
+
+
+# The crypto layer and issuer plugins name their own parameters; the API names the request's.
+_ISSUE_FIELDS = {
+    "public_key": "key_type",
+    "subject_cn": "common_name",
+    "not_before": "validity_days",
+    "not_after": "validity_days",
+}
+
+
+def in_request_terms(exc: InvalidInput, *, csr: bool) -> InvalidInput:
+    field = _ISSUE_FIELDS.get(exc.field or "", exc.field)
+    if csr and field in {"key_type", "common_name"}:
+        field = "csr"
+    return InvalidInput(exc.message, code=exc.code, field=field)
+
+
+def name_fields(req: NewCertificate, common_name: str | None) -> Callable[[str, str], str]:
+    """Which request field a (normalised) name came from, for error messages."""
+    if req.csr is not None:
+        return lambda kind, name: "csr"
+
+    def field_of(kind: str, name: str) -> str:
+        if kind == "dns":
+            for index, raw in enumerate(req.dns_names):
+                try:
+                    if normalize_dns_name(raw) == name:
+                        return f"subject_alternative_names.dns_names[{index}]"
+                except InvalidInput:
+                    continue
+            if common_name == name:
+                return "common_name"
+            return "subject_alternative_names.dns_names"
+        for index, raw in enumerate(req.ip_addresses):
+            if raw.strip("[] ") == name or str(ipaddress.ip_address(raw.strip("[] "))) == name:
+                return f"subject_alternative_names.ip_addresses[{index}]"
+        return "subject_alternative_names.ip_addresses"
+
+    return field_of

@@ -268,3 +268,27 @@ def test_authentication_errors_use_the_envelope(client: TestClient) -> None:
     assert_envelope(
         client.get("/api/v1/me", headers={"Authorization": "Bearer nope"}), 401, "token_malformed"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/users/{big}", None),
+        ("GET", "/api/v1/teams/{big}", None),
+        ("DELETE", "/api/v1/tokens/{big}", None),
+        ("GET", "/api/v1/authorities/{big}", None),
+        ("GET", "/api/v1/certificates/{big}", None),
+        ("GET", "/api/v1/certificates?team_id={big}", None),
+        ("POST", "/api/v1/certificates", {"team_id": "{big}", "authority_id": 1}),
+        ("POST", "/api/v1/authorities", {"name": "x", "subject": {"common_name": "x"}, "parent_id": "{big}"}),
+    ],
+)
+def test_ids_beyond_the_database_range_are_invalid_input_not_server_errors(
+    client: TestClient, world: World, method: str, path: str, body: dict[str, object] | None
+) -> None:
+    big = 2**40
+    url = path.format(big=big)
+    json_body = {k: big if v == "{big}" else v for k, v in body.items()} if body else None
+    r = client.request(method, url, json=json_body, headers=world.headers("admin2"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"

@@ -359,3 +359,42 @@ def test_admin_with_one_time_password_is_sent_to_change_it(
     r = post_login(client, "admin", password)
     assert r.status_code == 303
     assert r.headers["location"] == "/password"
+
+
+def test_concurrent_guesses_cannot_exceed_the_account_limit(
+    container: Container, world: World
+) -> None:
+    """Twelve simultaneous wrong passwords: only the first three (the account limit in the
+    test settings) get their password checked; the rest are throttled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lemur.accounts.login import LoginService, ThrottlePolicy
+    from lemur.errors import AuthenticationRequired, TooManyRequests
+
+    service = LoginService(
+        container.db,
+        clock=container.clock,
+        hasher=FAST_HASHER,
+        policy=ThrottlePolicy(3, 100, dt.timedelta(minutes=15)),
+        session_lifetime=dt.timedelta(hours=1),
+    )
+
+    def attempt(i: int) -> str:
+        try:
+            service.login("member", f"guess-{i}", client_address=f"198.51.100.{i}")
+        except TooManyRequests:
+            return "throttled"
+        except AuthenticationRequired:
+            return "checked"
+        return "logged-in"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outcomes = list(pool.map(attempt, range(12)))
+    assert outcomes.count("checked") == 3, outcomes
+    assert outcomes.count("throttled") == 9
+    wrong = [
+        e
+        for e in login_events(container)
+        if json.loads(e.details).get("reason") == "wrong_password"
+    ]
+    assert len(wrong) == 3

@@ -24,6 +24,7 @@ from lemur.accounts.service import AccountService
 from lemur.accounts.tokens import TokenService
 from lemur.authz import Action, Principal
 from lemur.container import Container
+from lemur.ids import PathId
 from lemur.web.api import get_container, read_session, require, write_session
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -95,7 +96,7 @@ def create_user(
 
 @router.get("/users/{user_id}", response_model=UserOut)
 def get_user(
-    user_id: int,
+    user_id: PathId,
     principal: Principal = Depends(require(Action.USER_READ)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
@@ -105,7 +106,7 @@ def get_user(
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 def update_user(
-    user_id: int,
+    user_id: PathId,
     body: UserUpdate,
     principal: Principal = Depends(require(Action.USER_MANAGE)),
     session: Session = Depends(write_session),
@@ -122,7 +123,7 @@ def update_user(
 
 @router.post("/users/{user_id}/reset-password", response_model=PasswordReset)
 def reset_password(
-    user_id: int,
+    user_id: PathId,
     principal: Principal = Depends(require(Action.USER_MANAGE)),
     session: Session = Depends(write_session),
     container: Container = Depends(get_container),
@@ -156,7 +157,7 @@ def create_team(
 
 @router.get("/teams/{team_id}", response_model=TeamOut)
 def get_team(
-    team_id: int,
+    team_id: PathId,
     principal: Principal = Depends(require(Action.TEAM_READ)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
@@ -166,7 +167,7 @@ def get_team(
 
 @router.post("/teams/{team_id}/members", response_model=TeamOut, status_code=201)
 def add_member(
-    team_id: int,
+    team_id: PathId,
     body: MemberAdd,
     principal: Principal = Depends(require(Action.TEAM_MANAGE)),
     session: Session = Depends(write_session),
@@ -180,8 +181,8 @@ def add_member(
 
 @router.delete("/teams/{team_id}/members/{user_id}", status_code=204)
 def remove_member(
-    team_id: int,
-    user_id: int,
+    team_id: PathId,
+    user_id: PathId,
     principal: Principal = Depends(require(Action.TEAM_MANAGE)),
     session: Session = Depends(write_session),
     container: Container = Depends(get_container),
@@ -216,7 +217,7 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut)
 def revoke_token(
-    token_id: int,
+    token_id: PathId,
     principal: Principal = Depends(require(Action.TOKEN_MANAGE_OWN)),
     session: Session = Depends(write_session),
     container: Container = Depends(get_container),

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import LoginFailure, User, WebSession
@@ -24,6 +24,9 @@ from lemur.authz import Principal
 from lemur.clock import Clock
 from lemur.db import Database
 from lemur.errors import AuthenticationRequired, TooManyRequests
+
+# Any fixed key: it names the advisory lock that serialises login attempts on PostgreSQL.
+LOGIN_LOCK = 0x4C454D55
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,32 @@ class LoginService:
                     retry_after=max(retry, 1),
                 )
 
-    def _audit_failure(
-        self, username: str, address: str, reason: str, *, count: bool = False
-    ) -> None:
+    def _reserve_attempt(self, username: str, address: str) -> None:
+        """Count this attempt as a failure before the password is checked, in the same
+        transaction as the throttle check, so that concurrent guesses cannot slip past the
+        limit between check and record. A successful login clears the account's failures."""
+        throttled: TooManyRequests | None = None
         with self._db.write() as session:
-            if count:
+            if self._db.dialect == "postgresql":
+                # SQLite's write transaction is already exclusive; PostgreSQL needs a lock.
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOGIN_LOCK})
+            try:
+                self._check_throttle(session, username, address)
+            except TooManyRequests as exc:
+                throttled = exc
+            else:
                 session.add(
                     LoginFailure(username=username, client_address=address, at=self._clock.now())
                 )
+                session.commit()
+        if throttled is not None:
+            # Audited (someone is guessing) but not counted: counting it would keep
+            # extending the lock-out for as long as the guessing goes on.
+            self._audit_failure(username, address, "throttled")
+            raise throttled
+
+    def _audit_failure(self, username: str, address: str, reason: str) -> None:
+        with self._db.write() as session:
             AuditLog(session, self._clock).record(
                 Actor(f"user:{username}", address),
                 "auth.login",
@@ -103,22 +124,16 @@ class LoginService:
     def _fail(
         self, username: str, address: str, reason: str, message: str, code: str
     ) -> AuthenticationRequired:
-        self._audit_failure(username, address, reason, count=True)
+        self._audit_failure(username, address, reason)
         return AuthenticationRequired(
             message, code=code, field="password" if code == "invalid_credentials" else "username"
         )
 
     def login(self, username: str, password: str, *, client_address: str) -> LoginResult:
         username = username.strip().lower()[:64]
-        try:
-            with self._db.read() as session:
-                self._check_throttle(session, username, client_address)
-                user = session.scalar(select(User).where(User.username == username))
-        except TooManyRequests:
-            # Audited (someone is guessing) but not counted as a failure: counting it would
-            # keep extending the lock-out for as long as the guessing goes on.
-            self._audit_failure(username, client_address, "throttled")
-            raise
+        self._reserve_attempt(username, client_address)
+        with self._db.read() as session:
+            user = session.scalar(select(User).where(User.username == username))
         # Unknown user and wrong password are one answer, so usernames cannot be probed;
         # the audit log keeps the difference.
         if not self._hasher.verify(user.password_hash if user else None, password) or user is None:

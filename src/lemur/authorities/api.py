@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -30,7 +29,6 @@ from lemur.authorities.service import (
 )
 from lemur.authz import Action, Principal, cli_principal
 from lemur.certificates.crl import crl_needs_refresh, ocsp_response, regenerate_crl
-from lemur.certificates.queries import MAX_ID
 from lemur.container import Container
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.crypto.revocation import (
@@ -39,13 +37,14 @@ from lemur.crypto.revocation import (
     parse_ocsp_request,
 )
 from lemur.errors import InvalidInput, NotFound
+from lemur.ids import MAX_ID, PathId
 from lemur.web.api import get_container, read_session, require, write_session
 
 router = APIRouter(prefix="/api/v1/authorities", tags=["authorities"])
 public = APIRouter(tags=["revocation"])
 MAX_OCSP_REQUEST = 4096
 CRL_CACHE = {"Cache-Control": "max-age=300"}
-AuthorityId = Annotated[int, Path(ge=1, le=MAX_ID)]
+AuthorityId = PathId
 
 
 def _urls(container: Container) -> AuthorityURLs:

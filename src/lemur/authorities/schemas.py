@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lemur.authorities.models import Authority
 from lemur.authorities.service import AuthorityURLs
 from lemur.crypto.keys import KeySpec
+from lemur.ids import BodyId
 
 
 class Strict(BaseModel):
@@ -35,7 +36,7 @@ class AuthorityCreate(Strict):
         le=36500,
         description="default: 3650 for a root; for an intermediate 3650 or what its parent has left",
     )
-    parent_id: int | None = Field(None, description="issuing authority; omit for a root CA")
+    parent_id: BodyId | None = Field(None, description="issuing authority; omit for a root CA")
     path_length: int | None = Field(None, ge=0, le=10)
     permitted_dns_domains: list[str] = Field(default_factory=list, max_length=100)
     excluded_dns_domains: list[str] = Field(default_factory=list, max_length=100)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import string
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from lemur.authorities.service import AuthorityURLs
 from lemur.authz import Action, Principal
 from lemur.certificates.queries import (
-    MAX_ID,
     CertificateFilter,
     SortKey,
     Status,
@@ -41,11 +39,12 @@ from lemur.container import Container
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.errors import InvalidInput
+from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
 from lemur.web.api import get_container, read_session, require, write_session
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
-CertificateId = Annotated[int, Path(ge=1, le=MAX_ID)]
+CertificateId = PathId
 
 
 def _service(session: Session, container: Container, principal: Principal) -> CertificateService:

@@ -27,6 +27,7 @@ from lemur.authz import Principal
 from lemur.certificates.models import Certificate, CertificateName
 from lemur.crypto.names import covering_wildcards, normalize_dns_name
 from lemur.errors import InvalidInput
+from lemur.ids import MAX_ID
 
 
 class Status(enum.StrEnum):
@@ -119,7 +120,6 @@ def _encode_cursor(value: object, row_id: int) -> str:
 
 # Primary keys are INTEGER: a larger number in a query makes PostgreSQL fail the statement
 # ("integer out of range"), so ids from requests are bounded before they reach SQL.
-MAX_ID = 2**31 - 1
 
 
 def _is_id(value: object) -> bool:

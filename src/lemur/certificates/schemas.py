@@ -13,6 +13,7 @@ from lemur.crypto.keys import KeySpec
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput
+from lemur.ids import BodyId
 
 Name = Field(max_length=255)
 MAX_NAMES = 100
@@ -31,8 +32,8 @@ class SubjectAlternativeNames(Strict):
 
 
 class CertificateRequest(Strict):
-    team_id: int
-    authority_id: int
+    team_id: BodyId
+    authority_id: BodyId
     common_name: str | None = Field(None, max_length=255)
     subject_alternative_names: SubjectAlternativeNames = Field(
         default_factory=SubjectAlternativeNames
@@ -48,7 +49,7 @@ class CertificateRequest(Strict):
 
 
 class CertificateImport(Strict):
-    team_id: int
+    team_id: BodyId
     certificate: str = Field(
         max_length=MAX_MATERIAL, description="PEM text, or base64 of DER or PKCS#12"
     )

@@ -149,15 +149,16 @@ class Settings(BaseSettings):
     def secret_file(self) -> Path:
         return self.data_dir / "session-secret"
 
-    def masked(self) -> dict[str, str]:
-        """The effective configuration as strings, secrets masked (for ``lemur config show``)."""
-        out: dict[str, str] = {}
+    def masked(self) -> dict[str, str | int | bool | None]:
+        """The effective configuration, secrets masked (for ``lemur config show``): numbers
+        and switches keep their JSON types, paths become strings, unset values are None."""
+        out: dict[str, str | int | bool | None] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                out[name] = "********" if value.get_secret_value() else ""
-            elif value is None:
-                out[name] = ""
+                out[name] = "********" if value.get_secret_value() else None
+            elif value is None or isinstance(value, bool | int | str):
+                out[name] = value
             else:
                 out[name] = str(value)
         out["database_url"] = _mask_url_password(self.effective_database_url)

@@ -151,6 +151,7 @@ def build_container(
             if not is_current(db.write_engine):
                 upgrade(db.write_engine)
                 report.migrated = True
+            _restrict_sqlite_file(url)
         elif current_revision(db.write_engine) is None:
             raise ConfigurationError(
                 f"the database {_safe_url(url)} holds no Lemur schema; run `lemur init` "
@@ -234,3 +235,13 @@ def _ensure_local_ca(container: Container, report: InitReport) -> None:
             )
         )
         report.created_authorities += ["local-root-ca", "local-issuing-ca"]
+
+
+def _restrict_sqlite_file(url: str) -> None:
+    """The database holds encrypted keys and password hashes: readable by its owner only
+    (SQLite gives its -wal and -shm files the same mode)."""
+    if not is_sqlite(url):
+        return
+    path = make_url(url).database
+    if path and path != ":memory:" and os.path.exists(path):
+        os.chmod(path, 0o600)

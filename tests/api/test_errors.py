@@ -280,7 +280,11 @@ def test_authentication_errors_use_the_envelope(client: TestClient) -> None:
         ("GET", "/api/v1/certificates/{big}", None),
         ("GET", "/api/v1/certificates?team_id={big}", None),
         ("POST", "/api/v1/certificates", {"team_id": "{big}", "authority_id": 1}),
-        ("POST", "/api/v1/authorities", {"name": "x", "subject": {"common_name": "x"}, "parent_id": "{big}"}),
+        (
+            "POST",
+            "/api/v1/authorities",
+            {"name": "x", "subject": {"common_name": "x"}, "parent_id": "{big}"},
+        ),
     ],
 )
 def test_ids_beyond_the_database_range_are_invalid_input_not_server_errors(

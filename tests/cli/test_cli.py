@@ -156,6 +156,7 @@ def test_init_creates_data_dir_key_file_and_admin_once(tmp_path: Path) -> None:
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     key_file = data_dir / "keyring"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((data_dir / "lemur.db").stat().st_mode) == 0o600
     assert len(keys_in(key_file)) == 1
     found = ADMIN_PASSWORD.search(first.stdout)
     assert found, first.stdout

@@ -180,12 +180,13 @@ def test_masked_hides_secrets_and_the_database_password(tmp_path: Path) -> None:
     assert shown["encryption_keys"] == "********"
     assert shown["session_secret"] == "********"
     assert shown["database_url"] == "postgresql+psycopg://lemur:***@db.internal:5432/lemur"
-    assert shown["port"] == "8000"
+    assert shown["port"] == 8000
+    assert shown["secure_cookies"] is False
     assert shown["data_dir"] == str(tmp_path)
-    # Every setting is listed, unset secrets as empty.
+    # Every setting is listed, unset secrets as None.
     assert set(shown) == set(Settings.model_fields)
     plain = Settings(data_dir=tmp_path).masked()
-    assert plain["encryption_keys"] == ""
+    assert plain["encryption_keys"] is None
     assert plain["database_url"] == f"sqlite:///{tmp_path / 'lemur.db'}"
     # The settings' own repr does not leak them either.
     assert key not in repr(s)

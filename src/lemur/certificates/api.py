@@ -10,13 +10,8 @@ from sqlalchemy.orm import Session
 
 from lemur.authorities.service import AuthorityURLs
 from lemur.authz import Action, Principal
-from lemur.certificates.queries import (
-    CertificateFilter,
-    SortKey,
-    Status,
-    certificate_view,
-    search,
-)
+from lemur.certificates.enums import SortKey, Status
+from lemur.certificates.queries import CertificateFilter, certificate_view, search
 from lemur.certificates.requests import NewCertificate
 from lemur.certificates.schemas import (
     CertificateDetailOut,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import enum
 import ipaddress
 import json
 from collections.abc import Sequence
@@ -24,26 +23,11 @@ from lemur.accounts.models import Role, Team
 from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
 from lemur.authz import Principal
+from lemur.certificates.enums import SortKey, Status
 from lemur.certificates.models import Certificate, CertificateName
 from lemur.crypto.names import covering_wildcards, normalize_dns_name
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID
-
-
-class Status(enum.StrEnum):
-    VALID = "valid"
-    EXPIRING = "expiring"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-
-
-class SortKey(enum.StrEnum):
-    NOT_AFTER = "not_after"
-    NOT_BEFORE = "not_before"
-    CREATED_AT = "created_at"
-    COMMON_NAME = "common_name"
-    ID = "id"
-
 
 SORT_COLUMNS: dict[SortKey, Any] = {
     SortKey.NOT_AFTER: Certificate.not_after,

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
-from lemur.certificates.queries import SortKey, Status
+from lemur.certificates.enums import SortKey, Status
 from lemur.cli.client import JSON, TOKEN, URL, LemurClient, connect
 from lemur.cli.output import EXIT_ERROR, EXIT_USAGE, col, emit_json, err, out, table, time_col
 from lemur.crypto.keys import KeySpec

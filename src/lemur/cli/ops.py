@@ -322,7 +322,10 @@ def config_show(as_json: bool = JSON) -> None:
         "Effective configuration",
         [col("setting", fixed=True), "value"],
         [
-            (f"LEMUR_{k.upper()}", v or Text(defaults.get(k, "(not set)"), style="dim"))
+            (
+                f"LEMUR_{k.upper()}",
+                str(v) if v not in (None, "") else Text(defaults.get(k, "(not set)"), style="dim"),
+            )
             for k, v in values.items()
         ],
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
 from cryptography import x509
 
 from lemur.clock import Clock
@@ -14,6 +14,9 @@ from lemur.crypto.keys import KeySpec, PrivateKey, PublicKey
 from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
+
+if TYPE_CHECKING:  # httpx is only needed by plugins that make HTTP calls
+    import httpx
 
 
 @dataclass(frozen=True)

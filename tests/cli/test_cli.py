@@ -430,7 +430,7 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     values = json.loads(scripted.stdout)
     assert values["database_url"] == "postgresql+psycopg://u:***@127.0.0.1/db"
     assert values["encryption_keys"] == "********"
-    assert values["port"] == "8443"
+    assert values["port"] == 8443
     assert re.search(
         r"LEMUR_DATABASE_URL\s+postgresql\+psycopg://u:\*\*\*@127\.0\.0\.1/db", human.stdout
     )

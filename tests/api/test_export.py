@@ -181,8 +181,7 @@ def test_key_export_refusals_write_nothing(
         params={"format": "no-such-format"},
         headers=world.headers("member"),
     )
-    assert r.status_code == 404, r.text
-    assert r.json()["error"]["code"] == "plugin_not_found"
+    error(r, 404, "plugin_not_found", "format")
     r = export(client, world, 9999, "pem-bundle")
     error(r, 404, "certificate_not_found", "certificate_id")
     r = client.post(

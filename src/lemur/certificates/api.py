@@ -251,15 +251,8 @@ def export_certificate_get(
     container: Container = Depends(get_container),
 ) -> Response:
     """Public material only (certificate, chain); keys are exported with POST."""
-    if container.plugins.get("exporter", format).includes_private_key:
-        raise InvalidInput(
-            f"'{format}' contains the private key: use POST with the passphrase in the body",
-            code="key_export_needs_post",
-            field="format",
-        )
-    return _file(
-        _service(session, container, principal).export(certificate_id, fmt=format, passphrase=None)
-    )
+    service = _service(session, container, principal)
+    return _file(service.export(certificate_id, fmt=format, passphrase=None, public_only=True))
 
 
 @router.post("/{certificate_id}/export", response_class=Response)

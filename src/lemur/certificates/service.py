@@ -344,17 +344,27 @@ class CertificateService:
 
     # export -----------------------------------------------------------------------------
 
-    def export(self, certificate_id: int, *, fmt: str, passphrase: bytes | None) -> Exported:
-        """Serialise a certificate; formats with the private key are authorised and audited."""
+    def export(
+        self, certificate_id: int, *, fmt: str, passphrase: bytes | None, public_only: bool = False
+    ) -> Exported:
+        """Serialise a certificate; formats with the private key are authorised and audited.
+        With ``public_only`` (GET requests, which must not carry a passphrase), key formats
+        are refused."""
         try:
             exporter_cls = self._plugins.get("exporter", fmt)
         except NotFound as exc:
             raise NotFound(exc.message, code=exc.code, field="format") from exc
+        if public_only and exporter_cls.includes_private_key:
+            raise InvalidInput(
+                f"'{fmt}' contains the private key: use POST with the passphrase in the body",
+                code="key_export_needs_post",
+                field="format",
+            )
         cert = self.get(certificate_id)
         exporter = self._plugins.instantiate("exporter", fmt, {}, self._context("exporter"))
         assert isinstance(exporter, Exporter)
         key = None
-        if getattr(exporter_cls, "includes_private_key", False):
+        if exporter_cls.includes_private_key:
             authorize(
                 self._actor,
                 Action.CERTIFICATE_EXPORT_KEY,

@@ -47,6 +47,7 @@ def _print_init(report: InitReport, settings: Settings, *, as_json: bool) -> Non
                 "migrated": report.migrated,
                 "admin_username": report.admin_username,
                 "admin_password": report.admin_password,
+                "created_authorities": report.created_authorities,
             }
         )
         return
@@ -58,6 +59,12 @@ def _print_init(report: InitReport, settings: Settings, *, as_json: bool) -> Non
         )
     if report.migrated:
         out.print("database schema is up to date")
+    if report.created_authorities:
+        out.print(
+            "created certificate authorities "
+            + " and ".join(report.created_authorities)
+            + " (request certificates from local-issuing-ca)"
+        )
     if report.admin_password:
         out.print(
             f"\n  admin account: [bold]{report.admin_username}[/]\n"

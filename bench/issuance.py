@@ -141,12 +141,14 @@ def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[flo
     def on_execute(*_args: Any) -> None:
         statements["n"] += 1
 
-    event.listen(container.db.write_engine, "before_cursor_execute", on_execute)
+    engines = {container.db.read_engine, container.db.write_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_execute)
     try:
         ca_id = authority_id(server, ISSUING_CA)
         count, started = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - started) < seconds or count < 5:
-            with container.db.write() as session:
+            with container.db.read() as session:
                 CertificateService(
                     session,
                     clock=container.clock,
@@ -154,6 +156,8 @@ def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[flo
                     plugins=container.plugins,
                     urls=AuthorityURLs(container.settings.effective_base_url),
                     actor=cli_principal(),
+                    db=container.db,
+                    signing_keys=container.signing_keys,
                 ).issue(
                     NewCertificate(
                         team_id=server.team_id or 1,
@@ -165,7 +169,8 @@ def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[flo
             count += 1
         return count / elapsed, statements["n"] / count
     finally:
-        event.remove(container.db.write_engine, "before_cursor_execute", on_execute)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_execute)
         container.close()
 
 

@@ -21,6 +21,7 @@ from lemur.authorities.service import (
     AuthorityService,
     AuthorityURLs,
     LocalAuthoritySpec,
+    SigningKeyCache,
     SubjectFields,
 )
 from lemur.authz import cli_principal
@@ -47,6 +48,7 @@ class Container:
     hasher: PasswordHasher
     session_secret: bytes = field(repr=False)
     plugins: Registry
+    signing_keys: SigningKeyCache = field(default_factory=SigningKeyCache)
 
     def close(self) -> None:
         self.db.dispose()
@@ -212,6 +214,7 @@ def _ensure_local_ca(container: Container, report: InitReport) -> None:
             plugins=container.plugins,
             urls=AuthorityURLs(container.settings.effective_base_url),
             actor=cli_principal(),
+            signing_keys=container.signing_keys,
         )
         root = service.create_local(
             LocalAuthoritySpec(

@@ -60,6 +60,8 @@ def _service(container: Container, session: Any, actor: Principal | None) -> Cer
         plugins=container.plugins,
         urls=AuthorityURLs(container.settings.effective_base_url),
         actor=actor or cli_principal(),
+        db=container.db,
+        signing_keys=container.signing_keys,
     )
 
 
@@ -77,8 +79,8 @@ def issue(
     validity_days: int | None = None,
 ) -> int:
     """Issue through CertificateService (as the console operator); returns the id."""
-    with container.db.write() as session:
-        cert = _service(container, session, None).issue(
+    with container.db.read() as session:
+        return _service(container, session, None).issue(
             NewCertificate(
                 team_id=team_id,
                 authority_id=authority_id or issuing_authority_id(container),
@@ -91,7 +93,6 @@ def issue(
                 validity_days=validity_days,
             )
         )
-        return cert.id
 
 
 def issue_via_api(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

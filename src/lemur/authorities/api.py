@@ -59,6 +59,7 @@ def _service(session: Session, container: Container, principal: Principal) -> Au
         plugins=container.plugins,
         urls=_urls(container),
         actor=principal,
+        signing_keys=container.signing_keys,
     )
 
 

@@ -7,7 +7,8 @@ import datetime as dt
 import ipaddress
 import json
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,7 +27,7 @@ from lemur.clock import Clock
 from lemur.crypto.chain import is_directly_issued_by, is_self_signed
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.keyring import KeyRing
-from lemur.crypto.keys import KeySpec
+from lemur.crypto.keys import KeySpec, PrivateKey
 from lemur.crypto.parsing import load_certificates
 from lemur.errors import Conflict, InvalidInput, NotFound
 from lemur.plugins.base import AuthorityCreator
@@ -93,6 +94,35 @@ def check_public_base_url(urls: AuthorityURLs, *, field: str) -> None:
 
 
 @dataclass(frozen=True)
+class SigningMaterial:
+    certificate: x509.Certificate
+    private_key: PrivateKey
+    chain: tuple[x509.Certificate, ...]
+
+
+class SigningKeyCache:
+    """CA certificates and decrypted keys by certificate id, for the life of the process.
+
+    Loading them (a query, a Fernet decryption, parsing; for RSA a key check) costs more
+    than the signature itself, and the key of a given certificate never changes (key-ring
+    rotation re-encrypts the same key). The process holds the key in memory to sign with it
+    anyway; the cache only keeps it there between requests.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, SigningMaterial] = {}
+        self._lock = threading.Lock()
+
+    def get(self, certificate_id: int, load: Callable[[], SigningMaterial]) -> SigningMaterial:
+        found = self._entries.get(certificate_id)
+        if found is None:
+            found = load()
+            with self._lock:
+                self._entries[certificate_id] = found
+        return found
+
+
+@dataclass(frozen=True)
 class SubjectFields:
     common_name: str
     organization: str | None = None
@@ -152,6 +182,7 @@ class AuthorityService:
         plugins: Registry,
         urls: AuthorityURLs,
         actor: Principal,
+        signing_keys: SigningKeyCache | None = None,
     ) -> None:
         self._session = session
         self._clock = clock
@@ -159,6 +190,7 @@ class AuthorityService:
         self._plugins = plugins
         self._urls = urls
         self._actor = actor
+        self._signing_keys = signing_keys or SigningKeyCache()
 
     def _context(self) -> PluginContext:
         return PluginContext(clock=self._clock, logger=logging.getLogger("lemur.plugins.issuer"))
@@ -204,7 +236,7 @@ class AuthorityService:
         self, authority: Authority, *, field: str = "authority_id"
     ) -> SigningAuthority:
         """The CA's certificate, decrypted key, chain and URLs, for one signing operation."""
-        if not authority.has_key or authority.certificate is None:
+        if not authority.has_key or authority.certificate_id is None:
             raise InvalidInput(
                 f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
                 code="authority_cannot_sign",
@@ -214,12 +246,19 @@ class AuthorityService:
             raise InvalidInput(
                 f"authority '{authority.name}' is disabled", code="authority_inactive", field=field
             )
-        key = private_key_of(self._session, authority.certificate, self._keyring)
-        assert key is not None
+
+        def load() -> SigningMaterial:
+            row = authority.certificate
+            assert row is not None
+            key = private_key_of(self._session, row, self._keyring)
+            assert key is not None
+            return SigningMaterial(x509_of(row), key, chain_of(row))
+
+        material = self._signing_keys.get(authority.certificate_id, load)
         return SigningAuthority(
-            certificate=x509_of(authority.certificate),
-            private_key=key,
-            chain=chain_of(authority.certificate),
+            certificate=material.certificate,
+            private_key=material.private_key,
+            chain=material.chain,
             crl_url=self._urls.crl(authority.id),
             ocsp_url=self._urls.ocsp(authority.id),
             ca_issuers_url=self._urls.ca_issuers(authority.id),

@@ -50,6 +50,8 @@ def _service(session: Session, container: Container, principal: Principal) -> Ce
         plugins=container.plugins,
         urls=AuthorityURLs(container.settings.effective_base_url),
         actor=principal,
+        db=container.db,
+        signing_keys=container.signing_keys,
     )
 
 
@@ -101,6 +103,15 @@ def _is_fingerprint(value: str) -> bool:
     return len(digits) in (40, 64) and all(c in string.hexdigits for c in digits)
 
 
+def _committed_detail(
+    container: Container, principal: Principal, certificate_id: int
+) -> CertificateDetailOut:
+    """The detail of a certificate the use case just committed, read in a read transaction:
+    rendering must not hold (on SQLite: queue for) the write lock."""
+    with container.db.read() as session:
+        return _detail(session, container, _service(session, container, principal), certificate_id)
+
+
 def _file(exported: Exported) -> Response:
     return Response(
         exported.content,
@@ -116,12 +127,12 @@ def _file(exported: Exported) -> Response:
 def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),  # the service writes in its own transaction
     container: Container = Depends(get_container),
 ) -> CertificateDetailOut:
     service = _service(session, container, principal)
     sans = body.subject_alternative_names
-    cert = service.issue(
+    certificate_id = service.issue(
         NewCertificate(
             team_id=body.team_id,
             authority_id=body.authority_id,
@@ -136,7 +147,7 @@ def request_certificate(
             csr=material(body.csr, field="csr"),
         )
     )
-    return _detail(session, container, service, cert.id)
+    return _committed_detail(container, principal, certificate_id)
 
 
 @router.post("/import", response_model=CertificateDetailOut, status_code=201)
@@ -156,7 +167,7 @@ def import_certificate(
             passphrase=body.passphrase.get_secret_value().encode() if body.passphrase else None,
         )
     )
-    return _detail(session, container, service, cert.id)
+    return _committed_detail(container, principal, cert.id)
 
 
 @router.get("", response_model=CertificatePageOut)
@@ -291,9 +302,9 @@ def renew_certificate(
     certificate_id: CertificateId,
     body: RenewRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),  # the service writes in its own transaction
     container: Container = Depends(get_container),
 ) -> CertificateDetailOut:
     service = _service(session, container, principal)
-    cert = service.renew(certificate_id, validity_days=body.validity_days)
-    return _detail(session, container, service, cert.id)
+    new_id = service.renew(certificate_id, validity_days=body.validity_days)
+    return _committed_detail(container, principal, new_id)

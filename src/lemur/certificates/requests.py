@@ -74,7 +74,12 @@ def normalize_names(req: NewCertificate) -> tuple[str | None, SubjectAltNames]:
 
 
 def validity_window(
-    authority: Authority, profile: Profile, days: int | None, *, now: dt.datetime
+    authority: Authority,
+    profile: Profile,
+    days: int | None,
+    *,
+    now: dt.datetime,
+    issuer_not_after: dt.datetime,
 ) -> tuple[dt.datetime, dt.datetime]:
     """(not_before, not_after) within the profile's, the authority's and the issuer's limits."""
     profile_default, profile_max = PROFILE_VALIDITY[profile]
@@ -99,8 +104,7 @@ def validity_window(
             field="validity_days",
         )
     not_after = not_before + dt.timedelta(days=days)
-    assert authority.certificate is not None
-    ca_expiry = authority.certificate.not_after
+    ca_expiry = issuer_not_after
     if not_after > ca_expiry:
         left = max((ca_expiry - not_before).days, 0)
         raise InvalidInput(

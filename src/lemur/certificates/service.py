@@ -16,6 +16,7 @@ from lemur.authorities.models import Authority
 from lemur.authorities.service import (
     AuthorityService,
     AuthorityURLs,
+    SigningKeyCache,
     check_public_base_url,
 )
 from lemur.authz import Action, Principal, authorize
@@ -29,7 +30,14 @@ from lemur.certificates.requests import (
     normalize_names,
     validity_window,
 )
-from lemur.certificates.store import add_certificate, chain_of, private_key_of, x509_of
+from lemur.certificates.store import (
+    add_certificate,
+    chain_of,
+    insert_certificate,
+    prepare_certificate,
+    private_key_of,
+    x509_of,
+)
 from lemur.clock import Clock
 from lemur.crypto.chain import order_chain
 from lemur.crypto.inspection import describe_certificate
@@ -47,6 +55,7 @@ from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.parsing import load_certificates, load_csr, load_pkcs12
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
+from lemur.db import Database
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.base import Exporter, Issuer
 from lemur.plugins.registry import Registry
@@ -90,15 +99,24 @@ class CertificateService:
         plugins: Registry,
         urls: AuthorityURLs,
         actor: Principal,
+        db: Database,
+        signing_keys: SigningKeyCache | None = None,
     ) -> None:
         self._session = session
+        self._db = db
         self._clock = clock
         self._keyring = keyring
         self._plugins = plugins
         self._urls = urls
         self._actor = actor
         self._authorities = AuthorityService(
-            session, clock=clock, keyring=keyring, plugins=plugins, urls=urls, actor=actor
+            session,
+            clock=clock,
+            keyring=keyring,
+            plugins=plugins,
+            urls=urls,
+            actor=actor,
+            signing_keys=signing_keys,
         )
 
     def _record(self, action: str, cert: Certificate, **details: DetailValue) -> None:
@@ -133,9 +151,11 @@ class CertificateService:
 
     # issuance ---------------------------------------------------------------------------
 
-    def issue(self, req: NewCertificate) -> Certificate:
-        """Issue a certificate. The private key (when generated here) is stored encrypted and
-        never returned. Raises InvalidInput, NotFound, PermissionDenied."""
+    def issue(self, req: NewCertificate) -> int:
+        """Issue a certificate and return its id. The private key (when generated here) is
+        stored encrypted and never returned. Raises InvalidInput, NotFound, PermissionDenied.
+
+        ``session`` may be a read session: the result is written in its own transaction."""
         # Names, CSR and key generation need no database: doing them first keeps the
         # write transaction (and SQLite's write lock) short, even for RSA key generation.
         if req.csr is not None:
@@ -180,9 +200,9 @@ class CertificateService:
         )
         return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
 
-    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> Certificate:
+    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> int:
         """A new certificate with the same names, profile, team and authority and a new key of
-        the same type, linked into the lineage (replaces / replaced by)."""
+        the same type, linked into the lineage (replaces / replaced by); returns its id."""
         old = self.get(certificate_id, Action.CERTIFICATE_ISSUE)
         authority = self._authorities.get(old.authority_id) if old.authority_id else None
         team = self._session.get(Team, old.team_id) if old.team_id is not None else None
@@ -217,14 +237,23 @@ class CertificateService:
         )
         return self._sign_and_store(order, "certificate.renew", replaces=old.id)
 
-    def _sign_and_store(self, order: _Order, action: str, **details: DetailValue) -> Certificate:
-        """Check validity and name constraints, sign with the authority's issuer plugin, store
-        the certificate (and key) and its audit event, and commit."""
+    def _sign_and_store(self, order: _Order, action: str, **details: DetailValue) -> int:
+        """Check validity and name constraints, sign with the authority's issuer plugin, then
+        store the certificate (and key) with its audit event in one short write transaction.
+        Returns the new certificate's id.
+
+        Everything before the write (reads, signing, parsing, key encryption) happens in the
+        caller's read session, outside the write transaction, so concurrent issuance queues
+        only for the few statements that store the result."""
         authority = order.authority
-        not_before, not_after = validity_window(
-            authority, order.profile, order.validity_days, now=self._clock.now()
-        )
         signer = self._authorities.signing_authority(authority)
+        not_before, not_after = validity_window(
+            authority,
+            order.profile,
+            order.validity_days,
+            now=self._clock.now(),
+            issuer_not_after=signer.certificate.not_valid_after_utc,
+        )
         check_name_constraints(
             authority.name, (signer.certificate, *signer.chain), order.sans, field_of=order.field_of
         )
@@ -253,8 +282,7 @@ class CertificateService:
                 code="issuance_pending_unsupported",
                 field="authority_id",
             )
-        cert = add_certificate(
-            self._session,
+        prepared = prepare_certificate(
             result.certificate,
             chain=result.chain,
             origin="issued",
@@ -265,20 +293,35 @@ class CertificateService:
             now=self._clock.now(),
             keyring=self._keyring,
             private_key=order.private_key,
-            replaces=order.replaces,
         )
-        cert.external_id = result.external_id
-        self._record(
-            action,
-            cert,
-            authority=authority.name,
-            team=order.team.name,
-            names=list(order.sans.all_names()),
-            key_spec=order.key_spec.value,
+        prepared.values["external_id"] = result.external_id
+        audit_details: dict[str, DetailValue] = {
+            "authority": authority.name,
+            "team": order.team.name,
+            "names": list(order.sans.all_names()),
+            "key_spec": order.key_spec.value,
             **details,
-        )
-        self._session.commit()
-        return cert
+        }
+        # End the read transaction: the caller reads the new certificate after the commit.
+        self._session.rollback()
+        with self._db.write() as session:
+            # A fresh random serial makes a duplicate fingerprint impossible short of a
+            # collision, which the unique index would still refuse.
+            new_id = insert_certificate(
+                session,
+                prepared,
+                replaces_id=order.replaces.id if order.replaces else None,
+                check_duplicate=False,
+            )
+            AuditLog(session, self._clock).record(
+                Actor(self._actor.actor_name, self._actor.client_address),
+                action,
+                target_type="certificate",
+                target_id=new_id,
+                details=audit_details,
+            )
+            session.commit()
+        return new_id
 
     # import -----------------------------------------------------------------------------
 

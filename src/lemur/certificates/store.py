@@ -7,10 +7,12 @@ parsed columns, the name index and the encrypted key are always written the same
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lemur.certificates.models import Certificate, CertificateName, PrivateKey
@@ -39,8 +41,137 @@ def name_rows(details: CertificateDetails) -> list[CertificateName]:
     return rows
 
 
-def find_by_fingerprint(session: Session, fingerprint: str) -> Certificate | None:
-    return session.scalar(select(Certificate).where(Certificate.fingerprint_sha256 == fingerprint))
+@dataclass(frozen=True)
+class PreparedCertificate:
+    """A certificate's rows, computed before any transaction: parsing, PEM encoding and key
+    encryption happen here, so the write transaction only executes statements."""
+
+    values: dict[str, Any]
+    names: list[dict[str, str]]
+    key_spec: str | None
+    key_ciphertext: str | None
+
+
+def prepare_certificate(
+    certificate: x509.Certificate,
+    *,
+    chain: tuple[x509.Certificate, ...],
+    origin: str,
+    team_id: int | None,
+    authority_id: int | None,
+    profile: str | None,
+    created_by: str,
+    now: dt.datetime,
+    keyring: KeyRing,
+    private_key: PrivateKeyObject | None = None,
+) -> PreparedCertificate:
+    details = describe_certificate(certificate)
+    values: dict[str, Any] = {
+        "fingerprint_sha256": details.sha256_fingerprint,
+        "fingerprint_sha1": details.sha1_fingerprint,
+        "serial_hex": details.serial_hex,
+        "common_name": details.common_name[:255] if details.common_name else None,
+        "subject": details.subject,
+        "issuer": details.issuer,
+        "issuer_common_name": (
+            details.issuer_common_name[:255] if details.issuer_common_name else None
+        ),
+        "not_before": details.not_valid_before,
+        "not_after": details.not_valid_after,
+        "key_type": details.key_type,
+        "key_size": details.key_size or 0,
+        "key_spec": details.key_spec.value if details.key_spec else None,
+        "signature_algorithm": details.signature_algorithm,
+        "is_ca": details.is_ca,
+        "profile": profile,
+        "origin": origin,
+        "team_id": team_id,
+        "authority_id": authority_id,
+        "der": certificate.public_bytes(serialization.Encoding.DER),
+        "chain_pem": certificates_to_pem(list(chain)).decode() if chain else "",
+        "has_private_key": private_key is not None,
+        "created_at": now,
+        "created_by": created_by,
+    }
+    key_spec = ciphertext = None
+    if private_key is not None:
+        der = private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        key_spec = key_spec_of(private_key.public_key()).value
+        ciphertext = keyring.encrypt(der)
+    names = [{"kind": n.kind, "name": n.name} for n in name_rows(details)]
+    return PreparedCertificate(values, names, key_spec, ciphertext)
+
+
+def insert_certificate(
+    session: Session,
+    prepared: PreparedCertificate,
+    *,
+    replaces_id: int | None = None,
+    check_duplicate: bool = True,
+    field: str = "certificate",
+) -> int:
+    """Write a prepared certificate (does not commit); returns its id. A renewal is linked
+    into its predecessor's lineage, and only if no one renewed it first. Raises Conflict
+    for a duplicate (by SHA-256 fingerprint) or an already replaced predecessor."""
+    values = dict(prepared.values)
+    if check_duplicate:
+        existing = session.scalar(
+            select(Certificate.id).where(
+                Certificate.fingerprint_sha256 == values["fingerprint_sha256"]
+            )
+        )
+        if existing is not None:
+            raise Conflict(
+                f"this certificate is already in the inventory as certificate {existing}",
+                code="certificate_exists",
+                field=field,
+            )
+    lineage_id = None
+    if replaces_id is not None:
+        lineage_id = session.scalar(
+            select(func.coalesce(Certificate.lineage_id, Certificate.id)).where(
+                Certificate.id == replaces_id
+            )
+        )
+        values["replaces_id"] = replaces_id
+    new_id: int = session.execute(
+        insert(Certificate).values(**values, lineage_id=lineage_id).returning(Certificate.id)
+    ).scalar_one()
+    if lineage_id is None:
+        session.execute(
+            update(Certificate).where(Certificate.id == new_id).values(lineage_id=new_id)
+        )
+    if replaces_id is not None:
+        # Compare-and-set: of two concurrent renewals, only the first links in.
+        linked = session.execute(
+            update(Certificate)
+            .where(Certificate.id == replaces_id, Certificate.replaced_by_id.is_(None))
+            .values(replaced_by_id=new_id)
+        )
+        if linked.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"certificate {replaces_id} was renewed meanwhile",
+                code="already_replaced",
+                field="certificate_id",
+            )
+    if prepared.names:
+        session.execute(
+            insert(CertificateName), [{"certificate_id": new_id, **n} for n in prepared.names]
+        )
+    if prepared.key_ciphertext is not None:
+        session.execute(
+            insert(PrivateKey).values(
+                certificate_id=new_id,
+                key_spec=prepared.key_spec,
+                ciphertext=prepared.key_ciphertext,
+                created_at=values["created_at"],
+            )
+        )
+    return new_id
 
 
 def add_certificate(
@@ -59,63 +190,27 @@ def add_certificate(
     replaces: Certificate | None = None,
     field: str = "certificate",
 ) -> Certificate:
-    """Add one certificate (flushes, does not commit). Raises Conflict on a duplicate."""
-    details = describe_certificate(certificate)
-    existing = find_by_fingerprint(session, details.sha256_fingerprint)
-    if existing is not None:
-        raise Conflict(
-            f"this certificate is already in the inventory as certificate {existing.id}",
-            code="certificate_exists",
-            field=field,
-        )
-    row = Certificate(
-        fingerprint_sha256=details.sha256_fingerprint,
-        fingerprint_sha1=details.sha1_fingerprint,
-        serial_hex=details.serial_hex,
-        common_name=details.common_name[:255] if details.common_name else None,
-        subject=details.subject,
-        issuer=details.issuer,
-        issuer_common_name=details.issuer_common_name[:255] if details.issuer_common_name else None,
-        not_before=details.not_valid_before,
-        not_after=details.not_valid_after,
-        key_type=details.key_type,
-        key_size=details.key_size or 0,
-        key_spec=details.key_spec.value if details.key_spec else None,
-        signature_algorithm=details.signature_algorithm,
-        is_ca=details.is_ca,
-        profile=profile,
+    """Add one certificate (does not commit) and return its row. Raises Conflict on a
+    duplicate."""
+    prepared = prepare_certificate(
+        certificate,
+        chain=chain,
         origin=origin,
         team_id=team_id,
         authority_id=authority_id,
-        der=certificate.public_bytes(serialization.Encoding.DER),
-        chain_pem=certificates_to_pem(list(chain)).decode() if chain else "",
-        has_private_key=private_key is not None,
-        created_at=now,
+        profile=profile,
         created_by=created_by,
-        replaces_id=replaces.id if replaces else None,
-        lineage_id=(replaces.lineage_id or replaces.id) if replaces else None,
+        now=now,
+        keyring=keyring,
+        private_key=private_key,
     )
-    row.names = name_rows(details)
-    session.add(row)
-    session.flush()
-    if row.lineage_id is None:
-        row.lineage_id = row.id
+    new_id = insert_certificate(
+        session, prepared, replaces_id=replaces.id if replaces else None, field=field
+    )
     if replaces is not None:
-        replaces.replaced_by_id = row.id
-    if private_key is not None:
-        der = private_key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        session.add(
-            PrivateKey(
-                certificate_id=row.id,
-                key_spec=key_spec_of(private_key.public_key()).value,
-                ciphertext=keyring.encrypt(der),
-                created_at=now,
-            )
-        )
+        session.refresh(replaces)
+    row = session.get(Certificate, new_id)
+    assert row is not None
     return row
 
 

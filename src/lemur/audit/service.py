@@ -13,8 +13,9 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from lemur.audit.models import AuditEvent, AuditHead
@@ -51,6 +52,13 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+_HEAD = cast(Table, AuditHead.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
+_INSERT_EVENT = cast(Table, AuditEvent.__table__).insert()
+_EVENT_COLUMNS = tuple(AuditEvent.__table__.columns)
+
+
 class AuditLog:
     def __init__(self, session: Session, clock: Clock) -> None:
         self._session = session
@@ -70,9 +78,8 @@ class AuditLog:
 
         Plain statements rather than the unit of work: appends sit between the head's row
         lock and the commit, where every microsecond is one all writers wait for."""
-        head_seq, head_hash = self._session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-        ).one()
+        conn = self._session.connection()
+        head_seq, head_hash = conn.execute(_LOCK_HEAD).one()
         # Microseconds only: the hash must survive a round trip through either database.
         now = self._clock.now().astimezone(dt.UTC)
         event = AuditEvent(
@@ -88,14 +95,8 @@ class AuditLog:
             prev_hash=head_hash,
         )
         event.hash = event_hash(event)
-        self._session.execute(
-            insert(AuditEvent).values(
-                {c.key: getattr(event, c.key) for c in AuditEvent.__table__.columns}
-            )
-        )
-        self._session.execute(
-            update(AuditHead).where(AuditHead.id == 1).values(seq=event.seq, hash=event.hash)
-        )
+        conn.execute(_INSERT_EVENT, {c.key: getattr(event, c.key) for c in _EVENT_COLUMNS})
+        conn.execute(_MOVE_HEAD, {"seq": event.seq, "hash": event.hash})
         return event
 
 

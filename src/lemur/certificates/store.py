@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from lemur.certificates.models import Certificate, CertificateName, PrivateKey
@@ -39,6 +39,27 @@ def name_rows(details: CertificateDetails) -> list[CertificateName]:
             seen.add((kind, name))
             rows.append(CertificateName(kind=kind, name=name))
     return rows
+
+
+# Statements built once: issuance runs them inside the write transaction, where building
+# and compiling statements each time would lengthen what every writer waits for.
+_CERTIFICATES = cast(Table, Certificate.__table__)
+_INSERT_CERTIFICATE = _CERTIFICATES.insert().returning(_CERTIFICATES.c.id)
+_SET_LINEAGE = (
+    _CERTIFICATES.update()
+    .where(_CERTIFICATES.c.id == bindparam("certificate_id"))
+    .values(lineage_id=bindparam("certificate_id"))
+)
+_LINEAGE_OF = select(func.coalesce(_CERTIFICATES.c.lineage_id, _CERTIFICATES.c.id)).where(
+    _CERTIFICATES.c.id == bindparam("certificate_id")
+)
+_LINK_RENEWAL = (
+    _CERTIFICATES.update()
+    .where(_CERTIFICATES.c.id == bindparam("old_id"), _CERTIFICATES.c.replaced_by_id.is_(None))
+    .values(replaced_by_id=bindparam("new_id"))
+)
+_INSERT_NAME = cast(Table, CertificateName.__table__).insert()
+_INSERT_KEY = cast(Table, PrivateKey.__table__).insert()
 
 
 @dataclass(frozen=True)
@@ -130,46 +151,41 @@ def insert_certificate(
                 code="certificate_exists",
                 field=field,
             )
+    conn = session.connection()
     lineage_id = None
     if replaces_id is not None:
-        lineage_id = session.scalar(
-            select(func.coalesce(Certificate.lineage_id, Certificate.id)).where(
-                Certificate.id == replaces_id
-            )
-        )
+        lineage_id = conn.execute(_LINEAGE_OF, {"certificate_id": replaces_id}).scalar_one_or_none()
         values["replaces_id"] = replaces_id
-    new_id: int = session.execute(
-        insert(Certificate).values(**values, lineage_id=lineage_id).returning(Certificate.id)
+    values.setdefault("replaces_id", None)
+    values.setdefault("replaced_by_id", None)
+    values.setdefault("revoked_at", None)
+    values.setdefault("revocation_reason", None)
+    values.setdefault("external_id", None)
+    new_id: int = conn.execute(
+        _INSERT_CERTIFICATE, {**values, "lineage_id": lineage_id}
     ).scalar_one()
     if lineage_id is None:
-        session.execute(
-            update(Certificate).where(Certificate.id == new_id).values(lineage_id=new_id)
-        )
+        conn.execute(_SET_LINEAGE, {"certificate_id": new_id})
     if replaces_id is not None:
         # Compare-and-set: of two concurrent renewals, only the first links in.
-        linked = session.execute(
-            update(Certificate)
-            .where(Certificate.id == replaces_id, Certificate.replaced_by_id.is_(None))
-            .values(replaced_by_id=new_id)
-        )
-        if linked.rowcount != 1:  # type: ignore[attr-defined]
+        linked = conn.execute(_LINK_RENEWAL, {"old_id": replaces_id, "new_id": new_id})
+        if linked.rowcount != 1:
             raise Conflict(
                 f"certificate {replaces_id} was renewed meanwhile",
                 code="already_replaced",
                 field="certificate_id",
             )
     if prepared.names:
-        session.execute(
-            insert(CertificateName), [{"certificate_id": new_id, **n} for n in prepared.names]
-        )
+        conn.execute(_INSERT_NAME, [{"certificate_id": new_id, **n} for n in prepared.names])
     if prepared.key_ciphertext is not None:
-        session.execute(
-            insert(PrivateKey).values(
-                certificate_id=new_id,
-                key_spec=prepared.key_spec,
-                ciphertext=prepared.key_ciphertext,
-                created_at=values["created_at"],
-            )
+        conn.execute(
+            _INSERT_KEY,
+            {
+                "certificate_id": new_id,
+                "key_spec": prepared.key_spec,
+                "ciphertext": prepared.key_ciphertext,
+                "created_at": values["created_at"],
+            },
         )
     return new_id
 

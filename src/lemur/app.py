@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -22,7 +26,17 @@ from lemur.web.limits import BodySizeLimit
 
 
 def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Handlers run in a thread pool. With many threads, the one holding a database
+        # write lock keeps losing the GIL to threads that only queue for that lock; a pool
+        # about the size of the connection pool keeps the lock holder running.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = container.settings.worker_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Lemur",
         version=__version__,
         description="Certificate orchestration: issue, import, track, deploy and renew certificates.",

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(900, ge=60)
     token_max_lifetime_days: int = Field(365, ge=1)
     log_level: str = "info"
+    worker_threads: int = Field(
+        4, ge=1, le=200, description="Request-handling threads per server process"
+    )
     create_local_ca: bool = Field(
         True, description="At init, create a Local Root CA and a Local Issuing CA if none exist"
     )

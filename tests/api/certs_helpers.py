@@ -19,10 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
-from pkilint import finding_filter, loader
-from pkilint.cabf import serverauth
-from pkilint.pkix import certificate, extension, name
-from pkilint.validation import ValidationFindingSeverity
 from sqlalchemy import func, select
 
 from lemur.app import create_app
@@ -326,53 +322,3 @@ def openssl_verify(
         (tmp / "intermediate.pem").write_text("".join(intermediates))
         args += ["-untrusted", tmp / "intermediate.pem"]
     return openssl(*args, tmp / "leaf.pem")
-
-
-def _findings(results: Any) -> list[str]:
-    out = []
-    for result in results:
-        for description in result.finding_descriptions:
-            if description.finding.severity <= ValidationFindingSeverity.ERROR:
-                out.append(
-                    f"{description.finding.severity.name} {description.finding.code} "
-                    f"{description.message or ''} @ {result.node.path}"
-                )
-    return out
-
-
-def _document(cert: x509.Certificate) -> Any:
-    return loader.RFC5280CertificateDocumentLoader().load_der_document(
-        cert.public_bytes(serialization.Encoding.DER), "certificate"
-    )
-
-
-def pkix_errors(cert: x509.Certificate) -> list[str]:
-    """ERROR-or-worse findings of pkilint's RFC 5280 certificate linter."""
-    validator = certificate.create_pkix_certificate_validator_container(
-        certificate.create_decoding_validators(
-            name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
-        ),
-        [
-            certificate.create_issuer_validator_container([]),
-            certificate.create_validity_validator_container(),
-            certificate.create_subject_validator_container([]),
-            certificate.create_extensions_validator_container([]),
-            certificate.create_spki_validator_container([]),
-        ],
-    )
-    return _findings(validator.validate(_document(cert).root))
-
-
-def cabf_errors(cert: x509.Certificate) -> tuple[str, list[str]]:
-    """(detected certificate type, ERROR-or-worse findings) of pkilint's CA/B Forum TLS
-    Baseline Requirements linter, with its default finding filters."""
-    document = _document(cert)
-    cert_type = serverauth.determine_certificate_type(document)
-    validator = certificate.create_pkix_certificate_validator_container(
-        serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
-    )
-    results = validator.validate(document.root)
-    results, _ = finding_filter.filter_results(
-        serverauth.create_serverauth_finding_filters(cert_type), results
-    )
-    return str(cert_type), _findings(results)

@@ -29,11 +29,11 @@ from tests.api.certs_helpers import (
     make_leaf,
     openssl_verify,
     pem,
-    pkix_errors,
     stored_key,
     x509_from_pem,
 )
 from tests.api.conftest import World
+from tests.pkilint_checks import pkix_errors
 
 
 def detail(client: TestClient, world: World, authority_id: int) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from lemur.container import Container
 from tests.api.certs_helpers import (
     authority,
-    cabf_errors,
     client_with_base_url,
     counts,
     create_authority,
@@ -31,11 +30,11 @@ from tests.api.certs_helpers import (
     make_csr,
     new_key,
     openssl_verify,
-    pkix_errors,
     stored_key,
     x509_from_pem,
 )
 from tests.api.conftest import World
+from tests.pkilint_checks import cabf_errors, pkix_errors
 
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH

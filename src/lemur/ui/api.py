@@ -102,6 +102,21 @@ def _forbidden_csrf(request: Request) -> HTMLResponse:
     )
 
 
+def _login_service(container: Container) -> LoginService:
+    settings = container.settings
+    return LoginService(
+        container.db,
+        clock=container.clock,
+        hasher=container.hasher,
+        policy=ThrottlePolicy(
+            settings.login_max_failures_per_account,
+            settings.login_max_failures_per_address,
+            dt.timedelta(seconds=settings.login_failure_window_seconds),
+        ),
+        session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
+    )
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, container: Container = Depends(get_container)) -> Response:
     if _signed_in(request, container):
@@ -121,17 +136,7 @@ def login(
     if not nonce or not csrf_valid(container.session_secret, f"login:{nonce}", csrf_token_field):
         return _forbidden_csrf(request)
     settings = container.settings
-    service = LoginService(
-        container.db,
-        clock=container.clock,
-        hasher=container.hasher,
-        policy=ThrottlePolicy(
-            settings.login_max_failures_per_account,
-            settings.login_max_failures_per_address,
-            dt.timedelta(seconds=settings.login_failure_window_seconds),
-        ),
-        session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
-    )
+    service = _login_service(container)
     try:
         result = service.login(username, password, client_address=client_address(request))
     except LemurError as exc:
@@ -166,13 +171,7 @@ def logout(
     principal, _user, cookie = signed_in
     if not csrf_valid(container.session_secret, cookie, csrf_token_field):
         return _forbidden_csrf(request)
-    LoginService(
-        container.db,
-        clock=container.clock,
-        hasher=container.hasher,
-        policy=ThrottlePolicy(1, 1, dt.timedelta(seconds=60)),
-        session_lifetime=dt.timedelta(minutes=1),
-    ).logout(principal, cookie)
+    _login_service(container).logout(principal, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

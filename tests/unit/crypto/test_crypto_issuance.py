@@ -14,14 +14,13 @@ from _crypto_support import (
     OCSP_URL,
     HierarchyCache,
     ca_name,
-    cabf_errors,
     openssl,
-    pkix_errors,
     write_pem,
 )
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tests.pkilint_checks import cabf_errors, pkix_errors
 
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -36,3 +37,18 @@ def current_revision(engine: Engine) -> str | None:
 
 def is_current(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
+
+
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic's include_object hook: skip schema items declared for another database only
+    (``.ddl_if(dialect=...)``, e.g. PostgreSQL's trigram index), so comparing models with a
+    SQLite database does not ask for an index SQLite cannot have."""
+
+    def include(
+        obj: object, _name: str | None, _type: str, _reflected: bool, _other: object
+    ) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        wanted = getattr(condition, "dialect", None)
+        return wanted is None or wanted == dialect
+
+    return include

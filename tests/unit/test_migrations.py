@@ -9,7 +9,13 @@ from alembic.runtime.migration import MigrationContext
 
 import lemur.models  # noqa: F401
 from lemur.db import Base, Database
-from lemur.migrate import alembic_config, current_revision, head_revision, upgrade
+from lemur.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    include_object_for,
+    upgrade,
+)
 
 
 def test_migrations_match_models_and_round_trip(database_url: str) -> None:
@@ -18,7 +24,14 @@ def test_migrations_match_models_and_round_trip(database_url: str) -> None:
         assert current_revision(db.write_engine) == head_revision()
         with db.write_engine.connect() as conn:
             diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+                MigrationContext.configure(
+                    conn,
+                    opts={
+                        "compare_type": True,
+                        "include_object": include_object_for(conn.dialect.name),
+                    },
+                ),
+                Base.metadata,
             )
         assert diff == [], f"models and migrations differ: {diff}"
         cfg = alembic_config()

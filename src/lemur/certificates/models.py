@@ -62,6 +62,13 @@ class CertificateName(Base):
     __table_args__ = (
         UniqueConstraint("certificate_id", "kind", "name"),
         Index("ix_certificate_names_name_certificate_id", "name", "certificate_id"),
+        # Substring search on PostgreSQL (migration 0003); SQLite has no such index type.
+        Index(
+            "ix_certificate_names_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from lemur.certificates.models import SQLITE_SEARCH_TABLE
+
 
 def alembic_config() -> Config:
     cfg = Config()
@@ -42,11 +44,14 @@ def is_current(engine: Engine) -> bool:
 def include_object_for(dialect: str) -> Callable[..., bool]:
     """Alembic's include_object hook: skip schema items declared for another database only
     (``.ddl_if(dialect=...)``, e.g. PostgreSQL's trigram index), so comparing models with a
-    SQLite database does not ask for an index SQLite cannot have."""
+    SQLite database does not ask for an index SQLite cannot have; and skip the search index
+    SQLite keeps itself with triggers."""
 
     def include(
-        obj: object, _name: str | None, _type: str, _reflected: bool, _other: object
+        obj: object, name: str | None, type_: str, _reflected: bool, _other: object
     ) -> bool:
+        if type_ == "table" and name is not None and name.startswith(SQLITE_SEARCH_TABLE):
+            return False  # SQLite's FTS5 search index and its shadow tables (migration 0004)
         condition = getattr(obj, "_ddl_if", None)
         wanted = getattr(condition, "dialect", None)
         return wanted is None or wanted == dialect

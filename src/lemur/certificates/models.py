@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lemur.db import Base, UTCDateTime
 
+# SQLite's FTS5 trigram index over certificate_names.name (migration 0004). Not a model:
+# SQLite maintains it with triggers, and only the substring search reads it.
+SQLITE_SEARCH_TABLE = "certificate_names_trgm"
+
 
 class Certificate(Base):
     """One X.509 certificate. Parsed fields are copied into columns once, at the edge, so

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, column, func, or_, select, table
 from sqlalchemy.orm import Session, selectinload
 
 from lemur.accounts.models import Role, Team
@@ -24,7 +24,7 @@ from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
 from lemur.authz import Principal
 from lemur.certificates.enums import SortKey, Status
-from lemur.certificates.models import Certificate, CertificateName
+from lemur.certificates.models import SQLITE_SEARCH_TABLE, Certificate, CertificateName
 from lemur.crypto.names import covering_wildcards, normalize_dns_name
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID
@@ -153,6 +153,9 @@ def _search_name(value: str) -> str:
         return text.lower().removesuffix(".")
 
 
+_SQLITE_TRIGRAMS = table(SQLITE_SEARCH_TABLE, column("rowid"), column("name"))
+
+
 def _filters(
     flt: CertificateFilter, principal: Principal, now: dt.datetime, *, dialect: str
 ) -> list[ColumnElement[bool]]:
@@ -169,13 +172,18 @@ def _filters(
         )
     if flt.name_contains:
         needle = flt.name_contains.strip().lower()
-        where.append(
-            Certificate.id.in_(
-                select(CertificateName.certificate_id).where(
-                    CertificateName.name.contains(needle, autoescape=True)
-                )
+        if dialect == "sqlite" and len(needle) >= 3 and not set(needle) & set("%_\\"):
+            # The FTS5 trigram index (migration 0004) serves LIKE only without ESCAPE, so it
+            # takes needles without wildcard characters (DNS names never contain them).
+            matching = select(_SQLITE_TRIGRAMS.c.rowid).where(
+                _SQLITE_TRIGRAMS.c.name.like(f"%{needle}%")
             )
-        )
+            names = select(CertificateName.certificate_id).where(CertificateName.id.in_(matching))
+        else:
+            names = select(CertificateName.certificate_id).where(
+                CertificateName.name.contains(needle, autoescape=True)
+            )
+        where.append(Certificate.id.in_(names))
     if flt.team_id is not None:
         where.append(Certificate.team_id == flt.team_id)
     if flt.authority_id is not None:

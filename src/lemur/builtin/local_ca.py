@@ -3,7 +3,7 @@
 Issuance and authority creation are pure functions of the request: the service decrypts the
 authority's key, hands it over in ``request.authority`` / ``spec.parent`` for one operation,
 and stores what comes back. Serial numbers are random (159 bits from the OS CSPRNG), which
-makes collisions negligible; the service still enforces uniqueness per CA.
+makes a collision within one CA negligible (RFC 5280 §4.1.2.2 asks for uniqueness per CA).
 """
 
 from __future__ import annotations

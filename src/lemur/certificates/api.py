@@ -63,17 +63,7 @@ def _detail(
     now = container.clock.now()
     parsed = x509_of(cert)
     base = CertificateOut.of(cert, now=now, team=view.team_name, authority=view.authority_name)
-    chain = [
-        ChainEntry(
-            subject=d.subject,
-            issuer=d.issuer,
-            not_after=d.not_valid_after,
-            fingerprint_sha256=d.sha256_fingerprint,
-            pem=certificate_to_pem(c).decode(),
-        )
-        for c in chain_of(cert)
-        for d in (describe_certificate(c),)
-    ]
+    chain = [ChainEntry.of(c) for c in chain_of(cert)]
     return CertificateDetailOut(
         **base.model_dump(),
         **CertificateDetailOut.details_fields(describe_certificate(parsed)),

@@ -306,7 +306,7 @@ def search(
 
 @dataclass(frozen=True)
 class CertificateView:
-    """Everything the detail page shows, gathered in four statements."""
+    """Everything the detail page shows, gathered in three statements."""
 
     certificate: Certificate
     team_name: str | None
@@ -316,14 +316,13 @@ class CertificateView:
 
 
 def certificate_view(session: Session, cert: Certificate) -> CertificateView:
-    team_name = (
-        session.scalar(select(Team.name).where(Team.id == cert.team_id)) if cert.team_id else None
-    )
-    authority_name = (
-        session.scalar(select(Authority.name).where(Authority.id == cert.authority_id))
-        if cert.authority_id
-        else None
-    )
+    team_name, authority_name = session.execute(
+        select(Team.name, Authority.name)
+        .select_from(Certificate)
+        .outerjoin(Team, Team.id == Certificate.team_id)
+        .outerjoin(Authority, Authority.id == Certificate.authority_id)
+        .where(Certificate.id == cert.id)
+    ).one()
     lineage = (
         session.scalars(
             select(Certificate)

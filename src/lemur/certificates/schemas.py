@@ -5,6 +5,8 @@ import binascii
 import datetime as dt
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from lemur.certificates.models import Certificate
@@ -187,6 +189,18 @@ class ChainEntry(BaseModel):
     not_after: dt.datetime
     fingerprint_sha256: str
     pem: str
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> ChainEntry:
+        # The same values describe_certificate gives, without parsing every extension:
+        # this runs for each CA certificate of every detail response.
+        return cls(
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_after=cert.not_valid_after_utc,
+            fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        )
 
 
 class LineageEntry(BaseModel):

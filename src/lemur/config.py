@@ -18,6 +18,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from sqlalchemy.engine import make_url
 
 from lemur.errors import ConfigurationError
 
@@ -170,8 +171,6 @@ class Settings(BaseSettings):
 
 
 def _mask_url_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(url)
     if parsed.password:
         return parsed.render_as_string(hide_password=True)

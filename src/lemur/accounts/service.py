@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from lemur.accounts.models import Role, Team, TeamMember, User
+from lemur.accounts.models import Role, Team, TeamMember, User, WebSession
 from lemur.accounts.passwords import PasswordHasher, check_password_strength, one_time_password
 from lemur.audit.service import Actor, AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
-from lemur.errors import Conflict, InvalidInput, NotFound
+from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -144,8 +144,6 @@ class AccountService:
         if disabled:
             # A disabled account loses its browser sessions at once; its tokens stop working
             # because authentication checks the account on every request.
-            from lemur.accounts.models import WebSession
-
             self._session.execute(delete(WebSession).where(WebSession.user_id == user.id))
         self._record(
             "user.disable" if disabled else "user.enable",
@@ -186,7 +184,6 @@ class AccountService:
         return password
 
     def change_own_password(self, user: User, *, current: str, new: str) -> None:
-        from lemur.errors import AuthenticationRequired
 
         if not self._hasher.verify(user.password_hash, current):
             raise AuthenticationRequired(

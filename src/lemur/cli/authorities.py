@@ -11,8 +11,8 @@ from cryptography import x509
 from rich.markup import escape
 from rich.text import Text
 
-from lemur.cli.certs import day, fields, key_label, section, utc
 from lemur.cli.client import JSON, TOKEN, URL, connect
+from lemur.cli.display import day, fields, key_label, section, utc
 from lemur.cli.output import col, emit_json, out, table, time_col
 from lemur.crypto.keys import KeySpec
 

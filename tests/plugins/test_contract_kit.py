@@ -20,7 +20,7 @@ from tests.plugins.sample_plugins import VaultDestination
 
 
 class TestThirdPartyStylePluginPassesTheClassContract(PluginClassContract):
-    check_entry_point = False  # not installed as a package
+    test_registered_as_entry_point = None  # a test-only plugin: not installed as a package
 
     @pytest.fixture
     def plugin_class(self) -> type[Plugin[Any]]:

@@ -176,11 +176,11 @@ class PluginClassContract:
     and the test is skipped when some option is required).
 
     ``not_secret_fields``: option names that look like secrets (``token_url``) but are not.
-    ``check_entry_point``: set False if your plugin is not installed as a package in tests.
+    A plugin not installed as a package in your tests has no entry point: leave that check
+    out with ``test_registered_as_entry_point = None`` in your subclass.
     """
 
     not_secret_fields: ClassVar[frozenset[str]] = frozenset()
-    check_entry_point: ClassVar[bool] = True
 
     @pytest.fixture
     def plugin_options(self) -> dict[str, Any] | None:
@@ -236,8 +236,6 @@ class PluginClassContract:
         assert load_options(plugin_class.Options, stored, vault.__getitem__) == options
 
     def test_registered_as_entry_point(self, plugin_class: type[Plugin[Any]]) -> None:
-        if not self.check_entry_point:
-            pytest.skip("check_entry_point is False")
         group = ENTRY_POINT_GROUPS[plugin_class.kind]
         named = [
             ep
@@ -323,14 +321,12 @@ class IssuerContract:
         assert isinstance(result, Issued), f"still pending after {self.max_polls} polls"
         return result
 
-    def test_result_is_issued_or_pending(self, issuance_result: object) -> None:
-        assert isinstance(issuance_result, Issued | Pending)
-
-    def test_pending_is_well_formed(
-        self, issuer: Issuer[Any], issuance_result: Issued | Pending
+    def test_result_is_issued_or_a_well_formed_pending(
+        self, issuer: Issuer[Any], issuance_result: object
     ) -> None:
-        if not isinstance(issuance_result, Pending):
-            pytest.skip("the issuer answered at once; nothing pending to check")
+        assert isinstance(issuance_result, Issued | Pending)
+        if isinstance(issuance_result, Issued):
+            return
         assert isinstance(issuance_result.external_id, str)
         assert issuance_result.external_id.strip()
         assert issuance_result.retry_after > dt.timedelta(0)

@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from lemur.accounts.models import Role, TokenScope
+from lemur.audit.service import Actor
 from lemur.errors import PermissionDenied
 
 
@@ -94,6 +95,11 @@ class Principal:
     token_scope: TokenScope | None = None
     client_address: str | None = None
     acting_as: str | None = None  # set when the CLI acts for a user: the audit names "cli"
+
+    @property
+    def audit_actor(self) -> Actor:
+        """Who the audit log names for what this principal does, and from where."""
+        return Actor(self.actor_name, self.client_address)
 
     @property
     def actor_name(self) -> str:

@@ -183,7 +183,7 @@ class LoginService:
                 delete(WebSession).where(WebSession.token_hash == _digest(session_token))
             )
             AuditLog(session, self._clock).record(
-                Actor(principal.actor_name, principal.client_address),
+                principal.audit_actor,
                 "auth.logout",
                 target_type="user",
                 target_id=principal.user_id,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lemur.accounts.models import Role, Team, TeamMember, User, WebSession
 from lemur.accounts.passwords import PasswordHasher, check_password_strength, one_time_password
-from lemur.audit.service import Actor, AuditLog
+from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
 from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
@@ -64,7 +64,7 @@ class AccountService:
         self, action: str, *, target_type: str, target_id: str | int, **details: str
     ) -> None:
         self._audit.record(
-            Actor(self._actor.actor_name, self._actor.client_address),
+            self._actor.audit_actor,
             action,
             target_type=target_type,
             target_id=target_id,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from lemur.accounts.models import ApiToken, TokenScope, User
 from lemur.accounts.service import load_principal
-from lemur.audit.service import Actor, AuditLog
+from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
 from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
@@ -93,7 +93,7 @@ class TokenService:
         self._session.add(token)
         self._session.flush()
         AuditLog(self._session, self._clock).record(
-            Actor(principal.actor_name, principal.client_address),
+            principal.audit_actor,
             "token.create",
             target_type="token",
             target_id=token.id,
@@ -119,7 +119,7 @@ class TokenService:
         if token.revoked_at is None:
             token.revoked_at = self._clock.now()
             AuditLog(self._session, self._clock).record(
-                Actor(principal.actor_name, principal.client_address),
+                principal.audit_actor,
                 "token.revoke",
                 target_type="token",
                 target_id=token.id,

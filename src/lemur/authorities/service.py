@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from lemur.accounts.service import check_name
-from lemur.audit.service import Actor, AuditLog
+from lemur.audit.service import AuditLog
 from lemur.authorities.models import Authority
 from lemur.authz import Principal
 from lemur.certificates.models import Certificate
@@ -199,7 +199,7 @@ class AuthorityService:
         self, action: str, authority: Authority, **details: str | int | bool | None
     ) -> None:
         AuditLog(self._session, self._clock).record(
-            Actor(self._actor.actor_name, self._actor.client_address),
+            self._actor.audit_actor,
             action,
             target_type="authority",
             target_id=authority.id,

@@ -11,7 +11,7 @@ from cryptography import x509
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
-from lemur.audit.service import Actor, AuditLog, DetailValue
+from lemur.audit.service import AuditLog, DetailValue
 from lemur.authorities.models import Authority
 from lemur.authorities.service import (
     AuthorityService,
@@ -121,7 +121,7 @@ class CertificateService:
 
     def _record(self, action: str, cert: Certificate, **details: DetailValue) -> None:
         AuditLog(self._session, self._clock).record(
-            Actor(self._actor.actor_name, self._actor.client_address),
+            self._actor.audit_actor,
             action,
             target_type="certificate",
             target_id=cert.id,
@@ -314,7 +314,7 @@ class CertificateService:
                 check_duplicate=False,
             )
             AuditLog(session, self._clock).record(
-                Actor(self._actor.actor_name, self._actor.client_address),
+                self._actor.audit_actor,
                 action,
                 target_type="certificate",
                 target_id=new_id,

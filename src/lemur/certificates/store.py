@@ -203,7 +203,6 @@ def add_certificate(
     now: dt.datetime,
     keyring: KeyRing,
     private_key: PrivateKeyObject | None = None,
-    replaces: Certificate | None = None,
     field: str = "certificate",
 ) -> Certificate:
     """Add one certificate (does not commit) and return its row. Raises Conflict on a
@@ -220,11 +219,7 @@ def add_certificate(
         keyring=keyring,
         private_key=private_key,
     )
-    new_id = insert_certificate(
-        session, prepared, replaces_id=replaces.id if replaces else None, field=field
-    )
-    if replaces is not None:
-        session.refresh(replaces)
+    new_id = insert_certificate(session, prepared, field=field)
     row = session.get(Certificate, new_id)
     assert row is not None
     return row

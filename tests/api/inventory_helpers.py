@@ -92,7 +92,7 @@ def issue(
                 key_spec=key_spec,
                 validity_days=validity_days,
             )
-        )
+        ).id
 
 
 def issue_via_api(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

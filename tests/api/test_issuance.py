@@ -110,6 +110,32 @@ def test_default_request_is_an_ec_p256_server_certificate_without_the_key(
     assert "PRIVATE KEY" not in r.text
 
 
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"common_name": "same.example.com"},
+        {"key_type": "rsa-2048", "dns_names": ["a.example.com", "*.b.example.com"]},
+        {"profile": "server-client", "subject_alternative_names": {"ip_addresses": ["10.1.2.3"]}},
+        {"profile": "client", "common_name": "Jane Doe", "dns_names": []},
+    ],
+    ids=["cn", "rsa-wildcard", "ip", "client"],
+)
+def test_the_answer_to_a_request_is_the_detail_a_later_read_gives(
+    client: TestClient, world: World, request_body: dict[str, Any]
+) -> None:
+    """The 201 body is rendered from what was written, not read back: it must not differ
+    from GET in any field (names, lineage, history, chain, extensions, timestamps)."""
+    created = issue(client, world, **request_body)
+    r = client.get(f"/api/v1/certificates/{created['id']}", headers=world.headers("member"))
+    assert r.status_code == 200
+    assert created == r.json()
+    assert created["lineage"] == [
+        {k: created[k] for k in ("id", "not_before", "not_after", "status")}
+    ]
+    assert [e["action"] for e in created["history"]] == ["certificate.issue"]
+    assert len(created["chain"]) >= 1
+
+
 def test_every_key_type(client: TestClient, world: World) -> None:
     for key_type, (cls, size) in KEY_TYPES.items():
         body = issue(client, world, key_type=key_type, dns_names=[f"{key_type}.example.com"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import string
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -19,20 +18,15 @@ from lemur.certificates.schemas import (
     CertificateOut,
     CertificatePageOut,
     CertificateRequest,
-    ChainEntry,
     ExportRequest,
-    HistoryEntry,
-    LineageEntry,
     RenewRequest,
     RevokeRequest,
     material,
-    status_of,
 )
 from lemur.certificates.service import CertificateService, ImportedCertificate
-from lemur.certificates.store import chain_of, x509_of
+from lemur.certificates.store import x509_of
 from lemur.container import Container
 from lemur.crypto.inspection import describe_certificate
-from lemur.crypto.parsing import certificate_to_pem
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
@@ -60,32 +54,20 @@ def _detail(
 ) -> CertificateDetailOut:
     cert = service.get(certificate_id)
     view = certificate_view(session, cert)
-    now = container.clock.now()
-    parsed = x509_of(cert)
-    base = CertificateOut.of(cert, now=now, team=view.team_name, authority=view.authority_name)
-    chain = [ChainEntry.of(c) for c in chain_of(cert)]
-    return CertificateDetailOut(
-        **base.model_dump(),
-        **CertificateDetailOut.details_fields(describe_certificate(parsed)),
-        pem=certificate_to_pem(parsed).decode(),
-        chain=chain,
-        lineage=[
-            LineageEntry(
-                id=c.id, not_before=c.not_before, not_after=c.not_after, status=status_of(c, now)
-            )
-            for c in view.lineage
-        ],
-        history=[
-            HistoryEntry(
-                occurred_at=e.occurred_at,
-                actor=e.actor,
-                action=e.action,
-                outcome=e.outcome,
-                details=json.loads(e.details),
-            )
-            for e in view.history
-        ],
+    return CertificateDetailOut.render(
+        cert,
+        details=describe_certificate(x509_of(cert)),
+        team=view.team_name,
+        authority=view.authority_name,
+        lineage=view.lineage,
+        history=view.history,
+        now=container.clock.now(),
     )
+
+
+def _created(detail: CertificateDetailOut) -> Response:
+    """201 with the detail serialised here: FastAPI would validate the model again first."""
+    return Response(detail.model_dump_json(), status_code=201, media_type="application/json")
 
 
 def _is_fingerprint(value: str) -> bool:
@@ -119,10 +101,10 @@ def request_certificate(
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
     session: Session = Depends(read_session),  # the service writes in its own transaction
     container: Container = Depends(get_container),
-) -> CertificateDetailOut:
+) -> Response:
     service = _service(session, container, principal)
     sans = body.subject_alternative_names
-    certificate_id = service.issue(
+    stored = service.issue(
         NewCertificate(
             team_id=body.team_id,
             authority_id=body.authority_id,
@@ -137,7 +119,19 @@ def request_certificate(
             csr=material(body.csr, field="csr"),
         )
     )
-    return _committed_detail(container, principal, certificate_id)
+    # A new certificate's lineage is itself and its history the event just written: the
+    # answer is rendered from what was stored, without reading it back.
+    return _created(
+        CertificateDetailOut.render(
+            stored.row,
+            details=stored.details,
+            team=stored.team_name,
+            authority=stored.authority_name,
+            lineage=[stored.row],
+            history=[stored.event],
+            now=container.clock.now(),
+        )
+    )
 
 
 @router.post("/import", response_model=CertificateDetailOut, status_code=201)
@@ -294,7 +288,7 @@ def renew_certificate(
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
     session: Session = Depends(read_session),  # the service writes in its own transaction
     container: Container = Depends(get_container),
-) -> CertificateDetailOut:
+) -> Response:
     service = _service(session, container, principal)
-    new_id = service.renew(certificate_id, validity_days=body.validity_days)
-    return _committed_detail(container, principal, new_id)
+    renewed = service.renew(certificate_id, validity_days=body.validity_days)
+    return _created(_committed_detail(container, principal, renewed.id))

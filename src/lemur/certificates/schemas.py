@@ -3,15 +3,20 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from lemur.audit.models import AuditEvent
 from lemur.certificates.models import Certificate
 from lemur.crypto.inspection import CertificateDetails
 from lemur.crypto.keys import KeySpec
+from lemur.crypto.parsing import der_to_pem, load_certificates
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput
@@ -141,7 +146,13 @@ class CertificateOut(BaseModel):
     def of(
         cls, cert: Certificate, *, now: dt.datetime, team: str | None, authority: str | None
     ) -> CertificateOut:
-        return cls(
+        return cls(**cls.fields_of(cert, now=now, team=team, authority=authority))
+
+    @staticmethod
+    def fields_of(
+        cert: Certificate, *, now: dt.datetime, team: str | None, authority: str | None
+    ) -> dict[str, Any]:
+        return dict(
             id=cert.id,
             common_name=cert.common_name,
             names=[n.name for n in cert.names if n.kind != "cn"],
@@ -184,6 +195,9 @@ class ExtensionOut(BaseModel):
 
 
 class ChainEntry(BaseModel):
+    # Frozen: chain_entries() shares one instance between all responses of a chain.
+    model_config = ConfigDict(frozen=True)
+
     subject: str
     issuer: str
     not_after: dt.datetime
@@ -201,6 +215,15 @@ class ChainEntry(BaseModel):
             fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
             pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def chain_entries(chain_pem: str) -> tuple[ChainEntry, ...]:
+    """A stored chain as detail responses show it. Every certificate of an authority carries
+    the same chain, so each distinct chain is parsed once per process."""
+    if not chain_pem:
+        return ()
+    return tuple(ChainEntry.of(c) for c in load_certificates(chain_pem.encode(), field="chain"))
 
 
 class LineageEntry(BaseModel):
@@ -235,6 +258,45 @@ class CertificateDetailOut(CertificateOut):
     chain: list[ChainEntry]
     lineage: list[LineageEntry]
     history: list[HistoryEntry]
+
+    @classmethod
+    def render(
+        cls,
+        cert: Certificate,
+        *,
+        details: CertificateDetails,
+        team: str | None,
+        authority: str | None,
+        lineage: Sequence[Certificate],
+        history: Sequence[AuditEvent],
+        now: dt.datetime,
+    ) -> CertificateDetailOut:
+        """The detail of ``cert`` (``details`` describes its DER) with its lineage and history."""
+        return cls(
+            **CertificateOut.fields_of(cert, now=now, team=team, authority=authority),
+            **cls.details_fields(details),
+            pem=der_to_pem(cert.der),
+            chain=list(chain_entries(cert.chain_pem)),
+            lineage=[
+                LineageEntry(
+                    id=c.id,
+                    not_before=c.not_before,
+                    not_after=c.not_after,
+                    status=status_of(c, now),
+                )
+                for c in lineage
+            ],
+            history=[
+                HistoryEntry(
+                    occurred_at=e.occurred_at,
+                    actor=e.actor,
+                    action=e.action,
+                    outcome=e.outcome,
+                    details=json.loads(e.details),
+                )
+                for e in history
+            ],
+        )
 
     @staticmethod
     def details_fields(details: CertificateDetails) -> dict[str, Any]:

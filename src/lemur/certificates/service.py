@@ -11,6 +11,7 @@ from cryptography import x509
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
+from lemur.audit.models import AuditEvent
 from lemur.audit.service import AuditLog, DetailValue
 from lemur.authorities.models import Authority
 from lemur.authorities.service import (
@@ -22,7 +23,7 @@ from lemur.authorities.service import (
 from lemur.authz import Action, Principal, authorize
 from lemur.certificates.crl import mark_crl_stale, regenerate_crl
 from lemur.certificates.material import leaf_of, looks_like_pkcs12, passphrase_errors
-from lemur.certificates.models import Certificate
+from lemur.certificates.models import Certificate, CertificateName
 from lemur.certificates.requests import (
     NewCertificate,
     in_request_terms,
@@ -40,7 +41,7 @@ from lemur.certificates.store import (
 )
 from lemur.clock import Clock
 from lemur.crypto.chain import order_chain
-from lemur.crypto.inspection import describe_certificate
+from lemur.crypto.inspection import CertificateDetails, describe_certificate
 from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import (
     KeySpec,
@@ -69,6 +70,25 @@ class ImportedCertificate:
     chain: bytes | None = None
     private_key: bytes | None = None
     passphrase: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    """A certificate as a use case has just written it, held in memory so that the answer
+    can be rendered without reading it back. ``row`` is transient (in no session): the
+    column values and names exactly as inserted."""
+
+    row: Certificate
+    certificate: x509.Certificate
+    details: CertificateDetails
+    chain: tuple[x509.Certificate, ...]
+    team_name: str
+    authority_name: str
+    event: AuditEvent
+
+    @property
+    def id(self) -> int:
+        return self.row.id
 
 
 @dataclass(frozen=True)
@@ -151,8 +171,8 @@ class CertificateService:
 
     # issuance ---------------------------------------------------------------------------
 
-    def issue(self, req: NewCertificate) -> int:
-        """Issue a certificate and return its id. The private key (when generated here) is
+    def issue(self, req: NewCertificate) -> StoredCertificate:
+        """Issue a certificate and return it as stored. The private key (when generated here) is
         stored encrypted and never returned. Raises InvalidInput, NotFound, PermissionDenied.
 
         ``session`` may be a read session: the result is written in its own transaction."""
@@ -200,9 +220,9 @@ class CertificateService:
         )
         return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
 
-    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> int:
+    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> StoredCertificate:
         """A new certificate with the same names, profile, team and authority and a new key of
-        the same type, linked into the lineage (replaces / replaced by); returns its id."""
+        the same type, linked into the lineage (replaces / replaced by)."""
         old = self.get(certificate_id, Action.CERTIFICATE_ISSUE)
         authority = self._authorities.get(old.authority_id) if old.authority_id else None
         team = self._session.get(Team, old.team_id) if old.team_id is not None else None
@@ -237,10 +257,11 @@ class CertificateService:
         )
         return self._sign_and_store(order, "certificate.renew", replaces=old.id)
 
-    def _sign_and_store(self, order: _Order, action: str, **details: DetailValue) -> int:
+    def _sign_and_store(
+        self, order: _Order, action: str, **details: DetailValue
+    ) -> StoredCertificate:
         """Check validity and name constraints, sign with the authority's issuer plugin, then
         store the certificate (and key) with its audit event in one short write transaction.
-        Returns the new certificate's id.
 
         Everything before the write (reads, signing, parsing, key encryption) happens in the
         caller's read session, outside the write transaction, so concurrent issuance queues
@@ -302,26 +323,35 @@ class CertificateService:
             "key_spec": order.key_spec.value,
             **details,
         }
-        # End the read transaction: the caller reads the new certificate after the commit.
+        # End the read transaction: on SQLite a reader that goes on to write would have to
+        # upgrade its snapshot, and nothing more is read before the write.
         self._session.rollback()
         with self._db.write() as session:
             # A fresh random serial makes a duplicate fingerprint impossible short of a
             # collision, which the unique index would still refuse.
-            new_id = insert_certificate(
+            written = insert_certificate(
                 session,
                 prepared,
                 replaces_id=order.replaces.id if order.replaces else None,
                 check_duplicate=False,
             )
-            AuditLog(session, self._clock).record(
+            event = AuditLog(session, self._clock).record(
                 self._actor.audit_actor,
                 action,
                 target_type="certificate",
-                target_id=new_id,
+                target_id=written["id"],
                 details=audit_details,
             )
             session.commit()
-        return new_id
+        return StoredCertificate(
+            row=Certificate(**written, names=[CertificateName(**n) for n in prepared.names]),
+            certificate=result.certificate,
+            details=prepared.details,
+            chain=result.chain,
+            team_name=order.team.name,
+            authority_name=authority.name,
+            event=event,
+        )
 
     # import -----------------------------------------------------------------------------
 

@@ -71,6 +71,7 @@ class PreparedCertificate:
     names: list[dict[str, str]]
     key_spec: str | None
     key_ciphertext: str | None
+    details: CertificateDetails
 
 
 def prepare_certificate(
@@ -124,7 +125,7 @@ def prepare_certificate(
         key_spec = key_spec_of(private_key.public_key()).value
         ciphertext = keyring.encrypt(der)
     names = [{"kind": n.kind, "name": n.name} for n in name_rows(details)]
-    return PreparedCertificate(values, names, key_spec, ciphertext)
+    return PreparedCertificate(values, names, key_spec, ciphertext, details)
 
 
 def insert_certificate(
@@ -134,10 +135,11 @@ def insert_certificate(
     replaces_id: int | None = None,
     check_duplicate: bool = True,
     field: str = "certificate",
-) -> int:
-    """Write a prepared certificate (does not commit); returns its id. A renewal is linked
-    into its predecessor's lineage, and only if no one renewed it first. Raises Conflict
-    for a duplicate (by SHA-256 fingerprint) or an already replaced predecessor."""
+) -> dict[str, Any]:
+    """Write a prepared certificate (does not commit); returns the row's values as written,
+    ``id`` and ``lineage_id`` included. A renewal is linked into its predecessor's lineage,
+    and only if no one renewed it first. Raises Conflict for a duplicate (by SHA-256
+    fingerprint) or an already replaced predecessor."""
     values = dict(prepared.values)
     if check_duplicate:
         existing = session.scalar(
@@ -166,6 +168,7 @@ def insert_certificate(
     ).scalar_one()
     if lineage_id is None:
         conn.execute(_SET_LINEAGE, {"certificate_id": new_id})
+        lineage_id = new_id
     if replaces_id is not None:
         # Compare-and-set: of two concurrent renewals, only the first links in.
         linked = conn.execute(_LINK_RENEWAL, {"old_id": replaces_id, "new_id": new_id})
@@ -187,7 +190,7 @@ def insert_certificate(
                 "created_at": values["created_at"],
             },
         )
-    return new_id
+    return {**values, "id": new_id, "lineage_id": lineage_id}
 
 
 def add_certificate(
@@ -219,7 +222,7 @@ def add_certificate(
         keyring=keyring,
         private_key=private_key,
     )
-    new_id = insert_certificate(session, prepared, field=field)
+    new_id = insert_certificate(session, prepared, field=field)["id"]
     row = session.get(Certificate, new_id)
     assert row is not None
     return row

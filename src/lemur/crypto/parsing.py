@@ -266,6 +266,13 @@ def certificate_to_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def der_to_pem(der: bytes) -> str:
+    """A DER certificate as PEM text, as certificate_to_pem writes it, without parsing it."""
+    body = base64.b64encode(der).decode()
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
+
+
 def certificates_to_pem(certs: list[x509.Certificate]) -> bytes:
     """Concatenated PEM blocks, in the given order."""
     return b"".join(certificate_to_pem(c) for c in certs)

@@ -80,19 +80,23 @@ def issue(
 ) -> int:
     """Issue through CertificateService (as the console operator); returns the id."""
     with container.db.read() as session:
-        return _service(container, session, None).issue(
-            NewCertificate(
-                team_id=team_id,
-                authority_id=authority_id or issuing_authority_id(container),
-                common_name=common_name,
-                dns_names=tuple(dns_names),
-                ip_addresses=tuple(ip_addresses),
-                emails=tuple(emails),
-                profile=profile,
-                key_spec=key_spec,
-                validity_days=validity_days,
+        return (
+            _service(container, session, None)
+            .issue(
+                NewCertificate(
+                    team_id=team_id,
+                    authority_id=authority_id or issuing_authority_id(container),
+                    common_name=common_name,
+                    dns_names=tuple(dns_names),
+                    ip_addresses=tuple(ip_addresses),
+                    emails=tuple(emails),
+                    profile=profile,
+                    key_spec=key_spec,
+                    validity_days=validity_days,
+                )
             )
-        ).id
+            .id
+        )
 
 
 def issue_via_api(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

@@ -11,12 +11,12 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from lemur.accounts.models import ApiToken, TokenScope, User
-from lemur.accounts.service import load_principal
+from lemur.accounts.models import ApiToken, TeamMember, TokenScope, User
 from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
@@ -129,47 +129,85 @@ class TokenService:
         return token
 
 
+# Every API request runs this: one prebuilt statement gives the token, its owner and the
+# owner's teams (as "1,4,9"), instead of an ORM join and a second query for the teams.
+_TEAM_IDS = (
+    select(func.aggregate_strings(cast(TeamMember.team_id, String), ","))
+    .where(TeamMember.user_id == User.id)
+    .scalar_subquery()
+)
+_TOKEN_BY_PUBLIC_ID = (
+    select(
+        ApiToken.id,
+        ApiToken.secret_hash,
+        ApiToken.scope,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id,
+        User.username,
+        User.role,
+        User.disabled_at,
+        _TEAM_IDS,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.public_id == bindparam("public_id"))
+)
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """The token a request authenticated with, as touch_token needs it."""
+
+    token_id: int
+    last_used_at: dt.datetime | None
+
+
 def authenticate_token(
     session: Session, token: str, *, clock: Clock, client_address: str | None
-) -> tuple[Principal, ApiToken]:
+) -> tuple[Principal, TokenUse]:
     """Resolve a bearer token to a principal, or raise AuthenticationRequired."""
     public_id, secret = split_token(token)
-    row = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.public_id == public_id)
-    ).one_or_none()
-    if row is None or not hmac.compare_digest(row[0].secret_hash, _digest(secret)):
+    row = session.execute(_TOKEN_BY_PUBLIC_ID, {"public_id": public_id}).one_or_none()
+    if row is None or not hmac.compare_digest(row[1], _digest(secret)):
         raise AuthenticationRequired("the API token is not valid", code="token_invalid")
-    api_token, user = row
-    now = clock.now()
-    if api_token.revoked_at is not None:
+    (token_id, _, scope, expires_at, revoked_at, last_used_at) = row[:6]
+    user_id, username, role, disabled_at, team_ids = row[6:]
+    if revoked_at is not None:
         raise AuthenticationRequired("the API token was revoked", code="token_revoked")
-    if api_token.expires_at <= now:
+    if expires_at <= clock.now():
         raise AuthenticationRequired(
-            f"the API token expired on {api_token.expires_at:%Y-%m-%d}; create a new one",
+            f"the API token expired on {expires_at:%Y-%m-%d}; create a new one",
             code="token_expired",
         )
-    if not user.is_active:
+    if disabled_at is not None:
         raise AuthenticationRequired(
             "the account that owns this token is disabled", code="account_disabled"
         )
-    principal = load_principal(
-        session, user, via="token", token_scope=api_token.scope, client_address=client_address
+    principal = Principal(
+        user_id=user_id,
+        username=username,
+        role=role,
+        team_ids=frozenset(int(t) for t in team_ids.split(",")) if team_ids else frozenset(),
+        via="token",
+        token_scope=scope,
+        client_address=client_address,
     )
-    return principal, api_token
+    return principal, TokenUse(token_id, last_used_at)
+
+
+def token_needs_touch(use: TokenUse, *, clock: Clock) -> bool:
+    """Whether to record this use: last use is kept at LAST_USED_RESOLUTION."""
+    return use.last_used_at is None or clock.now() - use.last_used_at >= LAST_USED_RESOLUTION
 
 
 def touch_token(
-    session: Session, token: ApiToken, *, clock: Clock, client_address: str | None
+    session: Session, use: TokenUse, *, clock: Clock, client_address: str | None
 ) -> None:
-    """Record last use, at most once per LAST_USED_RESOLUTION (a separate short write)."""
-    now = clock.now()
-    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
-        return
+    """Record last use (a separate short write; callers check token_needs_touch first)."""
     session.execute(
         update(ApiToken)
-        .where(ApiToken.id == token.id)
-        .values(last_used_at=now, last_used_address=client_address)
+        .where(ApiToken.id == use.token_id)
+        .values(last_used_at=clock.now(), last_used_address=client_address)
     )
     session.commit()

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from lemur.accounts.login import authenticate_session, csrf_valid
-from lemur.accounts.tokens import authenticate_token, touch_token
+from lemur.accounts.tokens import authenticate_token, token_needs_touch, touch_token
 from lemur.authz import Action, Principal, authorize
 from lemur.container import Container
 from lemur.errors import AuthenticationRequired, PermissionDenied
@@ -49,11 +49,12 @@ def _from_bearer(request: Request, container: Container, value: str) -> Principa
         )
     address = client_address(request)
     with container.db.read() as session:
-        principal, api_token = authenticate_token(
+        principal, use = authenticate_token(
             session, token.strip(), clock=container.clock, client_address=address
         )
-    with container.db.write() as session:
-        touch_token(session, api_token, clock=container.clock, client_address=address)
+    if token_needs_touch(use, clock=container.clock):
+        with container.db.write() as session:
+            touch_token(session, use, clock=container.clock, client_address=address)
     if (
         request.method not in SAFE_METHODS
         and principal.token_scope is not None

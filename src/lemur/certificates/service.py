@@ -324,7 +324,10 @@ class CertificateService:
             **details,
         }
         # End the read transaction: on SQLite a reader that goes on to write would have to
-        # upgrade its snapshot, and nothing more is read before the write.
+        # upgrade its snapshot, and nothing more is read before the write. The rollback
+        # expires the rows read so far, so what is needed of them afterwards is copied first.
+        team_name, authority_name = order.team.name, authority.name
+        replaces_id = order.replaces.id if order.replaces else None
         self._session.rollback()
         with self._db.write() as session:
             # A fresh random serial makes a duplicate fingerprint impossible short of a
@@ -332,7 +335,7 @@ class CertificateService:
             written = insert_certificate(
                 session,
                 prepared,
-                replaces_id=order.replaces.id if order.replaces else None,
+                replaces_id=replaces_id,
                 check_duplicate=False,
             )
             event = AuditLog(session, self._clock).record(
@@ -348,8 +351,8 @@ class CertificateService:
             certificate=result.certificate,
             details=prepared.details,
             chain=result.chain,
-            team_name=order.team.name,
-            authority_name=authority.name,
+            team_name=team_name,
+            authority_name=authority_name,
             event=event,
         )
 

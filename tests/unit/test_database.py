@@ -1,0 +1,63 @@
+"""Connection handling on PostgreSQL: pooled connections the server closed are replaced
+without a failed request, and reads hold no transaction open."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+from sqlalchemy import text
+
+from lemur.db import Database
+from tests.conftest import PG_ADMIN_DSN
+
+
+def _backend_pid(conn: object) -> int:
+    return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())  # type: ignore[attr-defined]
+
+
+def test_a_connection_the_server_closed_is_replaced_without_an_error(pg_url: str) -> None:
+    db = Database.connect(pg_url)
+    try:
+        for engine in (db.read_engine, db.write_engine):
+            with engine.connect() as conn:
+                pid = _backend_pid(conn)
+            # The connection is idle in the pool when the server ends it (a restart, an
+            # idle timeout, an operator's pg_terminate_backend).
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                deadline = time.monotonic() + 5
+                while (
+                    admin.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)
+                    ).fetchone()
+                    and time.monotonic() < deadline
+                ):
+                    time.sleep(0.01)
+            with engine.connect() as conn:
+                assert _backend_pid(conn) != pid
+                assert conn.execute(text("SELECT 42")).scalar_one() == 42
+    finally:
+        db.dispose()
+
+
+def test_read_sessions_leave_no_transaction_open(pg_url: str) -> None:
+    db = Database.connect(pg_url)
+    try:
+        with db.read() as session:
+            pid = _backend_pid(session.connection())
+            session.execute(text("SELECT count(*) FROM certificates")).scalar_one()
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                state = admin.execute(
+                    "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone()
+            assert state == ("idle",)
+        with db.write() as session:
+            pid = _backend_pid(session.connection())
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                state = admin.execute(
+                    "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone()
+            assert state == ("idle in transaction",)
+    finally:
+        db.dispose()

@@ -34,7 +34,8 @@ class Authority(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     crl_number: Mapped[int] = mapped_column(Integer, default=0)
-    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: the CRL can be large, and only the CRL route reads it.
+    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     crl_next_update: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     crl_stale: Mapped[bool] = mapped_column(default=True)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cryptography import x509
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
@@ -70,6 +71,13 @@ class ImportedCertificate:
     chain: bytes | None = None
     private_key: bytes | None = None
     passphrase: bytes | None = None
+
+
+_TEAM_AND_AUTHORITY = (
+    select(Team, Authority)
+    .where(Team.id == bindparam("team_id"))
+    .join(Authority, Authority.id == bindparam("authority_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,20 @@ class CertificateService:
         authorize(self._actor, action, team_id=team.id)
         return team
 
+    def _team_and_authority(self, team_id: int, authority_id: int) -> tuple[Team, Authority]:
+        """Both rows of a request in one statement; the separate lookups run only to say
+        which one is missing."""
+        row = self._session.execute(
+            _TEAM_AND_AUTHORITY, {"team_id": team_id, "authority_id": authority_id}
+        ).one_or_none()
+        if row is None:
+            self._team(team_id, Action.CERTIFICATE_ISSUE)
+            self._authorities.get(authority_id)
+            raise AssertionError("unreachable: one of the lookups above raised NotFound")
+        team, authority = row
+        authorize(self._actor, Action.CERTIFICATE_ISSUE, team_id=team.id)
+        return team, authority
+
     def get(self, certificate_id: int, action: Action = Action.CERTIFICATE_READ) -> Certificate:
         cert = self._session.get(Certificate, certificate_id)
         if cert is None:
@@ -201,8 +223,7 @@ class CertificateService:
             common_name, sans = normalize_names(req)
             private_key = generate_private_key(req.key_spec)
             public_key, key_spec = private_key.public_key(), req.key_spec
-        team = self._team(req.team_id, Action.CERTIFICATE_ISSUE)
-        authority = self._authorities.get(req.authority_id)
+        team, authority = self._team_and_authority(req.team_id, req.authority_id)
         if authority.cab_forum and authority.has_key:
             check_public_base_url(self._urls, field="authority_id")
         order = _Order(

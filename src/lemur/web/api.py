@@ -22,7 +22,11 @@ SESSION_COOKIE = "lemur_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_container(request: Request) -> Container:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in
+# the thread pool, a hand-over that costs more than what these do.
+
+
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -106,7 +110,7 @@ def require(action: Action) -> Callable[..., Principal]:
     The action is attached to the function so the authorization-matrix test can read
     which action guards each route."""
 
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         authorize(principal, action)
         return principal
 

@@ -7,7 +7,7 @@ field ``csrf_token`` in the UI, header ``X-CSRF-Token`` for scripts in the page)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -31,7 +31,10 @@ async def get_container(request: Request) -> Container:
     return container
 
 
-def read_session(container: Container = Depends(get_container)) -> Iterator[Session]:
+async def read_session(container: Container = Depends(get_container)) -> AsyncIterator[Session]:
+    """The request's read session, shared by authentication and the handler. Opening a
+    session does no I/O (it connects on first use, in the handler's thread) and closing one
+    only returns its connection to the pool, so neither needs a hand-over to the pool."""
     with container.db.read() as session:
         yield session
 
@@ -45,17 +48,16 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _from_bearer(request: Request, container: Container, value: str) -> Principal:
+def _from_bearer(request: Request, container: Container, session: Session, value: str) -> Principal:
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationRequired(
             "use 'Authorization: Bearer <token>' with an API token", code="unsupported_auth_scheme"
         )
     address = client_address(request)
-    with container.db.read() as session:
-        principal, use = authenticate_token(
-            session, token.strip(), clock=container.clock, client_address=address
-        )
+    principal, use = authenticate_token(
+        session, token.strip(), clock=container.clock, client_address=address
+    )
     if token_needs_touch(use, clock=container.clock):
         with container.db.write() as session:
             touch_token(session, use, clock=container.clock, client_address=address)
@@ -71,11 +73,12 @@ def _from_bearer(request: Request, container: Container, value: str) -> Principa
     return principal
 
 
-def _from_cookie(request: Request, container: Container, cookie: str) -> Principal:
-    with container.db.read() as session:
-        found = authenticate_session(
-            session, cookie, clock=container.clock, client_address=client_address(request)
-        )
+def _from_cookie(
+    request: Request, container: Container, session: Session, cookie: str
+) -> Principal:
+    found = authenticate_session(
+        session, cookie, clock=container.clock, client_address=client_address(request)
+    )
     if found is None:
         raise AuthenticationRequired(
             "your session has expired; log in again", code="session_expired"
@@ -88,23 +91,27 @@ def _from_cookie(request: Request, container: Container, cookie: str) -> Princip
     return principal
 
 
-def current_principal(request: Request, container: Container = Depends(get_container)) -> Principal:
+def current_principal(
+    request: Request,
+    container: Container = Depends(get_container),
+    session: Session = Depends(read_session),
+) -> Principal:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     header = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)
     if header:
-        principal = _from_bearer(request, container, header)
+        principal = _from_bearer(request, container, session, header)
     elif cookie:
-        principal = _from_cookie(request, container, cookie)
+        principal = _from_cookie(request, container, session, cookie)
     else:
         raise AuthenticationRequired("authentication required: send an API token or log in")
     request.state.principal = principal
     return principal
 
 
-def require(action: Action) -> Callable[..., Principal]:
+def require(action: Action) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks a global action.
 
     The action is attached to the function so the authorization-matrix test can read

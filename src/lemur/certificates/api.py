@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
@@ -96,29 +97,34 @@ def _file(exported: Exported) -> Response:
 
 
 @router.post("", response_model=CertificateDetailOut, status_code=201)
-def request_certificate(
+async def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
     session: Session = Depends(read_session),  # the service writes in its own transaction
     container: Container = Depends(get_container),
 ) -> Response:
+    """Runs on the event loop, not in the thread pool (docs/decisions/0007): an issuance
+    with an EC key is a few milliseconds of CPU and two short transactions. Only RSA key
+    generation, which takes tens of milliseconds and more, is handed to a thread."""
     service = _service(session, container, principal)
     sans = body.subject_alternative_names
-    stored = service.issue(
-        NewCertificate(
-            team_id=body.team_id,
-            authority_id=body.authority_id,
-            common_name=body.common_name,
-            dns_names=tuple(sans.dns_names),
-            ip_addresses=tuple(sans.ip_addresses),
-            emails=tuple(sans.emails),
-            uris=tuple(sans.uris),
-            profile=body.profile,
-            validity_days=body.validity_days,
-            key_spec=body.key_type,
-            csr=material(body.csr, field="csr"),
-        )
+    request = NewCertificate(
+        team_id=body.team_id,
+        authority_id=body.authority_id,
+        common_name=body.common_name,
+        dns_names=tuple(sans.dns_names),
+        ip_addresses=tuple(sans.ip_addresses),
+        emails=tuple(sans.emails),
+        uris=tuple(sans.uris),
+        profile=body.profile,
+        validity_days=body.validity_days,
+        key_spec=body.key_type,
+        csr=material(body.csr, field="csr"),
     )
+    if request.csr is None and request.key_spec.slow_to_generate:
+        stored = await anyio.to_thread.run_sync(service.issue, request)
+    else:
+        stored = service.issue(request)
     # A new certificate's lineage is itself and its history the event just written: the
     # answer is rendered from what was stored, without reading it back.
     return _created(

@@ -38,6 +38,12 @@ class KeySpec(enum.StrEnum):
     RSA_4096 = "rsa-4096"
     ED25519 = "ed25519"
 
+    @property
+    def slow_to_generate(self) -> bool:
+        """RSA key generation takes tens of milliseconds (RSA-4096: up to a second); EC and
+        Ed25519 keys take microseconds."""
+        return self.value.startswith("rsa-")
+
 
 _RSA_SPECS = {2048: KeySpec.RSA_2048, 3072: KeySpec.RSA_3072, 4096: KeySpec.RSA_4096}
 _EC_SPECS: dict[str, KeySpec] = {"secp256r1": KeySpec.EC_P256, "secp384r1": KeySpec.EC_P384}

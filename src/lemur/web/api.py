@@ -91,7 +91,7 @@ def _from_cookie(
     return principal
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     container: Container = Depends(get_container),
     session: Session = Depends(read_session),

@@ -152,6 +152,22 @@ def _configure_sqlite(
             write_lock.release()
 
 
+@contextmanager
+def pipelined(session: Session) -> Iterator[None]:
+    """On PostgreSQL, send the statements run inside in psycopg's pipeline mode: they
+    travel together and the server answers them together, in one round trip. Only for
+    statements whose results are not read (SQLAlchemy inspects a result at once, before a
+    pipeline has it); a commit inside is part of the same trip. No effect on SQLite."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    with dbapi_connection.pipeline():
+        yield
+
+
 class SQLiteWriteLock:
     """Serialises SQLite write transactions across threads and processes.
 

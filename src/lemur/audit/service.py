@@ -74,12 +74,40 @@ class AuditLog:
         outcome: str = "success",
         details: Mapping[str, DetailValue] | None = None,
     ) -> AuditEvent:
-        """Append one event to the current transaction; the caller commits.
+        """Append one event to the current transaction; the caller commits."""
+        return self.append(
+            self.lock_head(),
+            actor,
+            action,
+            target_type=target_type,
+            target_id=target_id,
+            outcome=outcome,
+            details=details,
+        )
 
-        Plain statements rather than the unit of work: appends sit between the head's row
-        lock and the commit, where every microsecond is one all writers wait for."""
+    def lock_head(self) -> tuple[int, str]:
+        """Lock the chain's head for this transaction and return its (seq, hash). From here
+        to the commit, every other appender waits: keep that stretch short."""
+        seq, hash_ = self._session.connection().execute(_LOCK_HEAD).one()
+        return int(seq), str(hash_)
+
+    def append(
+        self,
+        head: tuple[int, str],
+        actor: Actor,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: str | int | None = None,
+        outcome: str = "success",
+        details: Mapping[str, DetailValue] | None = None,
+    ) -> AuditEvent:
+        """Append one event after ``head`` (from lock_head, in this transaction).
+
+        Plain statements rather than the unit of work, and none whose result is read, so on
+        PostgreSQL they can share a pipeline with the commit."""
         conn = self._session.connection()
-        head_seq, head_hash = conn.execute(_LOCK_HEAD).one()
+        head_seq, head_hash = head
         # Microseconds only: the hash must survive a round trip through either database.
         now = self._clock.now().astimezone(dt.UTC)
         event = AuditEvent(

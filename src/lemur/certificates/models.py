@@ -73,6 +73,9 @@ class CertificateName(Base):
             postgresql_using="gin",
             postgresql_ops={"name": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
+        # Nobody reads these ids back; without RETURNING, inserting names needs no answer
+        # and can share a pipeline (lemur.db.pipelined) with the rest of an issuance.
+        {"implicit_returning": False},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -35,7 +35,8 @@ from lemur.certificates.requests import (
 from lemur.certificates.store import (
     add_certificate,
     chain_of,
-    insert_certificate,
+    insert_certificate_row,
+    insert_dependents,
     prepare_certificate,
     private_key_of,
     x509_of,
@@ -57,7 +58,7 @@ from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.parsing import load_certificates, load_csr, load_pkcs12
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
-from lemur.db import Database
+from lemur.db import Database, pipelined
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.base import Exporter, Issuer
 from lemur.plugins.registry import Registry
@@ -353,20 +354,24 @@ class CertificateService:
         with self._db.write() as session:
             # A fresh random serial makes a duplicate fingerprint impossible short of a
             # collision, which the unique index would still refuse.
-            written = insert_certificate(
-                session,
-                prepared,
-                replaces_id=replaces_id,
-                check_duplicate=False,
+            written = insert_certificate_row(
+                session, prepared, replaces_id=replaces_id, check_duplicate=False
             )
-            event = AuditLog(session, self._clock).record(
-                self._actor.audit_actor,
-                action,
-                target_type="certificate",
-                target_id=written["id"],
-                details=audit_details,
-            )
-            session.commit()
+            audit = AuditLog(session, self._clock)
+            head = audit.lock_head()
+            # The rest reads no results: on PostgreSQL it goes in one round trip with the
+            # commit (4 round trips for the whole write instead of 9).
+            with pipelined(session):
+                insert_dependents(session, prepared, written)
+                event = audit.append(
+                    head,
+                    self._actor.audit_actor,
+                    action,
+                    target_type="certificate",
+                    target_id=written["id"],
+                    details=audit_details,
+                )
+                session.commit()
         return StoredCertificate(
             row=Certificate(**written, names=[CertificateName(**n) for n in prepared.names]),
             certificate=result.certificate,

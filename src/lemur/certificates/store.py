@@ -140,6 +140,23 @@ def insert_certificate(
     ``id`` and ``lineage_id`` included. A renewal is linked into its predecessor's lineage,
     and only if no one renewed it first. Raises Conflict for a duplicate (by SHA-256
     fingerprint) or an already replaced predecessor."""
+    written = insert_certificate_row(
+        session, prepared, replaces_id=replaces_id, check_duplicate=check_duplicate, field=field
+    )
+    insert_dependents(session, prepared, written)
+    return written
+
+
+def insert_certificate_row(
+    session: Session,
+    prepared: PreparedCertificate,
+    *,
+    replaces_id: int | None = None,
+    check_duplicate: bool = True,
+    field: str = "certificate",
+) -> dict[str, Any]:
+    """The statements of insert_certificate whose results it needs: the duplicate check,
+    the row itself (for its id) and a renewal's compare-and-set link."""
     values = dict(prepared.values)
     if check_duplicate:
         existing = session.scalar(
@@ -166,9 +183,6 @@ def insert_certificate(
     new_id: int = conn.execute(
         _INSERT_CERTIFICATE, {**values, "lineage_id": lineage_id}
     ).scalar_one()
-    if lineage_id is None:
-        conn.execute(_SET_LINEAGE, {"certificate_id": new_id})
-        lineage_id = new_id
     if replaces_id is not None:
         # Compare-and-set: of two concurrent renewals, only the first links in.
         linked = conn.execute(_LINK_RENEWAL, {"old_id": replaces_id, "new_id": new_id})
@@ -178,6 +192,20 @@ def insert_certificate(
                 code="already_replaced",
                 field="certificate_id",
             )
+    return {**values, "id": new_id, "lineage_id": lineage_id}
+
+
+def insert_dependents(
+    session: Session, prepared: PreparedCertificate, written: dict[str, Any]
+) -> None:
+    """The statements of insert_certificate whose results nobody reads (a new lineage's
+    start, the name index, the encrypted key): they can travel in one pipeline. Sets
+    ``written["lineage_id"]`` for a certificate that starts its own lineage."""
+    conn = session.connection()
+    new_id = written["id"]
+    if written["lineage_id"] is None:
+        conn.execute(_SET_LINEAGE, {"certificate_id": new_id})
+        written["lineage_id"] = new_id
     if prepared.names:
         conn.execute(_INSERT_NAME, [{"certificate_id": new_id, **n} for n in prepared.names])
     if prepared.key_ciphertext is not None:
@@ -187,10 +215,9 @@ def insert_certificate(
                 "certificate_id": new_id,
                 "key_spec": prepared.key_spec,
                 "ciphertext": prepared.key_ciphertext,
-                "created_at": values["created_at"],
+                "created_at": written["created_at"],
             },
         )
-    return {**values, "id": new_id, "lineage_id": lineage_id}
 
 
 def add_certificate(

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Insert, Integer, Subquery, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from lemur.certificates.models import Certificate, CertificateName, PrivateKey
@@ -44,12 +44,35 @@ def name_rows(details: CertificateDetails) -> list[CertificateName]:
 # Statements built once: issuance runs them inside the write transaction, where building
 # and compiling statements each time would lengthen what every writer waits for.
 _CERTIFICATES = cast(Table, Certificate.__table__)
-_INSERT_CERTIFICATE = _CERTIFICATES.insert().returning(_CERTIFICATES.c.id)
-_SET_LINEAGE = (
-    _CERTIFICATES.update()
-    .where(_CERTIFICATES.c.id == bindparam("certificate_id"))
-    .values(lineage_id=bindparam("certificate_id"))
-)
+
+
+def _insert_certificate(new_id: Subquery) -> Insert:
+    """INSERT ... SELECT that takes the new id from ``new_id`` and uses it as the lineage
+    too unless a ``lineage_id`` is given: a certificate that starts its own lineage needs
+    no second statement to point at itself."""
+    columns = [c for c in _CERTIFICATES.c if c.key not in ("id", "lineage_id")]
+    values = select(
+        new_id.c.id,
+        func.coalesce(bindparam("lineage_id", type_=Integer), new_id.c.id),
+        *(bindparam(c.key, type_=c.type) for c in columns),
+    )
+    return (
+        _CERTIFICATES.insert()
+        .from_select(["id", "lineage_id", *(c.key for c in columns)], values)
+        .returning(_CERTIFICATES.c.id, _CERTIFICATES.c.lineage_id)
+    )
+
+
+# The next id, per dialect: PostgreSQL's sequence; on SQLite the rowid SQLite itself would
+# choose (max + 1, the table has no AUTOINCREMENT), safe as writers hold the write lock.
+_INSERT_CERTIFICATE = {
+    "postgresql": _insert_certificate(
+        select(func.nextval("certificates_id_seq").label("id")).subquery("new")
+    ),
+    "sqlite": _insert_certificate(
+        select((func.coalesce(func.max(_CERTIFICATES.c.id), 0) + 1).label("id")).subquery("new")
+    ),
+}
 _LINEAGE_OF = select(func.coalesce(_CERTIFICATES.c.lineage_id, _CERTIFICATES.c.id)).where(
     _CERTIFICATES.c.id == bindparam("certificate_id")
 )
@@ -180,9 +203,9 @@ def insert_certificate_row(
     values.setdefault("revoked_at", None)
     values.setdefault("revocation_reason", None)
     values.setdefault("external_id", None)
-    new_id: int = conn.execute(
-        _INSERT_CERTIFICATE, {**values, "lineage_id": lineage_id}
-    ).scalar_one()
+    new_id, lineage_id = conn.execute(
+        _INSERT_CERTIFICATE[conn.dialect.name], {**values, "lineage_id": lineage_id}
+    ).one()
     if replaces_id is not None:
         # Compare-and-set: of two concurrent renewals, only the first links in.
         linked = conn.execute(_LINK_RENEWAL, {"old_id": replaces_id, "new_id": new_id})
@@ -198,14 +221,10 @@ def insert_certificate_row(
 def insert_dependents(
     session: Session, prepared: PreparedCertificate, written: dict[str, Any]
 ) -> None:
-    """The statements of insert_certificate whose results nobody reads (a new lineage's
-    start, the name index, the encrypted key): they can travel in one pipeline. Sets
-    ``written["lineage_id"]`` for a certificate that starts its own lineage."""
+    """The statements of insert_certificate whose results nobody reads (the name index,
+    the encrypted key): they can travel in one pipeline."""
     conn = session.connection()
     new_id = written["id"]
-    if written["lineage_id"] is None:
-        conn.execute(_SET_LINEAGE, {"certificate_id": new_id})
-        written["lineage_id"] = new_id
     if prepared.names:
         conn.execute(_INSERT_NAME, [{"certificate_id": new_id, **n} for n in prepared.names])
     if prepared.key_ciphertext is not None:

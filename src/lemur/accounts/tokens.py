@@ -12,8 +12,10 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import String, bindparam, cast, func, select, update
+from sqlalchemy import String, Table, bindparam, func, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import ApiToken, TeamMember, TokenScope, User
@@ -129,29 +131,32 @@ class TokenService:
         return token
 
 
-# Every API request runs this: one prebuilt statement gives the token, its owner and the
-# owner's teams (as "1,4,9"), instead of an ORM join and a second query for the teams.
+# Every API request runs this: one prebuilt Core statement (table columns, no ORM) gives
+# the token, its owner and the owner's teams (as "1,4,9").
+_TOKENS = cast(Table, ApiToken.__table__)
+_USERS = cast(Table, User.__table__)
+_MEMBERS = cast(Table, TeamMember.__table__)
 _TEAM_IDS = (
-    select(func.aggregate_strings(cast(TeamMember.team_id, String), ","))
-    .where(TeamMember.user_id == User.id)
+    select(func.aggregate_strings(sql_cast(_MEMBERS.c.team_id, String), ","))
+    .where(_MEMBERS.c.user_id == _USERS.c.id)
     .scalar_subquery()
 )
 _TOKEN_BY_PUBLIC_ID = (
     select(
-        ApiToken.id,
-        ApiToken.secret_hash,
-        ApiToken.scope,
-        ApiToken.expires_at,
-        ApiToken.revoked_at,
-        ApiToken.last_used_at,
-        User.id,
-        User.username,
-        User.role,
-        User.disabled_at,
+        _TOKENS.c.id,
+        _TOKENS.c.secret_hash,
+        _TOKENS.c.scope,
+        _TOKENS.c.expires_at,
+        _TOKENS.c.revoked_at,
+        _TOKENS.c.last_used_at,
+        _USERS.c.id,
+        _USERS.c.username,
+        _USERS.c.role,
+        _USERS.c.disabled_at,
         _TEAM_IDS,
     )
-    .join(User, User.id == ApiToken.user_id)
-    .where(ApiToken.public_id == bindparam("public_id"))
+    .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.public_id == bindparam("public_id"))
 )
 
 
@@ -168,7 +173,7 @@ def authenticate_token(
 ) -> tuple[Principal, TokenUse]:
     """Resolve a bearer token to a principal, or raise AuthenticationRequired."""
     public_id, secret = split_token(token)
-    row = session.execute(_TOKEN_BY_PUBLIC_ID, {"public_id": public_id}).one_or_none()
+    row = session.connection().execute(_TOKEN_BY_PUBLIC_ID, {"public_id": public_id}).one_or_none()
     if row is None or not hmac.compare_digest(row[1], _digest(secret)):
         raise AuthenticationRequired("the API token is not valid", code="token_invalid")
     (token_id, _, scope, expires_at, revoked_at, last_used_at) = row[:6]

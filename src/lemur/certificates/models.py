@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -57,6 +58,54 @@ class Certificate(Base):
     names: Mapped[list[CertificateName]] = relationship(
         back_populates="certificate", cascade="all, delete-orphan", order_by="CertificateName.id"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NameEntry:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenCertificate:
+    """A certificate row as a use case has just inserted it, outside any session: what
+    the answer is rendered from. Building an ORM instance (instrumented attributes, a
+    collection of name objects) would cost more than the rest of the rendering.
+
+    The fields are the columns of ``certificates`` plus ``names``; a test checks that they
+    stay so."""
+
+    id: int
+    fingerprint_sha256: str
+    fingerprint_sha1: str
+    serial_hex: str
+    common_name: str | None
+    subject: str
+    issuer: str
+    issuer_common_name: str | None
+    not_before: dt.datetime
+    not_after: dt.datetime
+    key_type: str
+    key_size: int
+    key_spec: str | None
+    signature_algorithm: str
+    is_ca: bool
+    profile: str | None
+    origin: str
+    team_id: int | None
+    authority_id: int | None
+    der: bytes
+    chain_pem: str
+    has_private_key: bool
+    revoked_at: dt.datetime | None
+    revocation_reason: str | None
+    lineage_id: int | None
+    replaces_id: int | None
+    replaced_by_id: int | None
+    created_at: dt.datetime
+    created_by: str
+    external_id: str | None
+    names: tuple[NameEntry, ...]
 
 
 class CertificateName(Base):

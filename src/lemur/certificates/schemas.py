@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from lemur.audit.models import AuditEvent
-from lemur.certificates.models import Certificate
+from lemur.certificates.models import Certificate, WrittenCertificate
 from lemur.crypto.inspection import CertificateDetails
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import der_to_pem, load_certificates
@@ -105,7 +105,9 @@ class Ref(BaseModel):
     name: str
 
 
-def status_of(cert: Certificate, now: dt.datetime, *, expiring_days: int = 30) -> str:
+def status_of(
+    cert: Certificate | WrittenCertificate, now: dt.datetime, *, expiring_days: int = 30
+) -> str:
     if cert.revoked_at is not None:
         return "revoked"
     if cert.not_after <= now:
@@ -150,7 +152,11 @@ class CertificateOut(BaseModel):
 
     @staticmethod
     def fields_of(
-        cert: Certificate, *, now: dt.datetime, team: str | None, authority: str | None
+        cert: Certificate | WrittenCertificate,
+        *,
+        now: dt.datetime,
+        team: str | None,
+        authority: str | None,
     ) -> dict[str, Any]:
         return dict(
             id=cert.id,
@@ -262,12 +268,12 @@ class CertificateDetailOut(CertificateOut):
     @classmethod
     def render(
         cls,
-        cert: Certificate,
+        cert: Certificate | WrittenCertificate,
         *,
         details: CertificateDetails,
         team: str | None,
         authority: str | None,
-        lineage: Sequence[Certificate],
+        lineage: Sequence[Certificate | WrittenCertificate],
         history: Sequence[AuditEvent],
         now: dt.datetime,
     ) -> CertificateDetailOut:

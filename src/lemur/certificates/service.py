@@ -24,7 +24,7 @@ from lemur.authorities.service import (
 from lemur.authz import Action, Principal, authorize
 from lemur.certificates.crl import mark_crl_stale, regenerate_crl
 from lemur.certificates.material import leaf_of, looks_like_pkcs12, passphrase_errors
-from lemur.certificates.models import Certificate, CertificateName
+from lemur.certificates.models import Certificate, NameEntry, WrittenCertificate
 from lemur.certificates.requests import (
     NewCertificate,
     in_request_terms,
@@ -84,10 +84,10 @@ _TEAM_AND_AUTHORITY = (
 @dataclass(frozen=True)
 class StoredCertificate:
     """A certificate as a use case has just written it, held in memory so that the answer
-    can be rendered without reading it back. ``row`` is transient (in no session): the
-    column values and names exactly as inserted."""
+    can be rendered without reading it back. ``row`` holds the column values and names
+    exactly as inserted."""
 
-    row: Certificate
+    row: WrittenCertificate
     certificate: x509.Certificate
     details: CertificateDetails
     chain: tuple[x509.Certificate, ...]
@@ -373,7 +373,7 @@ class CertificateService:
                 )
                 session.commit()
         return StoredCertificate(
-            row=Certificate(**written, names=[CertificateName(**n) for n in prepared.names]),
+            row=WrittenCertificate(**written, names=tuple(NameEntry(**n) for n in prepared.names)),
             certificate=result.certificate,
             details=prepared.details,
             chain=result.chain,

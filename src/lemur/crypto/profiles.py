@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -110,10 +111,14 @@ def signature_hash(issuer_key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | No
     return hashes.SHA256()
 
 
+@functools.lru_cache(maxsize=256)
 def revocation_extensions(
     *, ocsp_url: str | None, ca_issuers_url: str | None, crl_url: str | None
-) -> list[x509.ExtensionType]:
-    """AIA (RFC 5280 §4.2.2.1) and CRL distribution points (§4.2.1.13) for the given URLs."""
+) -> tuple[x509.ExtensionType, ...]:
+    """AIA (RFC 5280 §4.2.2.1) and CRL distribution points (§4.2.1.13) for the given URLs.
+
+    Cached: every certificate of an authority carries the same URLs, and validating them
+    costs more than signing (only valid URLs are cached; a refusal is raised every time)."""
     extensions: list[x509.ExtensionType] = []
     access: list[x509.AccessDescription] = []
     if ocsp_url:
@@ -142,7 +147,7 @@ def revocation_extensions(
             crl_issuer=None,
         )
         extensions.append(x509.CRLDistributionPoints([point]))
-    return extensions
+    return tuple(extensions)
 
 
 def check_cab_forum_urls(*urls: str | None) -> None:

@@ -61,7 +61,9 @@ class LoadResult:
 
     @property
     def target(self) -> float | None:
-        return TARGET_RATE.get(self.key_type) if self.clients == TARGET_CLIENTS else None
+        if self.backend == "prototype" or self.clients != TARGET_CLIENTS:
+            return None
+        return TARGET_RATE.get(self.key_type)
 
     @property
     def failed(self) -> bool:
@@ -177,6 +179,20 @@ def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[flo
 def run_wrk(
     server: Server, key_type: str, clients: int, seconds: float, ca_id: int
 ) -> dict[str, Any]:
+    return _wrk(
+        server.base_url, str(server.token), str(server.team_id), ca_id, key_type, clients, seconds
+    )
+
+
+def _wrk(
+    base_url: str,
+    token: str,
+    team_id: str,
+    ca_id: int,
+    key_type: str,
+    clients: int,
+    seconds: float,
+) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     cmd = [
         "wrk",
@@ -187,10 +203,10 @@ def run_wrk(
         "60s",
         "-s",
         str(LUA),
-        server.base_url,
+        base_url,
         "--",
-        str(server.token),
-        str(server.team_id),
+        token,
+        team_id,
         str(ca_id),
         key_type,
         run_id,
@@ -271,30 +287,81 @@ def run(
                             f"!! FAILED: {result.non2xx} non-2xx responses, "
                             f"{result.socket_errors} socket errors/timeouts; first: {result.first_error}"
                         )
+    if "ec-p256" in key_types and results:
+        results += prototype_runs(concurrency, duration, results, log)
+    return results
+
+
+def prototype_runs(
+    concurrency: list[int], duration: float, measured: list[LoadResult], log: Any
+) -> list[LoadResult]:
+    """The same wrk runs (EC P-256) against bench/prototype.py: FastAPI + cryptography +
+    SQLite doing only key generation, signing and one INSERT, under the same uvicorn
+    settings. Lemur's figure over this one is what its own layers cost."""
+    from bench.prototype import running_prototype
+
+    crypto = next(r.crypto_baseline for r in measured if r.key_type == "ec-p256")
+    results = []
+    with running_prototype() as base_url:
+        log("[issuance] prototype (FastAPI + cryptography + SQLite, nothing else): ready")
+        for clients in concurrency:
+            raw = _wrk(base_url, "-", "0", 0, "ec-p256", clients, duration)
+            seconds = raw["duration_us"] / 1e6
+            result = LoadResult(
+                backend="prototype",
+                key_type="ec-p256",
+                clients=clients,
+                requests=raw["requests"],
+                seconds=seconds,
+                rate=(raw["requests"] - raw["non2xx"]) / seconds if seconds else 0.0,
+                p50_ms=raw["p50_ms"],
+                p95_ms=raw["p95_ms"],
+                p99_ms=raw["p99_ms"],
+                non2xx=raw["non2xx"],
+                socket_errors=raw["socket_errors"] + raw["timeouts"],
+                first_error=raw["first_error"],
+                crypto_baseline=crypto,
+                service_baseline=0.0,
+                statements_per_issue=1.0,
+            )
+            results.append(result)
+            log(f"[issuance] {format_row(result)}")
     return results
 
 
 HEADER = (
     f"{'backend':<10} {'key':<8} {'clients':>7} {'certs/s':>8} {'target':>8} {'p50 ms':>8} "
     f"{'p95 ms':>8} {'p99 ms':>8} {'crypto/s':>8} {'ratio':>6} {'service/s':>9} {'SQL':>4} "
-    f"{'non2xx':>6}"
+    f"{'proto':>6} {'non2xx':>6}"
 )
 
 
-def format_row(r: LoadResult) -> str:
+def format_row(r: LoadResult, prototype_rate: float | None = None) -> str:
     target = f">={r.target:.0f}" if r.target else "-"
     mark = " MISSED" if r.target and r.rate < r.target else ""
     fail = " FAILED" if r.failed else ""
+    service = f"{r.service_baseline:.0f}" if r.service_baseline else "-"
+    proto = f"{r.rate / prototype_rate:.2f}" if prototype_rate else "-"
     return (
         f"{r.backend:<10} {r.key_type:<8} {r.clients:>7} {r.rate:>8.1f} {target:>8} "
         f"{r.p50_ms:>8.1f} {r.p95_ms:>8.1f} {r.p99_ms:>8.1f} {r.crypto_baseline:>8.0f} "
-        f"{r.ratio:>6.2f} {r.service_baseline:>9.0f} {r.statements_per_issue:>4.0f} "
+        f"{r.ratio:>6.2f} {service:>9} {r.statements_per_issue:>4.0f} {proto:>6} "
         f"{r.non2xx + r.socket_errors:>6}{mark}{fail}"
     )
 
 
 def table(results: list[LoadResult]) -> str:
-    return "\n".join([HEADER, *(format_row(r) for r in results)])
+    """The rows; ``proto`` is certs/s over the prototype's at the same number of clients."""
+    prototype = {r.clients: r.rate for r in results if r.backend == "prototype"}
+    return "\n".join(
+        [
+            HEADER,
+            *(
+                format_row(r, prototype.get(r.clients) if r.key_type == "ec-p256" else None)
+                for r in results
+            ),
+        ]
+    )
 
 
 def to_json(results: list[LoadResult]) -> list[dict[str, Any]]:

@@ -9,17 +9,28 @@ encryption. The issuance benchmark runs it under the same uvicorn settings as Le
 (`--workers 2`, access log on) and the same wrk script, so ``certs/s`` of Lemur over this
 figure is what Lemur's own layers cost.
 
-Run on its own: ``python -m bench.prototype serve --port 8123 --db /tmp/proto.sqlite3``.
+Run on its own: ``python -m bench.prototype serve --port 8123 --db /tmp/proto.sqlite3``;
+the issuance benchmark starts it with :func:`running_prototype`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import os
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -102,9 +113,67 @@ def create_app(db_path: str) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    import os
-
     return create_app(os.environ[DB_ENV])
+
+
+@contextlib.contextmanager
+def running_prototype(*, workers: int = 2, timeout: float = 60.0) -> Iterator[str]:
+    """Serve the prototype (uvicorn, ``workers`` processes, access log on, as Lemur is run)
+    on a free port with a fresh database; yields its base URL. Stopped by the PIDs started
+    here."""
+    from bench.harness import _children, _free_port
+
+    root = Path(tempfile.mkdtemp(prefix="lemur-bench-prototype-"))
+    port = _free_port()
+    log = (root / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.prototype",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(root / "prototype.sqlite3"),
+            "--workers",
+            str(workers),
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        started = time.perf_counter()
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the prototype exited; see {log.name}")
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{base_url}/openapi.json").status_code == 200:
+                        break
+                if time.perf_counter() - started > timeout:
+                    raise RuntimeError(f"the prototype was not ready after {timeout} s")
+                time.sleep(0.05)
+            for _ in range(workers * 8):  # every worker has created its table and CA key
+                client.post(f"{base_url}/api/v1/certificates", json={"common_name": "warm.example"})
+        yield base_url
+    finally:
+        pids = [process.pid, *_children(process.pid)]
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=20)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                if Path(f"/proc/{pid}").exists():
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:
@@ -114,8 +183,6 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    import os
-
     import uvicorn
 
     os.environ[DB_ENV] = str(args.db)

@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         print(issuance.table(load_results))
         print(
             "crypto/s: keygen + build + sign in-process on one core; ratio = certs/s / crypto/s; "
-            "service/s: CertificateService.issue in-process on one core (DB, audit, no HTTP)"
+            "service/s: CertificateService.issue in-process on one core (DB, audit, no HTTP); "
+            "prototype: bench/prototype.py (FastAPI + cryptography + SQLite: keygen, sign, one "
+            "INSERT; no auth, audit, encryption or name index) under the same uvicorn settings; "
+            "proto = certs/s / the prototype's at the same clients"
         )
     if size_results:
         print(

@@ -21,6 +21,7 @@ from lemur.clock import FrozenClock
 from lemur.container import Container
 from lemur.errors import AuthenticationRequired
 from tests.api.conftest import World
+from tests.api.inventory_helpers import issue
 from tests.conftest import START
 
 CLIENT = "192.0.2.10"
@@ -514,6 +515,7 @@ def test_row_inserted_in_the_middle_by_renumbering_is_named(
 
 
 def test_concurrent_writers_keep_the_chain_intact(world: World, container: Container) -> None:
+    team_id = world.team_ids["own"]
     before = events_count(container)
     errors: list[BaseException] = []
     start = threading.Barrier(8)
@@ -529,12 +531,16 @@ def test_concurrent_writers_keep_the_chain_intact(world: World, container: Conta
                         hasher=container.hasher,
                         actor=cli_principal(),
                     )
-                    if i % 2:
+                    if i % 3 == 1:
                         accounts.create_team(f"team-{n}-{i}")
-                    else:
+                    elif i % 3 == 2:
                         accounts.create_user(
                             f"user-{n}-{i}", role=Role.MEMBER, password="a-long-password-1"
                         )
+                if i % 3 == 0:
+                    # Issuance takes the head's lock in the statement that inserts the
+                    # certificate (lemur.certificates.store): it must queue like the rest.
+                    issue(container, team_id=team_id, common_name=f"c{n}-{i}.chain.example")
         except BaseException as exc:  # reported below, with the thread's traceback
             errors.append(exc)
 

@@ -54,6 +54,9 @@ def event_hash(event: AuditEvent) -> str:
 
 _HEAD = cast(Table, AuditHead.__table__)
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+# The same lock as a CTE, for a statement that has other work to do in the same round trip
+# (see lemur.certificates.store.insert_certificate_row).
+LOCKED_HEAD = _LOCK_HEAD.cte("audit_head_locked")
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
 _INSERT_EVENT = cast(Table, AuditEvent.__table__).insert()
 _EVENT_COLUMNS = tuple(AuditEvent.__table__.columns)

@@ -162,6 +162,10 @@ def pipelined(session: Session) -> Iterator[None]:
     if connection.dialect.name != "postgresql":
         yield
         return
+    # The pipeline must end before the connection can serve anyone else; a session from
+    # Database.write() hands its connection back to the pool at commit.
+    if session.bind is not connection:
+        raise RuntimeError("pipelined() needs a session from Database.write_held()")
     dbapi_connection = connection.connection.dbapi_connection
     assert dbapi_connection is not None
     with dbapi_connection.pipeline():
@@ -252,6 +256,20 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A session for one use case; the service commits, anything uncommitted rolls back."""
         with self._write() as session:
+            yield session
+
+    @contextmanager
+    def write_held(self) -> Iterator[Session]:
+        """write(), with the session bound to one connection until the block ends (a commit
+        does not hand it back to the pool), as pipelined() needs. On SQLite, write()."""
+        if self.dialect != "postgresql":
+            with self.write() as session:
+                yield session
+            return
+        with (
+            self.write_engine.connect() as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
             yield session
 
     def dispose(self) -> None:

@@ -4,11 +4,14 @@ without a failed request, and reads hold no transaction open."""
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 
 import psycopg
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
-from lemur.db import Database
+from lemur.db import Database, pipelined
 from tests.conftest import PG_ADMIN_DSN
 
 
@@ -59,5 +62,39 @@ def test_read_sessions_leave_no_transaction_open(pg_url: str) -> None:
                     "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)
                 ).fetchone()
             assert state == ("idle in transaction",)
+    finally:
+        db.dispose()
+
+
+def _enter(context: AbstractContextManager[object]) -> None:
+    with context:
+        pass
+
+
+def _insert_team_twice_in_a_pipeline(db: Database) -> None:
+    insert = text(
+        "INSERT INTO teams (id, name, description, created_at) VALUES (:id, 'piped', '', now())"
+    )
+    with db.write_held() as session:
+        session.execute(insert, {"id": 990001})
+        with pipelined(session):
+            session.execute(insert, {"id": 990002})  # same name: refused, answered late
+            session.commit()
+
+
+def test_a_failure_inside_a_pipeline_leaves_nothing_written(pg_url: str) -> None:
+    """Statements in a pipeline are answered late: an error in one (a duplicate team name)
+    surfaces at the commit, and the whole transaction is rolled back."""
+    db = Database.connect(pg_url)
+    try:
+        with db.read() as session:
+            before = session.execute(text("SELECT count(*) FROM teams")).scalar_one()
+        with pytest.raises(IntegrityError):
+            _insert_team_twice_in_a_pipeline(db)
+        with db.read() as session:
+            assert session.execute(text("SELECT count(*) FROM teams")).scalar_one() == before
+        # A session whose commit would hand its connection back mid-pipeline is refused.
+        with db.write() as session, pytest.raises(RuntimeError, match="write_held"):
+            _enter(pipelined(session))
     finally:
         db.dispose()

@@ -351,7 +351,7 @@ class CertificateService:
         team_name, authority_name = order.team.name, authority.name
         replaces_id = order.replaces.id if order.replaces else None
         self._session.rollback()
-        with self._db.write() as session:
+        with self._db.write_held() as session:
             # A fresh random serial makes a duplicate fingerprint impossible short of a
             # collision, which the unique index would still refuse.
             written, head = insert_certificate_row(

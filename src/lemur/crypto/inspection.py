@@ -7,6 +7,7 @@ extensions and hashes the DER twice (SHA-256, SHA-1); nothing is verified here.
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -166,6 +167,13 @@ def _render(value: x509.ExtensionType) -> str:
             return type(value).__name__
 
 
+@functools.lru_cache(maxsize=1024)
+def _extension_info(ext: x509.Extension[x509.ExtensionType]) -> ExtensionInfo:
+    """Cached: most extensions of a certificate (key usages, the issuer's key identifier,
+    revocation URLs) are the same in every certificate of its authority."""
+    return ExtensionInfo(ext.oid.dotted_string, oid_name(ext.oid), ext.critical, _render(ext.value))
+
+
 def describe_certificate(cert: x509.Certificate) -> CertificateDetails:
     """Describe a certificate. Raises InvalidInput(invalid_extension) for a malformed extension."""
     try:
@@ -190,9 +198,7 @@ def describe_certificate(cert: x509.Certificate) -> CertificateDetails:
             key_usage = _key_usage_names(value)
         elif isinstance(value, x509.ExtendedKeyUsage):
             eku = tuple(oid_name(o) for o in value)
-        infos.append(
-            ExtensionInfo(ext.oid.dotted_string, oid_name(ext.oid), ext.critical, _render(value))
-        )
+        infos.append(_extension_info(ext))
 
     key_spec, key_type, key_size = _key_facts(cert.public_key())
     return CertificateDetails(

@@ -7,6 +7,7 @@ parsed columns, the name index and the encrypted key are always written the same
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ from sqlalchemy import Insert, Integer, Subquery, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from lemur.audit.service import LOCKED_HEAD
-from lemur.certificates.models import Certificate, CertificateName, PrivateKey
+from lemur.certificates.models import Certificate, CertificateName, NameEntry, PrivateKey
 from lemur.crypto.inspection import CertificateDetails, describe_certificate
 from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import PrivateKey as PrivateKeyObject
@@ -25,7 +26,10 @@ from lemur.crypto.parsing import certificates_to_pem, load_certificates
 from lemur.errors import Conflict
 
 
-def name_rows(details: CertificateDetails) -> list[CertificateName]:
+def name_rows(details: CertificateDetails) -> list[NameEntry]:
+    """The rows of the name index for a certificate: its CN (lowercased, without a
+    trailing dot), then each SAN, de-duplicated per kind; names over 255 characters are not
+    indexed."""
     seen: set[tuple[str, str]] = set()
     rows = []
     candidates: list[tuple[str, str]] = []
@@ -38,7 +42,7 @@ def name_rows(details: CertificateDetails) -> list[CertificateName]:
     for kind, name in candidates:
         if (kind, name) not in seen and len(name) <= 255:
             seen.add((kind, name))
-            rows.append(CertificateName(kind=kind, name=name))
+            rows.append(NameEntry(kind, name))
     return rows
 
 
@@ -94,6 +98,12 @@ _INSERT_NAME = cast(Table, CertificateName.__table__).insert()
 _INSERT_KEY = cast(Table, PrivateKey.__table__).insert()
 
 
+@functools.lru_cache(maxsize=256)
+def _chain_pem(chain: tuple[x509.Certificate, ...]) -> str:
+    """The stored form of a chain; an authority's certificates all carry the same one."""
+    return certificates_to_pem(list(chain)).decode() if chain else ""
+
+
 @dataclass(frozen=True)
 class PreparedCertificate:
     """A certificate's rows, computed before any transaction: parsing, PEM encoding and key
@@ -142,7 +152,7 @@ def prepare_certificate(
         "team_id": team_id,
         "authority_id": authority_id,
         "der": certificate.public_bytes(serialization.Encoding.DER),
-        "chain_pem": certificates_to_pem(list(chain)).decode() if chain else "",
+        "chain_pem": _chain_pem(chain),
         "has_private_key": private_key is not None,
         "created_at": now,
         "created_by": created_by,

@@ -22,8 +22,9 @@ SESSION_COOKIE = "lemur_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in
-# the thread pool, a hand-over that costs more than what these do.
+# The dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, a hand-over that costs more than what these do (authentication included: one
+# indexed lookup; docs/decisions/0007).
 
 
 async def get_container(request: Request) -> Container:
@@ -32,9 +33,9 @@ async def get_container(request: Request) -> Container:
 
 
 async def read_session(container: Container = Depends(get_container)) -> AsyncIterator[Session]:
-    """The request's read session, shared by authentication and the handler. Opening a
-    session does no I/O (it connects on first use, in the handler's thread) and closing one
-    only returns its connection to the pool, so neither needs a hand-over to the pool."""
+    """The request's read session, shared by authentication and the handler (which may use
+    it from a pool thread). Opening a session does no I/O and closing one ends a read
+    transaction and returns the connection to the pool."""
     with container.db.read() as session:
         yield session
 

@@ -8,6 +8,7 @@ database lock (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -35,7 +36,28 @@ class Actor:
     client_address: str | None = None
 
 
-def event_hash(event: AuditEvent) -> str:
+@dataclass(frozen=True, slots=True)
+class AppendedEvent:
+    """An event as AuditLog.append wrote it: the columns of ``audit_events``, without the
+    cost of an ORM instance (a test keeps the fields and the columns the same)."""
+
+    seq: int
+    occurred_at: dt.datetime
+    actor: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    outcome: str
+    client_address: str | None
+    details: str
+    prev_hash: str
+    hash: str
+
+
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(AppendedEvent))
+
+
+def event_hash(event: AuditEvent | AppendedEvent) -> str:
     payload = [
         event.seq,
         event.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -59,7 +81,6 @@ _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_u
 LOCKED_HEAD = _LOCK_HEAD.cte("audit_head_locked")
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
 _INSERT_EVENT = cast(Table, AuditEvent.__table__).insert()
-_EVENT_COLUMNS = tuple(AuditEvent.__table__.columns)
 
 
 class AuditLog:
@@ -76,7 +97,7 @@ class AuditLog:
         target_id: str | int | None = None,
         outcome: str = "success",
         details: Mapping[str, DetailValue] | None = None,
-    ) -> AuditEvent:
+    ) -> AppendedEvent:
         """Append one event to the current transaction; the caller commits."""
         return self.append(
             self.lock_head(),
@@ -104,7 +125,7 @@ class AuditLog:
         target_id: str | int | None = None,
         outcome: str = "success",
         details: Mapping[str, DetailValue] | None = None,
-    ) -> AuditEvent:
+    ) -> AppendedEvent:
         """Append one event after ``head`` (from lock_head, in this transaction).
 
         Plain statements rather than the unit of work, and none whose result is read, so on
@@ -113,7 +134,7 @@ class AuditLog:
         head_seq, head_hash = head
         # Microseconds only: the hash must survive a round trip through either database.
         now = self._clock.now().astimezone(dt.UTC)
-        event = AuditEvent(
+        unsealed = AppendedEvent(
             seq=head_seq + 1,
             occurred_at=now,
             actor=actor.name,
@@ -124,9 +145,10 @@ class AuditLog:
             client_address=actor.client_address,
             details=json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":")),
             prev_hash=head_hash,
+            hash="",
         )
-        event.hash = event_hash(event)
-        conn.execute(_INSERT_EVENT, {c.key: getattr(event, c.key) for c in _EVENT_COLUMNS})
+        event = dataclasses.replace(unsealed, hash=event_hash(unsealed))
+        conn.execute(_INSERT_EVENT, {name: getattr(event, name) for name in _EVENT_FIELDS})
         conn.execute(_MOVE_HEAD, {"seq": event.seq, "hash": event.hash})
         return event
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from lemur.audit.models import AuditEvent
+from lemur.audit.service import AppendedEvent
 from lemur.certificates.models import Certificate, WrittenCertificate
 from lemur.crypto.inspection import CertificateDetails
 from lemur.crypto.keys import KeySpec
@@ -274,7 +275,7 @@ class CertificateDetailOut(CertificateOut):
         team: str | None,
         authority: str | None,
         lineage: Sequence[Certificate | WrittenCertificate],
-        history: Sequence[AuditEvent],
+        history: Sequence[AuditEvent | AppendedEvent],
         now: dt.datetime,
     ) -> CertificateDetailOut:
         """The detail of ``cert`` (``details`` describes its DER) with its lineage and history."""

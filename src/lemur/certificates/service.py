@@ -12,8 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
-from lemur.audit.models import AuditEvent
-from lemur.audit.service import AuditLog, DetailValue
+from lemur.audit.service import AppendedEvent, AuditLog, DetailValue
 from lemur.authorities.models import Authority
 from lemur.authorities.service import (
     AuthorityService,
@@ -91,7 +90,7 @@ class StoredCertificate:
     details: CertificateDetails
     team_name: str
     authority_name: str
-    event: AuditEvent
+    event: AppendedEvent
 
     @property
     def id(self) -> int:

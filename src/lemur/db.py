@@ -85,9 +85,11 @@ def make_engine(
     ``autocommit`` (PostgreSQL) runs every statement on its own, for read-only sessions."""
     if is_sqlite(url):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}
+            url,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+            **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
         )
-        _configure_sqlite(engine, immediate=immediate, write_lock=write_lock)
+        _configure_sqlite(engine, immediate=immediate, autocommit=autocommit, write_lock=write_lock)
         return engine
     engine = create_engine(
         url,
@@ -113,7 +115,7 @@ def _check_socket(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 
 def _configure_sqlite(
-    engine: Engine, *, immediate: bool, write_lock: SQLiteWriteLock | None
+    engine: Engine, *, immediate: bool, autocommit: bool, write_lock: SQLiteWriteLock | None
 ) -> None:
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
@@ -128,6 +130,9 @@ def _configure_sqlite(
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cur.close()
+
+    if autocommit:
+        return
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -229,7 +234,7 @@ class Database:
             database = make_url(url).database
             if database and database != ":memory:":
                 lock = SQLiteWriteLock(database + "-writelock")
-            read_engine = make_engine(url)
+            read_engine = make_engine(url, autocommit=True)
             write_engine = make_engine(url, immediate=True, write_lock=lock)
         else:
             read_engine = make_engine(url, autocommit=True)

@@ -3,11 +3,12 @@
 SQLite and PostgreSQL are both first-class. On SQLite, write transactions start with
 ``BEGIN IMMEDIATE`` so that two writers queue on the busy timeout instead of failing with
 "database is locked" when a deferred read transaction tries to upgrade (WAL mode keeps
-readers unblocked). Read-only requests use a second engine with plain ``BEGIN``.
+readers unblocked).
 
-On PostgreSQL, read sessions run in autocommit: under READ COMMITTED every statement takes
-its own snapshot anyway, so a transaction around reads only costs two round trips (BEGIN,
-ROLLBACK). Pooled connections are checked without a round trip (see _check_socket).
+Read-only requests use a second engine in autocommit: every statement takes its own
+snapshot, as READ COMMITTED gives on PostgreSQL anyway. A transaction around reads would
+cost two round trips on PostgreSQL and, on SQLite, hold back the WAL checkpoints of the
+writers. Pooled PostgreSQL connections are checked without a round trip (_check_socket).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def make_engine(
     write_lock: SQLiteWriteLock | None = None,
 ) -> Engine:
     """Create an engine; ``immediate`` makes SQLite transactions take the write lock at BEGIN,
-    ``autocommit`` (PostgreSQL) runs every statement on its own, for read-only sessions."""
+    ``autocommit`` runs every statement on its own, for read-only sessions."""
     if is_sqlite(url):
         engine = create_engine(
             url,

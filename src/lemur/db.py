@@ -97,6 +97,12 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        # Read sessions never write: in autocommit, a write would commit on its own.
+        **(
+            {"connect_args": {"options": "-c default_transaction_read_only=on"}}
+            if autocommit
+            else {}
+        ),
     )
     event.listen(engine, "checkout", _check_socket)
     return engine
@@ -130,6 +136,9 @@ def _configure_sqlite(
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        if autocommit:
+            # Read sessions never write: a write through one would bypass the write lock.
+            cur.execute("PRAGMA query_only=ON")
         cur.close()
 
     if autocommit:

@@ -1,5 +1,6 @@
-"""Connection handling on PostgreSQL: pooled connections the server closed are replaced
-without a failed request, and reads hold no transaction open."""
+"""Connection handling: pooled PostgreSQL connections the server closed are replaced
+without a failed request, reads hold no transaction open and refuse writes, and pipelined
+writes fail whole."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import AbstractContextManager
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lemur.db import Database, pipelined
 from tests.conftest import PG_ADMIN_DSN
@@ -96,5 +97,28 @@ def test_a_failure_inside_a_pipeline_leaves_nothing_written(pg_url: str) -> None
         # A session whose commit would hand its connection back mid-pipeline is refused.
         with db.write() as session, pytest.raises(RuntimeError, match="write_held"):
             _enter(pipelined(session))
+    finally:
+        db.dispose()
+
+
+def test_read_sessions_refuse_writes(database_url: str) -> None:
+    """Reads run in autocommit, where a write would commit on its own (and on SQLite skip
+    the write lock): the read engine refuses them, on both databases."""
+    db = Database.connect(database_url)
+    try:
+        with db.read() as session, pytest.raises(DBAPIError):
+            session.execute(
+                text(
+                    "INSERT INTO teams (name, description, created_at) "
+                    "VALUES ('sneaky', '', CURRENT_TIMESTAMP)"
+                )
+            )
+        with db.read() as session:
+            assert (
+                session.execute(
+                    text("SELECT count(*) FROM teams WHERE name = 'sneaky'")
+                ).scalar_one()
+                == 0
+            )
     finally:
         db.dispose()

@@ -19,6 +19,7 @@ from lemur.crypto.parsing import (
     certificate_to_der,
     certificate_to_pem,
     certificates_to_pem,
+    der_to_pem,
     load_certificate,
     load_certificates,
     load_csr,
@@ -48,6 +49,13 @@ def test_pem_and_der_load_the_same_certificate(leaf: x509.Certificate) -> None:
     assert load_certificate(certificate_to_pem(leaf)) == leaf
     assert load_certificate(certificate_to_der(leaf)) == leaf
     assert load_certificate(b"\n  " + certificate_to_pem(leaf).replace(b"\n", b"\r\n")) == leaf
+
+
+def test_der_to_pem_writes_what_cryptography_writes(ec_ca, leaf: x509.Certificate) -> None:  # type: ignore[no-untyped-def]
+    # Detail answers encode stored DER without parsing it: byte for byte the same PEM,
+    # including a last line shorter than 64 characters and the trailing newline.
+    for cert in (leaf, ec_ca.root, ec_ca.intermediate):
+        assert der_to_pem(certificate_to_der(cert)) == certificate_to_pem(cert).decode()
 
 
 def test_bundles(ec_ca, leaf: x509.Certificate) -> None:  # type: ignore[no-untyped-def]

@@ -218,6 +218,36 @@ def _wrk(
     raise RuntimeError(f"wrk printed no result: {out.stdout}\n{out.stderr}")
 
 
+def _load_result(
+    raw: dict[str, Any],
+    backend: str,
+    key_type: str,
+    clients: int,
+    crypto: float,
+    service: float,
+    statements: float,
+) -> LoadResult:
+    """One row from wrk's figures (issue.lua's done()) and the run's baselines."""
+    seconds = raw["duration_us"] / 1e6
+    return LoadResult(
+        backend=backend,
+        key_type=key_type,
+        clients=clients,
+        requests=raw["requests"],
+        seconds=seconds,
+        rate=(raw["requests"] - raw["non2xx"]) / seconds if seconds else 0.0,
+        p50_ms=raw["p50_ms"],
+        p95_ms=raw["p95_ms"],
+        p99_ms=raw["p99_ms"],
+        non2xx=raw["non2xx"],
+        socket_errors=raw["socket_errors"] + raw["timeouts"],
+        first_error=raw["first_error"],
+        crypto_baseline=crypto,
+        service_baseline=service,
+        statements_per_issue=statements,
+    )
+
+
 def warm_up(server: Server, key_type: str, ca_id: int, n: int = 8) -> None:
     with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as client:
         for _ in range(n):
@@ -262,24 +292,7 @@ def run(
                 warm_up(server, key_type, ca_id)
                 for clients in concurrency:
                     raw = run_wrk(server, key_type, clients, duration, ca_id)
-                    seconds = raw["duration_us"] / 1e6
-                    result = LoadResult(
-                        backend=backend,
-                        key_type=key_type,
-                        clients=clients,
-                        requests=raw["requests"],
-                        seconds=seconds,
-                        rate=(raw["requests"] - raw["non2xx"]) / seconds if seconds else 0.0,
-                        p50_ms=raw["p50_ms"],
-                        p95_ms=raw["p95_ms"],
-                        p99_ms=raw["p99_ms"],
-                        non2xx=raw["non2xx"],
-                        socket_errors=raw["socket_errors"] + raw["timeouts"],
-                        first_error=raw["first_error"],
-                        crypto_baseline=base,
-                        service_baseline=svc,
-                        statements_per_issue=statements,
-                    )
+                    result = _load_result(raw, backend, key_type, clients, base, svc, statements)
                     results.append(result)
                     log(f"[issuance] {format_row(result)}")
                     if result.failed:
@@ -306,24 +319,7 @@ def prototype_runs(
         log("[issuance] prototype (FastAPI + cryptography + SQLite, nothing else): ready")
         for clients in concurrency:
             raw = _wrk(base_url, "-", "0", 0, "ec-p256", clients, duration)
-            seconds = raw["duration_us"] / 1e6
-            result = LoadResult(
-                backend="prototype",
-                key_type="ec-p256",
-                clients=clients,
-                requests=raw["requests"],
-                seconds=seconds,
-                rate=(raw["requests"] - raw["non2xx"]) / seconds if seconds else 0.0,
-                p50_ms=raw["p50_ms"],
-                p95_ms=raw["p95_ms"],
-                p99_ms=raw["p99_ms"],
-                non2xx=raw["non2xx"],
-                socket_errors=raw["socket_errors"] + raw["timeouts"],
-                first_error=raw["first_error"],
-                crypto_baseline=crypto,
-                service_baseline=0.0,
-                statements_per_issue=1.0,
-            )
+            result = _load_result(raw, "prototype", "ec-p256", clients, crypto, 0.0, 1.0)
             results.append(result)
             log(f"[issuance] {format_row(result)}")
     return results

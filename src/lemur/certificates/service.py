@@ -23,7 +23,7 @@ from lemur.authorities.service import (
 from lemur.authz import Action, Principal, authorize
 from lemur.certificates.crl import mark_crl_stale, regenerate_crl
 from lemur.certificates.material import leaf_of, looks_like_pkcs12, passphrase_errors
-from lemur.certificates.models import Certificate, NameEntry, WrittenCertificate
+from lemur.certificates.models import Certificate, WrittenCertificate
 from lemur.certificates.requests import (
     NewCertificate,
     in_request_terms,
@@ -373,7 +373,7 @@ class CertificateService:
                 )
                 session.commit()
         return StoredCertificate(
-            row=WrittenCertificate(**written, names=tuple(NameEntry(**n) for n in prepared.names)),
+            row=WrittenCertificate(**written, names=tuple(prepared.names)),
             details=prepared.details,
             team_name=order.team_name,
             authority_name=authority_name,

@@ -110,7 +110,7 @@ class PreparedCertificate:
     encryption happen here, so the write transaction only executes statements."""
 
     values: dict[str, Any]
-    names: list[dict[str, str]]
+    names: list[NameEntry]
     key_spec: str | None
     key_ciphertext: str | None
     details: CertificateDetails
@@ -166,8 +166,7 @@ def prepare_certificate(
         )
         key_spec = key_spec_of(private_key.public_key()).value
         ciphertext = keyring.encrypt(der)
-    names = [{"kind": n.kind, "name": n.name} for n in name_rows(details)]
-    return PreparedCertificate(values, names, key_spec, ciphertext, details)
+    return PreparedCertificate(values, name_rows(details), key_spec, ciphertext, details)
 
 
 def insert_certificate(
@@ -247,7 +246,10 @@ def insert_dependents(
     conn = session.connection()
     new_id = written["id"]
     if prepared.names:
-        conn.execute(_INSERT_NAME, [{"certificate_id": new_id, **n} for n in prepared.names])
+        conn.execute(
+            _INSERT_NAME,
+            [{"certificate_id": new_id, "kind": n.kind, "name": n.name} for n in prepared.names],
+        )
     if prepared.key_ciphertext is not None:
         conn.execute(
             _INSERT_KEY,

@@ -8,7 +8,7 @@ replaced_by_id set and share lineage_id), ~2% revoked, ~70% with a stored (encry
 Certificates are signed with lemur.crypto.issuance.build_leaf_certificate by the
 authority's real key, with leaf keys from a pool of a few hundred, in a process per core.
 Rows go in with COPY (PostgreSQL) or executemany in large transactions (SQLite), with
-exactly the columns and name-index rows lemur.certificates.store.add_certificate writes
+exactly the columns and name-index rows lemur.certificates.store.CertificateStore writes
 (checked against describe_certificate + name_rows for a sample of rows).
 
 The installation is initialised with a clock 800 days in the past so that the CAs are old
@@ -435,7 +435,7 @@ def generate_chunk(task: tuple[int, int, int]) -> dict[str, Any]:
 
 
 def check_sample(sample: dict[str, Any], chain_pem: str) -> None:
-    """The generated row equals what add_certificate would have written."""
+    """The generated row equals what the certificate store would have written."""
     from cryptography import x509
 
     from lemur.certificates.store import name_rows
@@ -511,17 +511,13 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
     from cryptography.hazmat.primitives import serialization
 
     from lemur.accounts.service import AccountService
-    from lemur.authorities.service import (
-        AuthorityService,
-        AuthorityURLs,
-        LocalAuthoritySpec,
-        SubjectFields,
-    )
+    from lemur.authorities.specs import LocalAuthoritySpec, SubjectFields
     from lemur.authz import cli_principal
     from lemur.clock import FrozenClock
     from lemur.container import build_container
     from lemur.crypto.keys import KeySpec
     from lemur.crypto.parsing import certificates_to_pem
+    from lemur.services import Services
 
     server = Server(backend)
     now = dt.datetime.now(dt.UTC)
@@ -529,16 +525,13 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
     server.create_team_and_token()
     container = build_container(server.settings(), init=False)
     try:
-        urls = AuthorityURLs(container.settings.effective_base_url)
-        with container.db.write() as session:
-            service = AuthorityService(
-                session,
-                clock=FrozenClock(now - CA_AGE + dt.timedelta(days=1)),
-                keyring=container.keyring,
-                plugins=container.plugins,
-                urls=urls,
-                actor=cli_principal(),
-            )
+        # The intermediates are made a day after the (backdated) root.
+        real_clock, container.clock = (
+            container.clock,
+            FrozenClock(now - CA_AGE + dt.timedelta(days=1)),
+        )
+        with Services(container, cli_principal()) as services:
+            service = services.authorities()
             root = service.find("local-root-ca")
             for name, spec, common_name in EXTRA_AUTHORITIES:
                 service.create_local(
@@ -551,6 +544,7 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
                         path_length=0,
                     )
                 )
+        container.clock = real_clock
         with container.db.write() as session:
             accounts = AccountService(
                 session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
@@ -559,18 +553,13 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
             for i in range(N_TEAMS - 1):
                 team_ids.append(accounts.create_team(f"team-{i:02d}", description="bench").id)
         materials = []
-        with container.db.read() as session:
-            service = AuthorityService(
-                session,
-                clock=container.clock,
-                keyring=container.keyring,
-                plugins=container.plugins,
-                urls=urls,
-                actor=cli_principal(),
-            )
+        with Services(container, cli_principal()) as services:
+            gateway, read = services.authority_gateway, services.uow.read
             for name in ("local-issuing-ca", *(a[0] for a in EXTRA_AUTHORITIES)):
-                authority = service.find(name)
-                signer = service.signing_authority(authority)
+                authority = services.authorities().find(name)
+                found = gateway.get(read, authority.id)
+                assert found is not None
+                signer = gateway.signer(read, found)
                 materials.append(
                     AuthorityMaterial(
                         id=authority.id,

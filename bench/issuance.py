@@ -77,19 +77,13 @@ def _container(server: Server) -> Any:
 
 
 def _signing_authority(container: Any) -> Any:
-    from lemur.authorities.service import AuthorityService, AuthorityURLs
     from lemur.authz import cli_principal
+    from lemur.services import Services
 
-    with container.db.read() as session:
-        service = AuthorityService(
-            session,
-            clock=container.clock,
-            keyring=container.keyring,
-            plugins=container.plugins,
-            urls=AuthorityURLs(container.settings.effective_base_url),
-            actor=cli_principal(),
-        )
-        return service.signing_authority(service.find(ISSUING_CA))
+    with Services(container, cli_principal()) as services:
+        gateway, read = services.authority_gateway, services.uow.read
+        found = gateway.get(read, services.authorities().find(ISSUING_CA).id)
+        return gateway.signer(read, found)
 
 
 def crypto_baseline(server: Server, key_type: str, seconds: float) -> float:
@@ -127,15 +121,14 @@ def crypto_baseline(server: Server, key_type: str, seconds: float) -> float:
 
 
 def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[float, float]:
-    """Certificates/s for CertificateService.issue in-process (one core, no HTTP), and the
+    """Certificates/s for IssuanceService.issue in-process (one core, no HTTP), and the
     SQL statements each issuance runs."""
     from sqlalchemy import event
 
-    from lemur.authorities.service import AuthorityURLs
     from lemur.authz import cli_principal
     from lemur.certificates.requests import NewCertificate
-    from lemur.certificates.service import CertificateService
     from lemur.crypto.keys import KeySpec
+    from lemur.services import Services
 
     container = _container(server)
     statements = {"n": 0}
@@ -150,17 +143,8 @@ def service_baseline(server: Server, key_type: str, seconds: float) -> tuple[flo
         ca_id = authority_id(server, ISSUING_CA)
         count, started = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - started) < seconds or count < 5:
-            with container.db.read() as session:
-                CertificateService(
-                    session,
-                    clock=container.clock,
-                    keyring=container.keyring,
-                    plugins=container.plugins,
-                    urls=AuthorityURLs(container.settings.effective_base_url),
-                    actor=cli_principal(),
-                    db=container.db,
-                    signing_keys=container.signing_keys,
-                ).issue(
+            with Services(container, cli_principal()) as services:
+                services.issuance().issue(
                     NewCertificate(
                         team_id=server.team_id or 1,
                         authority_id=ca_id,

@@ -9,6 +9,9 @@
 2. FastAPI's ``Depends`` appears only in files named ``api.py``.
 3. No ambient state: no ``Settings()``, engine, session factory, container or application
    is built when a module is imported.
+4. Domain packages depend one way: ``lemur.certificates`` may use ``lemur.authorities``
+   (signing, URLs, CRL, OCSP), never the reverse; the certificate store reaches
+   authorities through the protocol they define (lemur.authorities.inventory).
 """
 
 from __future__ import annotations
@@ -186,6 +189,32 @@ def test_no_ambient_state_at_import_time() -> None:
     assert not violations, "\n".join(violations)
 
 
+# Domain packages and the packages they must never import.
+ONE_WAY = {"lemur.authorities": ("lemur.certificates",)}
+
+
+def one_way_violations(path: Path, source: str) -> list[str]:
+    module = module_name(path) if path.is_relative_to(SRC) else path.stem
+    forbidden = next((f for pkg, f in ONE_WAY.items() if within(module, (pkg,))), ())
+    tree = ast.parse(source, filename=str(path))
+    return [
+        f"{path}:{line}: {module} imports {target}"
+        for line, target in imported_lemur_modules(tree, module, path.name == "__init__.py")
+        if within(target, forbidden)
+    ]
+
+
+def test_authorities_never_import_certificates() -> None:
+    violations = []
+    checked = 0
+    for path in sources():
+        if within(module_name(path), tuple(ONE_WAY)):
+            checked += 1
+            violations += one_way_violations(path, path.read_text())
+    assert checked >= 5
+    assert not violations, "\n".join(violations)
+
+
 # -- the checkers themselves catch what they should ----------------------------------------
 
 CRYPTO_FILE = LEMUR / "crypto" / "example.py"
@@ -219,6 +248,35 @@ def test_import_checker_catches_domain_imports(source: str) -> None:
 )
 def test_import_checker_allows_the_allowed(source: str) -> None:
     assert import_violations(CRYPTO_FILE, source, ALLOWED) == []
+
+
+AUTHORITIES_FILE = LEMUR / "authorities" / "example.py"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from lemur.certificates.models import Certificate\n",
+        "import lemur.certificates.store\n",
+        "from lemur import certificates\n",
+        "def f():\n    from lemur.certificates.store import CertificateStore\n",
+        "from ..certificates import store\n",
+    ],
+)
+def test_one_way_checker_catches_authorities_importing_certificates(source: str) -> None:
+    assert one_way_violations(AUTHORITIES_FILE, source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from lemur.authorities.models import Authority\n",
+        "from lemur.accounts.models import Team\n",
+        "from .inventory import CertificateInventory\n",
+    ],
+)
+def test_one_way_checker_allows_the_rest(source: str) -> None:
+    assert one_way_violations(AUTHORITIES_FILE, source) == []
 
 
 def test_depends_checker() -> None:

@@ -85,13 +85,14 @@ WRITES = frozenset(
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. ``user_id`` is None only for the local CLI."""
+    """An authenticated caller. ``user_id`` is None only for the local CLI and for the
+    anonymous public principal."""
 
     user_id: int | None
     username: str
     role: Role
     team_ids: frozenset[int]
-    via: str  # "session" | "token" | "cli"
+    via: str  # "session" | "token" | "cli" | "public"
     token_scope: TokenScope | None = None
     client_address: str | None = None
     acting_as: str | None = None  # set when the CLI acts for a user: the audit names "cli"
@@ -105,12 +106,24 @@ class Principal:
     def actor_name(self) -> str:
         if self.acting_as is not None:
             return self.acting_as
+        if self.via == "public":
+            return "public"
         return "cli" if self.user_id is None else f"user:{self.username}"
 
 
 def cli_principal() -> Principal:
     """The operator at the server's own console (``lemur`` admin commands)."""
     return Principal(user_id=None, username="cli", role=Role.ADMIN, team_ids=frozenset(), via="cli")
+
+
+def public_principal() -> Principal:
+    """Anyone on the network, unauthenticated: relying parties fetching a CRL, an OCSP
+    answer or a CA certificate. Read-only role and no teams, so any action that needs
+    more than public data is refused; what it writes (a CRL signed anew) is audited as
+    ``public``."""
+    return Principal(
+        user_id=None, username="public", role=Role.READ_ONLY, team_ids=frozenset(), via="public"
+    )
 
 
 def allowed(principal: Principal, action: Action, *, team_id: int | None = None) -> bool:

@@ -1,9 +1,9 @@
 """Helpers that fill the inventory quickly for the search, revocation and renewal tests.
 
-``issue`` goes through CertificateService in-process (the same code the API runs, minus
+``issue`` goes through IssuanceService in-process (the same code the API runs, minus
 HTTP), ``issue_via_api`` through the API. ``insert_leaf`` builds a certificate with
 lemur.crypto.issuance under a throw-away CA whose validity covers any dates, and stores it
-with lemur.certificates.store.add_certificate: the way to get expired certificates, chosen
+with lemur.certificates.store.CertificateStore: the way to get expired certificates, chosen
 serials and certificates without a common name.
 """
 
@@ -22,17 +22,16 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from lemur.authorities.models import Authority
-from lemur.authorities.service import AuthorityURLs
-from lemur.authz import Principal, cli_principal
+from lemur.authz import cli_principal
 from lemur.certificates.models import Certificate
 from lemur.certificates.requests import NewCertificate
-from lemur.certificates.service import CertificateService
-from lemur.certificates.store import add_certificate
+from lemur.certificates.store import CertificateStore
 from lemur.container import Container
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate
 from lemur.crypto.keys import KeySpec, generate_private_key
 from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import Profile
+from lemur.services import Services
 
 ROOT_NAME = "local-root-ca"
 ISSUING_NAME = "local-issuing-ca"
@@ -52,19 +51,6 @@ def issuing_authority_id(container: Container) -> int:
     return int(found)
 
 
-def _service(container: Container, session: Any, actor: Principal | None) -> CertificateService:
-    return CertificateService(
-        session,
-        clock=container.clock,
-        keyring=container.keyring,
-        plugins=container.plugins,
-        urls=AuthorityURLs(container.settings.effective_base_url),
-        actor=actor or cli_principal(),
-        db=container.db,
-        signing_keys=container.signing_keys,
-    )
-
-
 def issue(
     container: Container,
     *,
@@ -78,10 +64,10 @@ def issue(
     key_spec: KeySpec = KeySpec.EC_P256,
     validity_days: int | None = None,
 ) -> int:
-    """Issue through CertificateService (as the console operator); returns the id."""
-    with container.db.read() as session:
+    """Issue through IssuanceService (as the console operator); returns the id."""
+    with Services(container, cli_principal()) as services:
         return (
-            _service(container, session, None)
+            services.issuance()
             .issue(
                 NewCertificate(
                     team_id=team_id,
@@ -95,7 +81,7 @@ def issue(
                     validity_days=validity_days,
                 )
             )
-            .id
+            .certificate.id
         )
 
 
@@ -154,21 +140,21 @@ def insert_leaf(
         not_after=not_after,
         serial=serial,
     )
+    store = CertificateStore(container.keyring)
+    prepared = store.prepare(
+        cert,
+        chain=(ca.certificate,),
+        origin="imported",
+        team_id=team_id,
+        authority_id=None,
+        profile=None,
+        created_by="cli",
+        now=created_at or container.clock.now(),
+    )
     with container.db.write() as session:
-        row = add_certificate(
-            session,
-            cert,
-            chain=(ca.certificate,),
-            origin="imported",
-            team_id=team_id,
-            authority_id=None,
-            profile=None,
-            created_by="cli",
-            now=created_at or container.clock.now(),
-            keyring=container.keyring,
-        )
+        record = store.add(session, prepared)
         session.commit()
-        return row.id
+        return record.id
 
 
 def certificate_count(container: Container) -> int:

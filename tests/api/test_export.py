@@ -174,14 +174,17 @@ def test_key_export_refusals_write_nothing(
             assert b"PRIVATE KEY" not in r.content
     r = export(client, world, body["id"], "pem-bundle", who="outsider")
     assert r.status_code == 403, r.text
+    # An unknown format is a bad value of the format field; the message lists the known ones.
     r = export(client, world, body["id"], "no-such-format")
-    error(r, 404, "plugin_not_found", "format")
+    message = error(r, 422, "unknown_format", "format")
+    assert "pem-bundle" in message
+    assert "pkcs12" in message
     r = client.get(
         f"/api/v1/certificates/{body['id']}/export",
         params={"format": "no-such-format"},
         headers=world.headers("member"),
     )
-    error(r, 404, "plugin_not_found", "format")
+    error(r, 422, "unknown_format", "format")
     r = export(client, world, 9999, "pem-bundle")
     error(r, 404, "certificate_not_found", "certificate_id")
     r = client.post(

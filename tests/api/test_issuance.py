@@ -383,6 +383,15 @@ def test_cab_forum_authority_issues_br_compliant_server_certificates(
     # certificates would carry internal CRL/OCSP URLs that the BRs forbid.
     r = issue_raw(default_client, world, authority_id=sub["id"])
     assert "LEMUR_BASE_URL" in error(r, 422, "base_url_not_public", "authority_id")
+    # An https:// base URL is public but still refused (BR §7.1.2.7.7: CRL and OCSP URLs
+    # are plain http://), for issuance and renewal alike, naming the field at fault.
+    with client_with_base_url(container, "https://pki.example.com") as https_client:
+        r = issue_raw(https_client, world, authority_id=sub["id"])
+        assert "http://" in error(r, 422, "base_url_not_public", "authority_id")
+        r = https_client.post(
+            f"/api/v1/certificates/{body['id']}/renew", json={}, headers=world.headers("member")
+        )
+        assert "http://" in error(r, 422, "base_url_not_public", "certificate_id")
     assert counts(container) == before
 
 
@@ -522,7 +531,7 @@ def test_other_bad_names(client: TestClient, world: World, container: Container)
     r = issue_raw(client, world, subject_alternative_names={"uris": ["no scheme"]})
     error(r, 422, "invalid_uri", "subject_alternative_names.uris[0]")
     r = issue_raw(client, world, dns_names=[])
-    error(r, 422, "names_required", "dns_names")
+    error(r, 422, "names_required", "subject_alternative_names.dns_names")
     r = issue_raw(client, world, common_name="bad_name.example.com", dns_names=[])
     error(r, 422, "invalid_dns_name", "common_name")
     assert counts(container) == before

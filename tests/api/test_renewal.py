@@ -165,9 +165,10 @@ def test_what_cannot_be_renewed(container: Container, client: TestClient, world:
         assert certificate_count(container) == before
         return response
 
-    # A superseded certificate: renew its replacement instead.
+    # A superseded certificate: renew its replacement instead. A conflict with the
+    # certificate's state, not a bad value in the request.
     response = refused(old, {}, member)
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "already_replaced"
     assert response.json()["error"]["field"] == "certificate_id"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import socket
 import subprocess
@@ -206,7 +207,8 @@ def test_bad_reason_and_double_revocation_are_refused(
     before = audit_count(container)
     crl_before = crl_number_stored(container, _issuing_id(client, world))
     again = client.post(f"{URL}/{cert}/revoke", json={"reason": "key_compromise"}, headers=member)
-    assert again.status_code == 422
+    # A conflict with the certificate's state, not a bad value in the request.
+    assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_revoked"
     assert again.json()["error"]["field"] == "certificate_id"
     assert revoked_state(container, cert) == (revoked_at, "cessation_of_operation")
@@ -509,25 +511,8 @@ def test_ocsp_malformed_and_foreign_requests(
             is malformed
         )
         assert status_of(http.post(f"/ocsp/{pki.issuing_id}", content=b"\x30" * 5000)) is malformed
-        # The leaf was issued by the issuing CA: the root's responder does not answer for it.
-        assert status_of(http.post(f"/ocsp/{pki.root_id}", content=der)) is unauthorized
-        encoded = quote(base64.b64encode(der).decode(), safe="")
-        assert status_of(http.get(f"/ocsp/{pki.root_id}/{encoded}")) is unauthorized
-        # An authority that does not exist cannot answer either.
+        # An authority that does not exist cannot sign any answer.
         assert status_of(http.post("/ocsp/999", content=der)) is unauthorized
-    # openssl reports the same.
-    out = run(
-        "ocsp",
-        "-issuer",
-        pki.issuing,
-        "-cert",
-        pki.leaf,
-        "-url",
-        f"{live_url}/ocsp/{pki.root_id}",
-        "-CAfile",
-        pki.root,
-    )
-    assert "unauthorized" in out.lower(), out
 
 
 def test_remove_from_crl_is_not_a_revocation_reason(
@@ -637,3 +622,138 @@ def test_an_imported_ca_without_key_publishes_nothing(
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "revoked"
+
+
+# -- where a revocation takes effect ------------------------------------------------------
+
+
+def _last_revoke_event(container: Container, certificate_id: int) -> dict[str, Any]:
+    with container.db.read() as session:
+        event = session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.action == "certificate.revoke",
+                AuditEvent.target_id == str(certificate_id),
+            )
+            .order_by(AuditEvent.seq.desc())
+        ).first()
+    assert event is not None
+    details: dict[str, Any] = json.loads(event.details)
+    return details
+
+
+def test_revoking_an_imported_certificate_is_recorded_in_the_inventory_only(
+    container: Container, client: TestClient, world: World
+) -> None:
+    """Lemur cannot reach the CA of a certificate imported from elsewhere: the revocation
+    is recorded in the inventory only, and the answer, the detail and the audit event say
+    so plainly, instead of implying that relying parties will see it revoked."""
+    now = container.clock.now()
+    imported = insert_leaf(
+        container,
+        throwaway_ca("Somebody Else's CA"),
+        team_id=world.team_ids["own"],
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=30),
+        common_name="elsewhere.example.com",
+    )
+    member = world.headers("member")
+    response = client.post(
+        f"{URL}/{imported}/revoke", json={"reason": "superseded"}, headers=member
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "revoked"
+    assert body["revocation_scope"] == "inventory_only"
+    assert "inventory only" in body["revocation_note"]
+    assert "cannot reach" in body["revocation_note"]
+    detail = client.get(f"{URL}/{imported}", headers=member).json()
+    assert detail["revocation_scope"] == "inventory_only"
+    assert detail["revocation_note"] == body["revocation_note"]
+    assert _last_revoke_event(container, imported)["scope"] == "inventory_only"
+
+
+def test_revoking_at_a_local_ca_says_the_issuer_revoked_it(
+    container: Container, client: TestClient, world: World
+) -> None:
+    cert = issue(container, team_id=world.team_ids["own"], common_name="local.example.com")
+    member = world.headers("member")
+    response = client.post(f"{URL}/{cert}/revoke", json={}, headers=member)
+    assert response.status_code == 200, response.text
+    assert response.json()["revocation_scope"] == "issuer"
+    assert ISSUING_NAME in response.json()["revocation_note"]
+    detail = client.get(f"{URL}/{cert}", headers=member).json()
+    assert detail["revocation_scope"] == "issuer"
+    assert _last_revoke_event(container, cert)["scope"] == "issuer"
+    # A certificate that is not revoked says nothing about a scope.
+    other = issue(container, team_id=world.team_ids["own"], common_name="other.example.com")
+    assert client.get(f"{URL}/{other}", headers=member).json()["revocation_scope"] is None
+
+
+def test_ocsp_for_a_certificate_another_authority_issued_is_unknown(
+    container: Container, client: TestClient, world: World, pki: PKI, live_url: str
+) -> None:
+    """RFC 6960 §2.2: "unknown" is the answer for a certificate this responder's CA did not
+    issue, "usually because the request indicates an unrecognized issuer that is not served
+    by this responder". The leaf exists (the issuing CA issued it), asked at the root's
+    responder: a signed "unknown", not "unauthorized"."""
+    root = x509.load_pem_x509_certificate(pki.root.read_bytes())
+    leaf = x509.load_pem_x509_certificate(pki.leaf.read_bytes())
+    der = _ocsp_request(pki)
+    encoded = quote(base64.b64encode(der).decode(), safe="")
+    # The same serial with the root named as its issuer: the root never issued it.
+    by_root = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(
+            issuer_name_hash=_sha1(root.subject.public_bytes()),
+            issuer_key_hash=_sha1(_spki_bits(root)),
+            serial_number=leaf.serial_number,
+            algorithm=hashes.SHA1(),
+        )
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    with httpx.Client(base_url=live_url, timeout=10) as http:
+        for response in (
+            http.post(f"/ocsp/{pki.root_id}", content=der),
+            http.get(f"/ocsp/{pki.root_id}/{encoded}"),
+            http.post(f"/ocsp/{pki.root_id}", content=by_root),
+        ):
+            assert response.status_code == 200, response.text
+            answer = ocsp.load_der_ocsp_response(response.content)
+            assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+            assert answer.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+            assert answer.serial_number == leaf.serial_number
+            # Signed by the root, the responder that was asked.
+            assert (
+                answer.responder_key_hash
+                == x509.SubjectKeyIdentifier.from_public_key(root.public_key()).digest
+            )
+    # openssl reads the same answer.
+    out = run(
+        "ocsp",
+        "-issuer",
+        pki.issuing,
+        "-cert",
+        pki.leaf,
+        "-url",
+        f"{live_url}/ocsp/{pki.root_id}",
+        "-CAfile",
+        pki.root,
+    )
+    assert "unknown" in out.lower(), out
+
+
+def _sha1(data: bytes) -> bytes:
+    digest = hashes.Hash(hashes.SHA1())
+    digest.update(data)
+    return digest.finalize()
+
+
+def _spki_bits(cert: x509.Certificate) -> bytes:
+    """The subjectPublicKey BIT STRING's contents (RFC 6960 §4.1.1 issuerKeyHash)."""
+    public = cert.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    return public.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )

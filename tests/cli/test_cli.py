@@ -516,3 +516,37 @@ def test_names_with_brackets_print_verbatim(data_dir: Path) -> None:
     missing = lemur(data_dir, "team", "add-member", "[/x]", "admin")
     assert missing.returncode == NOT_FOUND
     assert "'[/x]'" in missing.stderr
+
+
+def test_admin_command_from_another_directory_says_where_it_looked(tmp_path: Path) -> None:
+    """Run from the wrong directory, an admin command must not invite ``lemur init`` (a
+    second, empty instance): it names the absolute path it looked at, says it is relative
+    to the current directory, and how to point at the real data directory."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = clean_env(tmp_path, {"COLUMNS": "200"})
+    del env["LEMUR_DATA_DIR"]
+    done = subprocess.run(
+        [*lemur_command(), "user", "list"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == CONFIG, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())
+    assert str(elsewhere / "lemur-data") in said
+    assert "relative to the current directory" in said
+    assert "LEMUR_DATA_DIR=" in said
+    assert "make run" in said
+    assert not (elsewhere / "lemur-data").exists()
+
+    # With LEMUR_DATA_DIR set to a missing directory, it says that is where it looked.
+    missing = tmp_path / "missing"
+    done = lemur(missing, "user", "list", columns=200)
+    assert done.returncode == CONFIG, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())
+    assert str(missing) in said
+    assert "LEMUR_DATA_DIR is set" in said

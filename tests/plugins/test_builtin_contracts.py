@@ -19,14 +19,16 @@ from lemur.builtin.exporters import (
 from lemur.builtin.local_ca import LocalCAIssuer
 from lemur.crypto.keys import KeySpec, generate_private_key
 from lemur.crypto.profiles import Profile
+from lemur.crypto.revocation import RevocationReason, RevokedEntry
 from lemur.plugins.base import Exporter, NoOptions, Plugin
 from lemur.plugins.testing import (
     AuthorityCreatorContract,
+    CRLPublisherContract,
     ExporterContract,
     IssuerContract,
     PluginClassContract,
 )
-from lemur.plugins.values import AuthoritySpec, Bundle, IssuanceRequest
+from lemur.plugins.values import AuthoritySpec, Bundle, CRLRequest, IssuanceRequest
 from tests.plugins.conftest import (
     CA,
     DAY,
@@ -131,6 +133,31 @@ class TestLocalCAAuthorityCreatorContract(AuthorityCreatorContract):
             path_length=0,
             permitted_dns_subtrees=("example.com",),
             parent=ca.root,
+        )
+
+
+class TestLocalCACRLPublisherContract(CRLPublisherContract):
+    @pytest.fixture
+    def crl_publisher(self) -> LocalCAIssuer:
+        return local_ca()
+
+    @pytest.fixture(params=["empty", "three-revoked"])
+    def crl_request(self, request: pytest.FixtureRequest, ca: CA) -> CRLRequest:
+        revoked = (
+            ()
+            if request.param == "empty"
+            else (
+                RevokedEntry(0x1234, NOW - DAY, RevocationReason.KEY_COMPROMISE),
+                RevokedEntry(0xABCDEF, NOW - 2 * DAY, RevocationReason.UNSPECIFIED),
+                RevokedEntry(7, NOW, RevocationReason.SUPERSEDED),
+            )
+        )
+        return CRLRequest(
+            authority=ca.intermediate,
+            revoked=revoked,
+            crl_number=42,
+            this_update=NOW,
+            next_update=NOW + 3 * DAY,
         )
 
 

@@ -48,7 +48,7 @@ def test_any_logged_in_user_sees_the_installed_plugins(api: TestClient, world: W
     plugins = {(p["kind"], p["slug"]): p for p in body["plugins"]}
     local = plugins[("issuer", "local-ca")]
     assert local["title"] == "Local CA"
-    assert local["capabilities"] == ["revoke", "create_authority"]
+    assert local["capabilities"] == ["revoke", "publish_crl", "create_authority"]
     assert local["options_schema"]["type"] == "object"
     assert local["options_schema"]["properties"] == {}
     assert local["distribution"].startswith("lemur ")

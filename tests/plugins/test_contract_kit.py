@@ -6,16 +6,24 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from cryptography import x509
 from pydantic import BaseModel
 
 from lemur.builtin.exporters import PEMBundleExporter, PKCS8KeyExporter
 from lemur.builtin.local_ca import LocalCAIssuer
 from lemur.crypto.keys import KeySpec, generate_private_key, private_key_to_pem
 from lemur.crypto.names import SubjectAltNames
+from lemur.crypto.revocation import RevocationReason, RevokedEntry
 from lemur.plugins.base import Issuer, NoOptions, Plugin
-from lemur.plugins.testing import ExporterContract, IssuerContract, PluginClassContract, read_back
-from lemur.plugins.values import Bundle, Exported, IssuanceRequest, Issued, Pending
-from tests.plugins.conftest import CA, DAY, PASSPHRASE, leaf_request, make_context
+from lemur.plugins.testing import (
+    CRLPublisherContract,
+    ExporterContract,
+    IssuerContract,
+    PluginClassContract,
+    read_back,
+)
+from lemur.plugins.values import Bundle, CRLRequest, Exported, IssuanceRequest, Issued, Pending
+from tests.plugins.conftest import CA, DAY, NOW, PASSPHRASE, leaf_request, make_context
 from tests.plugins.sample_plugins import VaultDestination
 
 
@@ -168,3 +176,41 @@ def test_read_back_refuses_garbage() -> None:
         read_back(b"\x30\x03garbage", None)
     with pytest.raises(AssertionError, match="no complete PEM block"):
         read_back(b"-----BEGIN CERTIFICATE-----\nMIIB", None)
+
+
+class ForgetfulCRLPublisher(LocalCAIssuer):
+    """Leaves the first revoked certificate off its CRL and numbers it wrong."""
+
+    slug = "forgetful-crl"
+
+    def publish_crl(self, request: CRLRequest) -> x509.CertificateRevocationList:
+        return super().publish_crl(
+            replace(request, revoked=request.revoked[1:], crl_number=request.crl_number + 1)
+        )
+
+
+def test_crl_publisher_contract_flags_a_missing_entry_and_a_wrong_number(ca: CA) -> None:
+    request = CRLRequest(
+        authority=ca.intermediate,
+        revoked=(
+            RevokedEntry(0x1234, NOW - DAY, RevocationReason.KEY_COMPROMISE),
+            RevokedEntry(0x5678, NOW - DAY, RevocationReason.SUPERSEDED),
+        ),
+        crl_number=3,
+        this_update=NOW,
+        next_update=NOW + 3 * DAY,
+    )
+    kit = CRLPublisherContract()
+    good = LocalCAIssuer(NoOptions(), make_context()).publish_crl(request)
+    kit.test_lists_exactly_the_revoked_entries(good, request)
+    kit.test_number_and_window_are_the_requested_ones(good, request)
+    kit.test_signed_by_the_authority(good, request)
+    bad = ForgetfulCRLPublisher(NoOptions(), make_context()).publish_crl(request)
+    with pytest.raises(AssertionError):
+        kit.test_lists_exactly_the_revoked_entries(bad, request)
+    with pytest.raises(AssertionError):
+        kit.test_number_and_window_are_the_requested_ones(bad, request)
+    # Signed by another CA's key: the signature check fails.
+    other = replace(request, authority=ca.root)
+    with pytest.raises(AssertionError):
+        kit.test_signed_by_the_authority(good, other)

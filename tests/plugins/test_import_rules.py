@@ -25,8 +25,8 @@ def lemur_imports(path: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "path",
-    sorted([*(SRC / "plugins").glob("*.py"), *(SRC / "builtin").glob("*.py")]),
-    ids=lambda p: f"{p.parent.name}/{p.name}",
+    sorted([*(SRC / "plugins").rglob("*.py"), *(SRC / "builtin").rglob("*.py")]),
+    ids=lambda p: str(p.relative_to(SRC)),
 )
 def test_plugins_import_only_the_plugin_api_and_crypto(path: Path) -> None:
     bad = [

@@ -138,7 +138,7 @@ def test_describe_gives_schema_capabilities_and_exporter_flags() -> None:
     assert [d.slug for d in registry.describe()] == ["local-ca", "refusing-ca", "vault-store"]
     local = by_slug["local-ca"]
     assert (local.kind, local.title) == ("issuer", "Local CA")
-    assert local.capabilities == ("revoke", "create_authority")
+    assert local.capabilities == ("revoke", "publish_crl", "create_authority")
     assert local.includes_private_key is None
     assert local.options_schema["additionalProperties"] is False
     vault = by_slug["vault-store"]

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from lemur.db import Database, pipelined
+from lemur.db import Database, UnitOfWork, pipelined
 from tests.conftest import PG_ADMIN_DSN
 
 
@@ -120,5 +120,53 @@ def test_read_sessions_refuse_writes(database_url: str) -> None:
                 ).scalar_one()
                 == 0
             )
+    finally:
+        db.dispose()
+
+
+_INSERT_TEAM = text(
+    "INSERT INTO teams (name, description, created_at) VALUES (:name, '', CURRENT_TIMESTAMP)"
+)
+
+
+def _team_names(db: Database) -> set[str]:
+    with db.read() as session:
+        return set(session.execute(text("SELECT name FROM teams")).scalars())
+
+
+def _write_then_fail(uow: UnitOfWork) -> None:
+    with uow.write() as tx:
+        tx.session.execute(_INSERT_TEAM, {"name": "dropped"})
+        raise RuntimeError("boom")
+
+
+def _write_a_duplicate_pipelined(uow: UnitOfWork) -> None:
+    with uow.write() as tx, tx.commit_pipelined():
+        tx.session.execute(_INSERT_TEAM, {"name": "again"})
+        tx.session.execute(_INSERT_TEAM, {"name": "kept"})  # a duplicate name
+
+
+def test_a_unit_of_work_commits_its_write_and_rolls_back_a_failed_one(database_url: str) -> None:
+    """Services never commit: the unit of work commits when the write block ends and rolls
+    back when it raises, so nothing half-written stays (on both databases)."""
+    db = Database.connect(database_url)
+    try:
+        with UnitOfWork(db) as uow:
+            assert uow.read.execute(text("SELECT count(*) FROM teams")).scalar_one() == 0
+            with uow.write() as tx:
+                tx.session.execute(_INSERT_TEAM, {"name": "kept"})
+        assert _team_names(db) == {"kept"}
+        with UnitOfWork(db) as uow, pytest.raises(RuntimeError, match="boom"):
+            _write_then_fail(uow)
+        assert _team_names(db) == {"kept"}
+        # The pipelined commit: statements and commit together, a failure fails them all.
+        with UnitOfWork(db) as uow:
+            with uow.write() as tx, tx.commit_pipelined():
+                tx.session.execute(_INSERT_TEAM, {"name": "piped"})
+            assert tx.committed
+        assert _team_names(db) == {"kept", "piped"}
+        with UnitOfWork(db) as uow, pytest.raises(IntegrityError):
+            _write_a_duplicate_pipelined(uow)
+        assert _team_names(db) == {"kept", "piped"}
     finally:
         db.dispose()

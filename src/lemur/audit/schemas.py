@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lemur.audit.models import AuditEvent
-from lemur.audit.service import VerifyResult
+from lemur.audit.service import AuditRecord, VerifyResult
 
 
 class AuditEventOut(BaseModel):
@@ -23,7 +22,7 @@ class AuditEventOut(BaseModel):
     hash: str
 
     @classmethod
-    def of(cls, event: AuditEvent) -> AuditEventOut:
+    def of(cls, event: AuditRecord) -> AuditEventOut:
         return cls(
             seq=event.seq,
             occurred_at=event.occurred_at,

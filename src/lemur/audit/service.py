@@ -14,9 +14,9 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
 from lemur.audit.models import AuditEvent, AuditHead
@@ -37,9 +37,10 @@ class Actor:
 
 
 @dataclass(frozen=True, slots=True)
-class AppendedEvent:
-    """An event as AuditLog.append wrote it: the columns of ``audit_events``, without the
-    cost of an ORM instance (a test keeps the fields and the columns the same)."""
+class AuditRecord:
+    """One audit event, as every write and read of the log returns it: the columns of
+    ``audit_events`` (read with Core, built field by field, so a column and a field that
+    differ fail every read), without the cost of an ORM instance."""
 
     seq: int
     occurred_at: dt.datetime
@@ -54,10 +55,12 @@ class AppendedEvent:
     hash: str
 
 
-_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(AppendedEvent))
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(AuditRecord))
+# The chain's head as an appender locked it: (seq, hash).
+ChainHead = tuple[int, str]
 
 
-def event_hash(event: AuditEvent | AppendedEvent) -> str:
+def event_hash(event: AuditRecord) -> str:
     payload = [
         event.seq,
         event.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -77,10 +80,12 @@ def event_hash(event: AuditEvent | AppendedEvent) -> str:
 _HEAD = cast(Table, AuditHead.__table__)
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 # The same lock as a CTE, for a statement that has other work to do in the same round trip
-# (see lemur.certificates.store.insert_certificate_row).
+# (see lemur.certificates.store.CertificateStore.insert).
 LOCKED_HEAD = _LOCK_HEAD.cte("audit_head_locked")
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
-_INSERT_EVENT = cast(Table, AuditEvent.__table__).insert()
+_EVENTS = cast(Table, AuditEvent.__table__)
+_INSERT_EVENT = _EVENTS.insert()
+_SELECT_EVENTS = select(*(_EVENTS.c[name] for name in _EVENT_FIELDS))
 
 
 class AuditLog:
@@ -97,7 +102,7 @@ class AuditLog:
         target_id: str | int | None = None,
         outcome: str = "success",
         details: Mapping[str, DetailValue] | None = None,
-    ) -> AppendedEvent:
+    ) -> AuditRecord:
         """Append one event to the current transaction; the caller commits."""
         return self.append(
             self.lock_head(),
@@ -109,7 +114,7 @@ class AuditLog:
             details=details,
         )
 
-    def lock_head(self) -> tuple[int, str]:
+    def lock_head(self) -> ChainHead:
         """Lock the chain's head for this transaction and return its (seq, hash). From here
         to the commit, every other appender waits: keep that stretch short."""
         seq, hash_ = self._session.connection().execute(_LOCK_HEAD).one()
@@ -117,7 +122,7 @@ class AuditLog:
 
     def append(
         self,
-        head: tuple[int, str],
+        head: ChainHead,
         actor: Actor,
         action: str,
         *,
@@ -125,7 +130,7 @@ class AuditLog:
         target_id: str | int | None = None,
         outcome: str = "success",
         details: Mapping[str, DetailValue] | None = None,
-    ) -> AppendedEvent:
+    ) -> AuditRecord:
         """Append one event after ``head`` (from lock_head, in this transaction).
 
         Plain statements rather than the unit of work, and none whose result is read, so on
@@ -134,7 +139,7 @@ class AuditLog:
         head_seq, head_hash = head
         # Microseconds only: the hash must survive a round trip through either database.
         now = self._clock.now().astimezone(dt.UTC)
-        unsealed = AppendedEvent(
+        unsealed = AuditRecord(
             seq=head_seq + 1,
             occurred_at=now,
             actor=actor.name,
@@ -166,8 +171,26 @@ class AuditFilter:
 
 @dataclass(frozen=True)
 class AuditPage:
-    events: list[AuditEvent]
+    events: list[AuditRecord]
     next_cursor: str | None
+
+
+def _records(session: Session, stmt: Select[Any]) -> list[AuditRecord]:
+    return [AuditRecord(*row) for row in session.execute(stmt)]
+
+
+def events_about(
+    session: Session, target_type: str, target_id: int | str, *, limit: int = 100
+) -> list[AuditRecord]:
+    """The newest events about one target, newest first (one statement)."""
+    return _records(
+        session,
+        _SELECT_EVENTS.where(
+            _EVENTS.c.target_type == target_type, _EVENTS.c.target_id == str(target_id)
+        )
+        .order_by(_EVENTS.c.seq.desc())
+        .limit(limit),
+    )
 
 
 def parse_cursor(cursor: str | None) -> int | None:
@@ -185,7 +208,7 @@ def parse_cursor(cursor: str | None) -> int | None:
 
 def list_events(session: Session, flt: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
     """Newest first; one SELECT per page whatever the filters."""
-    stmt = select(AuditEvent)
+    stmt = _SELECT_EVENTS
     if flt.actor is not None:
         stmt = stmt.where(AuditEvent.actor == flt.actor)
     if flt.action is not None:
@@ -206,7 +229,7 @@ def list_events(session: Session, flt: AuditFilter, *, limit: int, cursor: str |
     after = parse_cursor(cursor)
     if after is not None:
         stmt = stmt.where(AuditEvent.seq < after)
-    rows = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+    rows = _records(session, stmt.order_by(AuditEvent.seq.desc()).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(events=rows, next_cursor=str(rows[-1].seq) if more and rows else None)
@@ -231,22 +254,17 @@ class VerifyResult:
         return not self.problems
 
 
-def _iterate(session: Session, batch: int) -> Iterator[AuditEvent]:
+def _iterate(session: Session, batch: int) -> Iterator[AuditRecord]:
     last = 0
     while True:
-        rows = list(
-            session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.seq > last)
-                .order_by(AuditEvent.seq)
-                .limit(batch)
-            )
+        rows = _records(
+            session,
+            _SELECT_EVENTS.where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch),
         )
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
-        session.expunge_all()
 
 
 def verify_chain(session: Session, *, batch: int = 2000, max_problems: int = 50) -> VerifyResult:

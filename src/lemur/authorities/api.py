@@ -1,5 +1,6 @@
 """/api/v1/authorities, and the public endpoints every relying party uses without logging
-in: the CRL distribution point, the OCSP responder and the CA-issuers certificate."""
+in: the CRL distribution point, the OCSP responder and the CA-issuers certificate. Those
+run as the anonymous public principal, never as an operator."""
 
 from __future__ import annotations
 
@@ -13,66 +14,46 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from lemur.authorities.models import Authority
 from lemur.authorities.schemas import (
     AuthorityCreate,
     AuthorityDetailOut,
     AuthorityImport,
     AuthorityOut,
 )
-from lemur.authorities.service import (
-    AuthorityService,
-    AuthorityURLs,
-    LocalAuthoritySpec,
-    SubjectFields,
-    authority_chain,
-)
-from lemur.authz import Action, Principal, cli_principal
-from lemur.certificates.crl import crl_needs_refresh, ocsp_response, regenerate_crl
+from lemur.authorities.specs import LocalAuthoritySpec, SubjectFields
+from lemur.authz import Action, Principal, public_principal
 from lemur.container import Container
-from lemur.crypto.parsing import certificate_to_pem
-from lemur.crypto.revocation import (
-    malformed_request_response,
-    ocsp_unauthorized_response,
-    parse_ocsp_request,
-)
-from lemur.errors import InvalidInput, NotFound
-from lemur.ids import MAX_ID, PathId
-from lemur.web.api import get_container, read_session, require, write_session
+from lemur.errors import InvalidInput
+from lemur.ids import PathId
+from lemur.services import Services
+from lemur.web.api import get_container, read_session, require
 
 router = APIRouter(prefix="/api/v1/authorities", tags=["authorities"])
 public = APIRouter(tags=["revocation"])
-MAX_OCSP_REQUEST = 4096
 CRL_CACHE = {"Cache-Control": "max-age=300"}
 AuthorityId = PathId
 
-
-def _urls(container: Container) -> AuthorityURLs:
-    return AuthorityURLs(container.settings.effective_base_url)
-
-
-def _service(session: Session, container: Container, principal: Principal) -> AuthorityService:
-    return AuthorityService(
-        session,
-        clock=container.clock,
-        keyring=container.keyring,
-        plugins=container.plugins,
-        urls=_urls(container),
-        actor=principal,
-        signing_keys=container.signing_keys,
-    )
+# Parameters of the crypto layer and the issuer plugin, as the request names them.
+_CREATE_FIELDS = {
+    "not_before": "validity_days",
+    "not_after": "validity_days",
+    "public_key": "key_type",
+    "issuer_key": "parent_id",
+    "issuer_cert": "parent_id",
+    "permitted_dns_subtrees": "permitted_dns_domains",
+    "excluded_dns_subtrees": "excluded_dns_domains",
+}
 
 
-def _detail(
-    session: Session, container: Container, service: AuthorityService, authority_id: int
-) -> AuthorityDetailOut:
-    authority = service.get(authority_id)
-    chain = authority_chain(session, authority)
-    return AuthorityDetailOut(
-        **AuthorityOut.of(authority, _urls(container)).model_dump(),
-        certificate_pem=certificate_to_pem(chain[0]).decode(),
-        chain_pem=[certificate_to_pem(c).decode() for c in chain],
-    )
+def _create_error(exc: InvalidInput) -> InvalidInput:
+    head, bracket, rest = (exc.field or "").partition("[")
+    if head not in _CREATE_FIELDS:
+        return exc
+    return InvalidInput(exc.message, code=exc.code, field=_CREATE_FIELDS[head] + bracket + rest)
+
+
+def _services(container: Container, principal: Principal, session: Session) -> Services:
+    return Services(container, principal, read=session)
 
 
 @router.get("", response_model=list[AuthorityOut])
@@ -81,50 +62,52 @@ def list_authorities(
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> list[AuthorityOut]:
-    return [
-        AuthorityOut.of(a, _urls(container)) for a in _service(session, container, principal).list()
-    ]
+    services = _services(container, principal, session)
+    return [AuthorityOut.of(a, services.urls) for a in services.authorities().list()]
 
 
 @router.post("", response_model=AuthorityDetailOut, status_code=201)
 def create_authority(
     body: AuthorityCreate,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> AuthorityDetailOut:
-    service = _service(session, container, principal)
-    authority = service.create_local(
-        LocalAuthoritySpec(
-            name=body.name,
-            description=body.description,
-            subject=SubjectFields(**body.subject.model_dump()),
-            key_spec=body.key_type,
-            validity_days=body.validity_days,
-            parent_id=body.parent_id,
-            path_length=body.path_length,
-            permitted_dns_subtrees=tuple(body.permitted_dns_domains),
-            excluded_dns_subtrees=tuple(body.excluded_dns_domains),
-            cab_forum=body.cab_forum,
-            default_validity_days=body.default_validity_days,
-            max_validity_days=body.max_validity_days,
+    services = _services(container, principal, session)
+    try:
+        authority = services.authorities().create_local(
+            LocalAuthoritySpec(
+                name=body.name,
+                description=body.description,
+                subject=SubjectFields(**body.subject.model_dump()),
+                key_spec=body.key_type,
+                validity_days=body.validity_days,
+                parent_id=body.parent_id,
+                path_length=body.path_length,
+                permitted_dns_subtrees=tuple(body.permitted_dns_domains),
+                excluded_dns_subtrees=tuple(body.excluded_dns_domains),
+                cab_forum=body.cab_forum,
+                default_validity_days=body.default_validity_days,
+                max_validity_days=body.max_validity_days,
+            )
         )
-    )
-    return _detail(session, container, service, authority.id)
+    except InvalidInput as exc:
+        raise _create_error(exc) from exc
+    return AuthorityDetailOut.of_detail(authority, services.urls)
 
 
 @router.post("/import", response_model=AuthorityDetailOut, status_code=201)
 def import_authority(
     body: AuthorityImport,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> AuthorityDetailOut:
-    service = _service(session, container, principal)
-    authority = service.import_external(
+    services = _services(container, principal, session)
+    authority = services.authorities().import_external(
         body.name, body.certificate.encode(), description=body.description
     )
-    return _detail(session, container, service, authority.id)
+    return AuthorityDetailOut.of_detail(authority, services.urls)
 
 
 @router.get("/{authority_id}", response_model=AuthorityDetailOut)
@@ -134,66 +117,38 @@ def get_authority(
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> AuthorityDetailOut:
-    return _detail(session, container, _service(session, container, principal), authority_id)
+    services = _services(container, principal, session)
+    return AuthorityDetailOut.of_detail(services.authorities().get(authority_id), services.urls)
 
 
 @public.get("/ca/{authority_id}.cer", response_class=Response)
-def ca_certificate(authority_id: AuthorityId, session: Session = Depends(read_session)) -> Response:
-    authority = session.get(Authority, authority_id)
-    if authority is None or authority.certificate is None:
-        raise NotFound(
-            f"no authority with id {authority_id}", code="authority_not_found", field="authority_id"
-        )
-    return Response(authority.certificate.der, media_type="application/pkix-cert")
+def ca_certificate(
+    authority_id: AuthorityId,
+    session: Session = Depends(read_session),
+    container: Container = Depends(get_container),
+) -> Response:
+    service = _services(container, public_principal(), session).authorities()
+    return Response(service.ca_certificate_der(authority_id), media_type="application/pkix-cert")
 
 
 @public.get("/crl/{authority_id}.crl", response_class=Response)
-def crl(authority_id: AuthorityId, container: Container = Depends(get_container)) -> Response:
-    """The current CRL (DER), regenerated first if a revocation made it stale or it is in
+def crl(
+    authority_id: AuthorityId,
+    session: Session = Depends(read_session),
+    container: Container = Depends(get_container),
+) -> Response:
+    """The current CRL (DER), signed anew first if a revocation made it stale or it is in
     the second half of its validity."""
-    now = container.clock.now()
-    with container.db.read() as session:
-        authority = session.get(Authority, authority_id)
-        if authority is None or not authority.has_key:
-            raise NotFound(
-                f"authority {authority_id} publishes no CRL here",
-                code="authority_not_found",
-                field="authority_id",
-            )
-        if not crl_needs_refresh(authority, now) and authority.crl_der is not None:
-            return Response(authority.crl_der, media_type="application/pkix-crl", headers=CRL_CACHE)
-    with container.db.write() as session:
-        service = _service(session, container, cli_principal())
-        authority = service.get(authority_id)
-        if crl_needs_refresh(authority, now):
-            regenerate_crl(session, authority, signer=service.signing_authority(authority), now=now)
-            session.commit()
-        assert authority.crl_der is not None
-        return Response(authority.crl_der, media_type="application/pkix-crl", headers=CRL_CACHE)
-
-
-def _ocsp_answer(answer: ocsp.OCSPResponse) -> Response:
-    return Response(answer.public_bytes(Encoding.DER), media_type="application/ocsp-response")
+    service = _services(container, public_principal(), session).authorities()
+    return Response(
+        service.current_crl(authority_id), media_type="application/pkix-crl", headers=CRL_CACHE
+    )
 
 
 def _ocsp(container: Container, authority_id: int, der: bytes) -> Response:
-    """RFC 6960 §2.3: every answer is an OCSP response, errors included, because OCSP
-    clients do not read JSON."""
-    if len(der) > MAX_OCSP_REQUEST:
-        return _ocsp_answer(malformed_request_response())
-    try:
-        info = parse_ocsp_request(der, field="request")
-    except InvalidInput:
-        return _ocsp_answer(malformed_request_response())
-    with container.db.read() as session:
-        service = _service(session, container, cli_principal())
-        authority = session.get(Authority, authority_id) if 0 < authority_id <= MAX_ID else None
-        if authority is None or not authority.has_key or not authority.active:
-            # Not a CA this responder signs for (unknown, imported without key, disabled).
-            return _ocsp_answer(ocsp_unauthorized_response())
-        signer = service.signing_authority(authority)
-        answer = ocsp_response(session, authority, info, signer=signer, now=container.clock.now())
-    return _ocsp_answer(answer)
+    with Services(container, public_principal()) as services:
+        answer: ocsp.OCSPResponse = services.authorities().ocsp(authority_id, der)
+    return Response(answer.public_bytes(Encoding.DER), media_type="application/ocsp-response")
 
 
 @public.post("/ocsp/{authority_id}", response_class=Response)

@@ -3,9 +3,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from lemur.certificates.models import Certificate
 from lemur.db import Base, UTCDateTime
 
 
@@ -38,5 +37,3 @@ class Authority(Base):
     crl_der: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     crl_next_update: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     crl_stale: Mapped[bool] = mapped_column(default=True)
-
-    certificate: Mapped[Certificate | None] = relationship(foreign_keys=[certificate_id])

@@ -4,9 +4,10 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lemur.authorities.models import Authority
-from lemur.authorities.service import AuthorityURLs
+from lemur.authorities.records import AuthorityRecord
+from lemur.authorities.urls import AuthorityURLs
 from lemur.crypto.keys import KeySpec
+from lemur.crypto.parsing import certificate_to_pem
 from lemur.ids import BodyId
 
 
@@ -76,7 +77,7 @@ class AuthorityOut(BaseModel):
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, authority: Authority, urls: AuthorityURLs) -> AuthorityOut:
+    def of(cls, authority: AuthorityRecord, urls: AuthorityURLs) -> AuthorityOut:
         cert = authority.certificate
         return cls(
             id=authority.id,
@@ -87,7 +88,7 @@ class AuthorityOut(BaseModel):
             active=authority.active,
             parent_id=authority.parent_id,
             cab_forum=authority.cab_forum,
-            certificate_id=authority.certificate_id,
+            certificate_id=cert.id if cert else None,
             subject=cert.subject if cert else None,
             not_before=cert.not_before if cert else None,
             not_after=cert.not_after if cert else None,
@@ -105,3 +106,12 @@ class AuthorityOut(BaseModel):
 class AuthorityDetailOut(AuthorityOut):
     certificate_pem: str
     chain_pem: list[str] = Field(description="the authority's certificate first, its root last")
+
+    @classmethod
+    def of_detail(cls, authority: AuthorityRecord, urls: AuthorityURLs) -> AuthorityDetailOut:
+        chain = [certificate_to_pem(c).decode() for c in authority.chain]
+        return cls(
+            **AuthorityOut.of(authority, urls).model_dump(),
+            certificate_pem=chain[0] if chain else "",
+            chain_pem=chain,
+        )

@@ -8,13 +8,17 @@ makes a collision within one CA negligible (RFC 5280 §4.1.2.2 asks for uniquene
 
 from __future__ import annotations
 
+from cryptography import x509
+
 from lemur.crypto.issuance import build_ca_certificate, build_leaf_certificate
 from lemur.crypto.keys import generate_private_key
-from lemur.plugins.base import AuthorityCreator, Issuer, NoOptions, Revoker
+from lemur.crypto.revocation import build_crl
+from lemur.plugins.base import AuthorityCreator, CRLPublisher, Issuer, NoOptions, Revoker
 from lemur.plugins.errors import PluginConfigurationError
 from lemur.plugins.values import (
     AuthoritySpec,
     CreatedAuthority,
+    CRLRequest,
     IssuanceRequest,
     Issued,
     Pending,
@@ -22,7 +26,7 @@ from lemur.plugins.values import (
 )
 
 
-class LocalCAIssuer(Issuer[NoOptions], AuthorityCreator, Revoker):
+class LocalCAIssuer(Issuer[NoOptions], AuthorityCreator, Revoker, CRLPublisher):
     slug = "local-ca"
     title = "Local CA"
     description = (
@@ -91,8 +95,20 @@ class LocalCAIssuer(Issuer[NoOptions], AuthorityCreator, Revoker):
         return CreatedAuthority(certificate=certificate, private_key=key, chain=chain)
 
     def revoke(self, request: RevocationRequest) -> None:
-        """Nothing to do at a remote CA: for a local CA, Lemur itself is the CA. The
-        revocation service records the revocation in its database and the CRL and OCSP
-        responses Lemur publishes for this authority are built from those records, so there
-        is no second copy of the revocation state here that could disagree with them."""
-        return None
+        """Accept the revocation: for a local CA, Lemur itself is the CA. The inventory
+        records it, and the CRL (:meth:`publish_crl`) and OCSP answers Lemur signs for this
+        authority are built from those records, so there is no second copy of the
+        revocation state here that could disagree with them."""
+
+    def publish_crl(self, request: CRLRequest) -> x509.CertificateRevocationList:
+        """Sign the CRL with the authority's key (RFC 5280 §5). Raises InvalidInput from
+        :func:`build_crl` (a window that ends before it starts, a key that is not the
+        certificate's)."""
+        return build_crl(
+            issuer_cert=request.authority.certificate,
+            issuer_key=request.authority.private_key,
+            revoked=list(request.revoked),
+            this_update=request.this_update,
+            next_update=request.next_update,
+            crl_number=request.crl_number,
+        )

@@ -1,17 +1,23 @@
-"""/api/v1/certificates: request, import, search, detail, export, revoke, renew."""
+"""/api/v1/certificates: request, import, search, detail, export, revoke, renew.
+
+Handlers parse, build their service from the factory, call it, and render. Errors of the
+crypto layer and the issuer name their own parameters (``public_key``, ``not_after``, a
+name the CA may not certify); they are mapped to this API's request fields here, once.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import string
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
-from lemur.authorities.service import AuthorityURLs
 from lemur.authz import Action, Principal
 from lemur.certificates.enums import SortKey, Status
-from lemur.certificates.queries import CertificateFilter, certificate_view, search
+from lemur.certificates.imports import ImportedCertificate
+from lemur.certificates.queries import CertificateFilter, search
 from lemur.certificates.requests import NewCertificate
 from lemur.certificates.schemas import (
     CertificateDetailOut,
@@ -21,49 +27,83 @@ from lemur.certificates.schemas import (
     CertificateRequest,
     ExportRequest,
     RenewRequest,
+    RevocationOut,
     RevokeRequest,
     material,
 )
-from lemur.certificates.service import CertificateService, ImportedCertificate
-from lemur.certificates.store import x509_of
+from lemur.certificates.service import CertificateView
 from lemur.container import Container
-from lemur.crypto.inspection import describe_certificate
+from lemur.crypto.name_constraints import NameNotPermitted
+from lemur.crypto.names import normalize_dns_name
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
-from lemur.web.api import get_container, read_session, require, write_session
+from lemur.services import Services
+from lemur.web.api import get_container, read_session, require
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 CertificateId = PathId
 
-
-def _service(session: Session, container: Container, principal: Principal) -> CertificateService:
-    return CertificateService(
-        session,
-        clock=container.clock,
-        keyring=container.keyring,
-        plugins=container.plugins,
-        urls=AuthorityURLs(container.settings.effective_base_url),
-        actor=principal,
-        db=container.db,
-        signing_keys=container.signing_keys,
-    )
+# Parameters of the crypto layer and issuer plugins, as the request names them.
+_ISSUE_FIELDS = {
+    "public_key": "key_type",
+    "subject_cn": "common_name",
+    "not_before": "validity_days",
+    "not_after": "validity_days",
+}
+_FROM_CSR = {"key_type", "common_name"}
 
 
-def _detail(
-    session: Session, container: Container, service: CertificateService, certificate_id: int
-) -> CertificateDetailOut:
-    cert = service.get(certificate_id)
-    view = certificate_view(session, cert)
-    return CertificateDetailOut.render(
-        cert,
-        details=describe_certificate(x509_of(cert)),
-        team=view.team_name,
-        authority=view.authority_name,
-        lineage=view.lineage,
-        history=view.history,
-        now=container.clock.now(),
-    )
+def _name_field(body: CertificateRequest, exc: NameNotPermitted) -> str:
+    """The request field a (normalised) name came from."""
+    sans = body.subject_alternative_names
+    if exc.kind == "dns":
+        for index, raw in enumerate(sans.dns_names):
+            try:
+                if normalize_dns_name(raw) == exc.name:
+                    return f"subject_alternative_names.dns_names[{index}]"
+            except InvalidInput:
+                continue
+        if body.common_name and body.common_name.strip().lower().rstrip(".") == exc.name:
+            return "common_name"
+        return "subject_alternative_names.dns_names"
+    for index, raw in enumerate(sans.ip_addresses):
+        try:
+            if str(ipaddress.ip_address(raw.strip("[] "))) == exc.name:
+                return f"subject_alternative_names.ip_addresses[{index}]"
+        except ValueError:
+            continue
+    return "subject_alternative_names.ip_addresses"
+
+
+def _issue_error(exc: InvalidInput, body: CertificateRequest) -> InvalidInput:
+    """The error with its field in this request's terms."""
+    if isinstance(exc, NameNotPermitted):
+        field = "csr" if body.csr is not None else _name_field(body, exc)
+    elif exc.field in _ISSUE_FIELDS:
+        field = _ISSUE_FIELDS[exc.field]
+        if body.csr is not None and field in _FROM_CSR:
+            field = "csr"
+    else:
+        return exc
+    return InvalidInput(exc.message, code=exc.code, field=field)
+
+
+def _renew_error(exc: InvalidInput) -> InvalidInput:
+    """A renewal asks for nothing but its validity: the rest is the certificate's own."""
+    if isinstance(exc, NameNotPermitted) or exc.field in ("public_key", "subject_cn"):
+        return InvalidInput(exc.message, code=exc.code, field="certificate_id")
+    if exc.field in ("not_before", "not_after"):
+        return InvalidInput(exc.message, code=exc.code, field="validity_days")
+    return exc
+
+
+def _services(container: Container, principal: Principal, session: Session) -> Services:
+    return Services(container, principal, read=session)
+
+
+def _detail(view: CertificateView, container: Container) -> CertificateDetailOut:
+    return CertificateDetailOut.render(view, now=container.clock.now())
 
 
 def _created(detail: CertificateDetailOut) -> Response:
@@ -74,15 +114,6 @@ def _created(detail: CertificateDetailOut) -> Response:
 def _is_fingerprint(value: str) -> bool:
     digits = value.strip().replace(":", "")
     return len(digits) in (40, 64) and all(c in string.hexdigits for c in digits)
-
-
-def _committed_detail(
-    container: Container, principal: Principal, certificate_id: int
-) -> CertificateDetailOut:
-    """The detail of a certificate the use case just committed, read in a read transaction:
-    rendering must not hold (on SQLite: queue for) the write lock."""
-    with container.db.read() as session:
-        return _detail(session, container, _service(session, container, principal), certificate_id)
 
 
 def _file(exported: Exported) -> Response:
@@ -100,13 +131,13 @@ def _file(exported: Exported) -> Response:
 async def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
-    session: Session = Depends(read_session),  # the service writes in its own transaction
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> Response:
     """Runs on the event loop, not in the thread pool (docs/decisions/0007): an issuance
     with an EC key is a few milliseconds of CPU and two short transactions. Only RSA key
     generation, which takes tens of milliseconds and more, is handed to a thread."""
-    service = _service(session, container, principal)
+    service = _services(container, principal, session).issuance()
     sans = body.subject_alternative_names
     request = NewCertificate(
         team_id=body.team_id,
@@ -121,43 +152,38 @@ async def request_certificate(
         key_spec=body.key_type,
         csr=material(body.csr, field="csr"),
     )
-    if request.csr is None and request.key_spec.slow_to_generate:
-        stored = await anyio.to_thread.run_sync(service.issue, request)
-    else:
-        stored = service.issue(request)
-    # A new certificate's lineage is itself and its history the event just written: the
-    # answer is rendered from what was stored, without reading it back.
-    return _created(
-        CertificateDetailOut.render(
-            stored.row,
-            details=stored.details,
-            team=stored.team_name,
-            authority=stored.authority_name,
-            lineage=[stored.row],
-            history=[stored.event],
-            now=container.clock.now(),
-        )
-    )
+    try:
+        if request.csr is None and request.key_spec.slow_to_generate:
+            issued = await anyio.to_thread.run_sync(service.issue, request)
+        else:
+            issued = service.issue(request)
+    except InvalidInput as exc:
+        raise _issue_error(exc, body) from exc
+    # Rendered from what was written, without reading it back.
+    return _created(_detail(issued, container))
 
 
 @router.post("/import", response_model=CertificateDetailOut, status_code=201)
 def import_certificate(
     body: CertificateImport,
     principal: Principal = Depends(require(Action.CERTIFICATE_IMPORT)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> CertificateDetailOut:
-    service = _service(session, container, principal)
-    cert = service.import_(
-        ImportedCertificate(
-            team_id=body.team_id,
-            certificate=material(body.certificate, field="certificate") or b"",
-            chain=material(body.chain, field="chain"),
-            private_key=material(body.private_key, field="private_key"),
-            passphrase=body.passphrase.get_secret_value().encode() if body.passphrase else None,
+    imported = (
+        _services(container, principal, session)
+        .imports()
+        .import_(
+            ImportedCertificate(
+                team_id=body.team_id,
+                certificate=material(body.certificate, field="certificate") or b"",
+                chain=material(body.chain, field="chain"),
+                private_key=material(body.private_key, field="private_key"),
+                passphrase=body.passphrase.get_secret_value().encode() if body.passphrase else None,
+            )
         )
     )
-    return _committed_detail(container, principal, cert.id)
+    return _detail(imported, container)
 
 
 @router.get("", response_model=CertificatePageOut)
@@ -219,15 +245,7 @@ def list_certificates(
         with_total=total,
     )
     return CertificatePageOut(
-        items=[
-            CertificateOut.of(
-                c,
-                now=now,
-                team=page.team_names.get(c.team_id) if c.team_id else None,
-                authority=page.authority_names.get(c.authority_id) if c.authority_id else None,
-            )
-            for c in page.items
-        ],
+        items=[CertificateOut.of(c, now=now) for c in page.items],
         next_cursor=page.next_cursor,
         total=page.total,
     )
@@ -240,7 +258,9 @@ def get_certificate(
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> CertificateDetailOut:
-    return _detail(session, container, _service(session, container, principal), certificate_id)
+    return _detail(
+        _services(container, principal, session).certificates().view(certificate_id), container
+    )
 
 
 @router.get("/{certificate_id}/export", response_class=Response)
@@ -252,7 +272,7 @@ def export_certificate_get(
     container: Container = Depends(get_container),
 ) -> Response:
     """Public material only (certificate, chain); keys are exported with POST."""
-    service = _service(session, container, principal)
+    service = _services(container, principal, session).exports()
     return _file(service.export(certificate_id, fmt=format, passphrase=None, public_only=True))
 
 
@@ -261,30 +281,25 @@ def export_certificate(
     certificate_id: CertificateId,
     body: ExportRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> Response:
     passphrase = body.passphrase.get_secret_value().encode() if body.passphrase else None
-    return _file(
-        _service(session, container, principal).export(
-            certificate_id, fmt=body.format, passphrase=passphrase
-        )
-    )
+    service = _services(container, principal, session).exports()
+    return _file(service.export(certificate_id, fmt=body.format, passphrase=passphrase))
 
 
-@router.post("/{certificate_id}/revoke", response_model=CertificateOut)
+@router.post("/{certificate_id}/revoke", response_model=RevocationOut)
 def revoke_certificate(
     certificate_id: CertificateId,
     body: RevokeRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_REVOKE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
-) -> CertificateOut:
-    cert = _service(session, container, principal).revoke(certificate_id, reason=body.reason)
-    view = certificate_view(session, cert)
-    return CertificateOut.of(
-        cert, now=container.clock.now(), team=view.team_name, authority=view.authority_name
-    )
+) -> RevocationOut:
+    service = _services(container, principal, session).revocation()
+    revocation = service.revoke(certificate_id, reason=body.reason)
+    return RevocationOut.of_revocation(revocation, now=container.clock.now())
 
 
 @router.post("/{certificate_id}/renew", response_model=CertificateDetailOut, status_code=201)
@@ -292,9 +307,12 @@ def renew_certificate(
     certificate_id: CertificateId,
     body: RenewRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
-    session: Session = Depends(read_session),  # the service writes in its own transaction
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> Response:
-    service = _service(session, container, principal)
-    renewed = service.renew(certificate_id, validity_days=body.validity_days)
-    return _created(_committed_detail(container, principal, renewed.id))
+    service = _services(container, principal, session).issuance()
+    try:
+        renewed = service.renew(certificate_id, validity_days=body.validity_days)
+    except InvalidInput as exc:
+        raise _renew_error(exc) from exc
+    return _created(_detail(renewed, container))

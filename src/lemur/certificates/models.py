@@ -67,13 +67,11 @@ class NameEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class WrittenCertificate:
-    """A certificate row as a use case has just inserted it, outside any session: what
-    the answer is rendered from. Building an ORM instance (instrumented attributes, a
-    collection of name objects) would cost more than the rest of the rendering.
-
-    The fields are the columns of ``certificates`` plus ``names``; a test checks that they
-    stay so."""
+class CertificateRecord:
+    """One certificate as the store returns it from every read and write: the columns of
+    ``certificates``, its names, and (where the read joins them) its team's and
+    authority's names. Built from Core rows, so it costs no ORM instance and cannot go
+    stale in a session's identity map."""
 
     id: int
     fingerprint_sha256: str
@@ -106,6 +104,8 @@ class WrittenCertificate:
     created_by: str
     external_id: str | None
     names: tuple[NameEntry, ...]
+    team_name: str | None = None
+    authority_name: str | None = None
 
 
 class CertificateName(Base):

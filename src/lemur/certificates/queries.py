@@ -2,6 +2,7 @@
 
 One page costs a constant number of statements: the page of certificates (with team and
 authority names joined) and one statement for the names of the certificates on the page.
+The ORM maps the rows for the search; the page hands out CertificateRecords.
 Name search goes through the ``certificate_names`` index, including wildcard coverage:
 searching ``api.example.com`` also finds certificates for ``*.example.com``.
 """
@@ -20,11 +21,16 @@ from sqlalchemy import ColumnElement, and_, column, func, or_, select, table
 from sqlalchemy.orm import Session, selectinload
 
 from lemur.accounts.models import Role, Team
-from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
 from lemur.authz import Principal
 from lemur.certificates.enums import SortKey, Status
-from lemur.certificates.models import SQLITE_SEARCH_TABLE, Certificate, CertificateName
+from lemur.certificates.models import (
+    SQLITE_SEARCH_TABLE,
+    Certificate,
+    CertificateName,
+    CertificateRecord,
+)
+from lemur.certificates.store import CertificateStore
 from lemur.crypto.names import covering_wildcards, normalize_dns_name
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID
@@ -59,9 +65,7 @@ class CertificateFilter:
 
 @dataclass(frozen=True)
 class CertificatePage:
-    items: Sequence[Certificate]
-    team_names: dict[int, str]
-    authority_names: dict[int, str]
+    items: Sequence[CertificateRecord]
     next_cursor: str | None
     total: int | None
 
@@ -286,8 +290,6 @@ def search(
     more = len(result) > limit
     result = result[:limit]
     rows = [r[0] for r in result]
-    team_names = {r[0].team_id: r[1] for r in result if r[0].team_id is not None}
-    authority_names = {r[0].authority_id: r[2] for r in result if r[0].authority_id is not None}
     next_cursor = None
     if more and rows:
         last = rows[-1]
@@ -296,47 +298,10 @@ def search(
     if with_total:
         total = session.scalar(select(func.count()).select_from(Certificate).where(*where))
     return CertificatePage(
-        items=rows,
-        team_names=team_names,
-        authority_names=authority_names,
+        items=[
+            CertificateStore.record_of(row, team_name=team, authority_name=authority)
+            for row, team, authority in result
+        ],
         next_cursor=next_cursor,
         total=total,
     )
-
-
-@dataclass(frozen=True)
-class CertificateView:
-    """Everything the detail page shows, gathered in three statements."""
-
-    certificate: Certificate
-    team_name: str | None
-    authority_name: str | None
-    lineage: Sequence[Certificate]
-    history: Sequence[AuditEvent]
-
-
-def certificate_view(session: Session, cert: Certificate) -> CertificateView:
-    team_name, authority_name = session.execute(
-        select(Team.name, Authority.name)
-        .select_from(Certificate)
-        .outerjoin(Team, Team.id == Certificate.team_id)
-        .outerjoin(Authority, Authority.id == Certificate.authority_id)
-        .where(Certificate.id == cert.id)
-    ).one()
-    lineage = (
-        session.scalars(
-            select(Certificate)
-            .where(Certificate.lineage_id == cert.lineage_id)
-            # Renewals issued within the same second share not_before: id keeps the order.
-            .order_by(Certificate.not_before, Certificate.id)
-        ).all()
-        if cert.lineage_id is not None
-        else [cert]
-    )
-    history = session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.target_type == "certificate", AuditEvent.target_id == str(cert.id))
-        .order_by(AuditEvent.seq.desc())
-        .limit(100)
-    ).all()
-    return CertificateView(cert, team_name, authority_name, lineage, history)

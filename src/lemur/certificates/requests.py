@@ -1,15 +1,15 @@
-"""Certificate requests: the user's input, its names normalised, its validity window, and
-errors worded in the request's own field names."""
+"""Certificate requests: the user's input, its names normalised, and its validity window.
+
+Errors raised here name the request's fields (``subject_alternative_names.dns_names[2]``,
+``validity_days``); errors of the crypto layer and the issuer name their own parameters and
+are mapped to the request's fields once, in the API (lemur.certificates.fields)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from lemur.authorities.models import Authority
-from lemur.authorities.service import BACKDATE
+from lemur.authorities.signing import IssuingAuthority, backdated
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.names import SubjectAltNames, normalize_dns_name
 from lemur.crypto.profiles import Profile, max_tls_validity_days
@@ -68,13 +68,13 @@ def normalize_names(req: NewCertificate) -> tuple[str | None, SubjectAltNames]:
         raise InvalidInput(
             "a certificate needs at least one name: give common_name or dns_names",
             code="names_required",
-            field="dns_names",
+            field="subject_alternative_names.dns_names",
         )
     return common_name, sans
 
 
 def validity_window(
-    authority: Authority,
+    authority: IssuingAuthority,
     profile: Profile,
     days: int | None,
     *,
@@ -84,7 +84,7 @@ def validity_window(
     """(not_before, not_after) within the profile's, the authority's and the issuer's limits."""
     profile_default, profile_max = PROFILE_VALIDITY[profile]
     maximum = min(profile_max, authority.max_validity_days)
-    not_before = now - BACKDATE
+    not_before = backdated(now)
     if authority.cab_forum:
         # BR §6.3.2: the subscriber maximum shrinks over the years; a period of N days
         # lasts N days and one second (RFC 5280 §4.1.2.5 counts both ends).
@@ -114,43 +114,3 @@ def validity_window(
             field="validity_days",
         )
     return not_before, not_after
-
-
-# The crypto layer and issuer plugins name their own parameters; the API names the request's.
-_ISSUE_FIELDS = {
-    "public_key": "key_type",
-    "subject_cn": "common_name",
-    "not_before": "validity_days",
-    "not_after": "validity_days",
-}
-
-
-def in_request_terms(exc: InvalidInput, *, csr: bool) -> InvalidInput:
-    field = _ISSUE_FIELDS.get(exc.field or "", exc.field)
-    if csr and field in {"key_type", "common_name"}:
-        field = "csr"
-    return InvalidInput(exc.message, code=exc.code, field=field)
-
-
-def name_fields(req: NewCertificate, common_name: str | None) -> Callable[[str, str], str]:
-    """Which request field a (normalised) name came from, for error messages."""
-    if req.csr is not None:
-        return lambda kind, name: "csr"
-
-    def field_of(kind: str, name: str) -> str:
-        if kind == "dns":
-            for index, raw in enumerate(req.dns_names):
-                try:
-                    if normalize_dns_name(raw) == name:
-                        return f"subject_alternative_names.dns_names[{index}]"
-                except InvalidInput:
-                    continue
-            if common_name == name:
-                return "common_name"
-            return "subject_alternative_names.dns_names"
-        for index, raw in enumerate(req.ip_addresses):
-            if raw.strip("[] ") == name or str(ipaddress.ip_address(raw.strip("[] "))) == name:
-                return f"subject_alternative_names.ip_addresses[{index}]"
-        return "subject_alternative_names.ip_addresses"
-
-    return field_of

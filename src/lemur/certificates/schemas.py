@@ -5,16 +5,15 @@ import binascii
 import datetime as dt
 import functools
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from lemur.audit.models import AuditEvent
-from lemur.audit.service import AppendedEvent
-from lemur.certificates.models import Certificate, WrittenCertificate
+from lemur.certificates.models import CertificateRecord
+from lemur.certificates.revocation import Revocation, RevocationScope
+from lemur.certificates.service import CertificateView
 from lemur.crypto.inspection import CertificateDetails
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import der_to_pem, load_certificates
@@ -106,9 +105,7 @@ class Ref(BaseModel):
     name: str
 
 
-def status_of(
-    cert: Certificate | WrittenCertificate, now: dt.datetime, *, expiring_days: int = 30
-) -> str:
+def status_of(cert: CertificateRecord, now: dt.datetime, *, expiring_days: int = 30) -> str:
     if cert.revoked_at is not None:
         return "revoked"
     if cert.not_after <= now:
@@ -146,19 +143,12 @@ class CertificateOut(BaseModel):
     created_by: str
 
     @classmethod
-    def of(
-        cls, cert: Certificate, *, now: dt.datetime, team: str | None, authority: str | None
-    ) -> CertificateOut:
-        return cls(**cls.fields_of(cert, now=now, team=team, authority=authority))
+    def of(cls, cert: CertificateRecord, *, now: dt.datetime) -> CertificateOut:
+        return cls(**cls.fields_of(cert, now=now))
 
     @staticmethod
-    def fields_of(
-        cert: Certificate | WrittenCertificate,
-        *,
-        now: dt.datetime,
-        team: str | None,
-        authority: str | None,
-    ) -> dict[str, Any]:
+    def fields_of(cert: CertificateRecord, *, now: dt.datetime) -> dict[str, Any]:
+        team, authority = cert.team_name, cert.authority_name
         return dict(
             id=cert.id,
             common_name=cert.common_name,
@@ -185,6 +175,27 @@ class CertificateOut(BaseModel):
             replaced_by_id=cert.replaced_by_id,
             created_at=cert.created_at,
             created_by=cert.created_by,
+        )
+
+
+SCOPE_DESCRIPTION = (
+    "where a revocation took effect: 'issuer' (the issuing CA revoked it; its CRL and OCSP "
+    "say so) or 'inventory_only' (Lemur cannot reach the issuer: only Lemur's inventory "
+    "records it)"
+)
+
+
+class RevocationOut(CertificateOut):
+    revocation_scope: RevocationScope = Field(description=SCOPE_DESCRIPTION)
+    revocation_note: str
+
+    @classmethod
+    def of_revocation(cls, revocation: Revocation, *, now: dt.datetime) -> RevocationOut:
+        cert = revocation.certificate
+        return cls(
+            **CertificateOut.fields_of(cert, now=now),
+            revocation_scope=revocation.scope,
+            revocation_note=revocation.scope.note(cert.authority_name),
         )
 
 
@@ -265,23 +276,31 @@ class CertificateDetailOut(CertificateOut):
     chain: list[ChainEntry]
     lineage: list[LineageEntry]
     history: list[HistoryEntry]
+    revocation_scope: RevocationScope | None = Field(None, description=SCOPE_DESCRIPTION)
+    revocation_note: str | None = None
 
     @classmethod
-    def render(
-        cls,
-        cert: Certificate | WrittenCertificate,
-        *,
-        details: CertificateDetails,
-        team: str | None,
-        authority: str | None,
-        lineage: Sequence[Certificate | WrittenCertificate],
-        history: Sequence[AuditEvent | AppendedEvent],
-        now: dt.datetime,
-    ) -> CertificateDetailOut:
-        """The detail of ``cert`` (``details`` describes its DER) with its lineage and history."""
+    def render(cls, view: CertificateView, *, now: dt.datetime) -> CertificateDetailOut:
+        """The detail of a certificate with its lineage and history."""
+        cert, lineage = view.certificate, view.lineage
+        history = [
+            HistoryEntry(
+                occurred_at=e.occurred_at,
+                actor=e.actor,
+                action=e.action,
+                outcome=e.outcome,
+                details=json.loads(e.details),
+            )
+            for e in view.history
+        ]
+        scope = None
+        if cert.revoked_at is not None:
+            revoked = next((h for h in history if h.action == "certificate.revoke"), None)
+            if revoked is not None and revoked.details.get("scope") in set(RevocationScope):
+                scope = RevocationScope(revoked.details["scope"])
         return cls(
-            **CertificateOut.fields_of(cert, now=now, team=team, authority=authority),
-            **cls.details_fields(details),
+            **CertificateOut.fields_of(cert, now=now),
+            **cls.details_fields(view.details),
             pem=der_to_pem(cert.der),
             chain=list(chain_entries(cert.chain_pem)),
             lineage=[
@@ -293,16 +312,9 @@ class CertificateDetailOut(CertificateOut):
                 )
                 for c in lineage
             ],
-            history=[
-                HistoryEntry(
-                    occurred_at=e.occurred_at,
-                    actor=e.actor,
-                    action=e.action,
-                    outcome=e.outcome,
-                    details=json.loads(e.details),
-                )
-                for e in history
-            ],
+            history=history,
+            revocation_scope=scope,
+            revocation_note=None if scope is None else scope.note(cert.authority_name),
         )
 
     @staticmethod

@@ -4,13 +4,22 @@ name its CA may not certify instead of issuing a certificate every client reject
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 
 from cryptography import x509
 
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.names import SubjectAltNames
 from lemur.errors import InvalidInput
+
+
+class NameNotPermitted(InvalidInput):
+    """A name the CA may not certify. Carries which name (``kind``: ``dns`` or ``ip``, and
+    the normalised ``name``) so the caller can point at the input it came from."""
+
+    def __init__(self, message: str, *, kind: str, name: str) -> None:
+        super().__init__(message, code="name_not_permitted")
+        self.kind = kind
+        self.name = name
 
 
 def _dns_in_subtree(name: str, subtree: str) -> bool:
@@ -36,11 +45,11 @@ def check_name_constraints(
     authority_name: str,
     ca_certificates: tuple[x509.Certificate, ...],
     sans: SubjectAltNames,
-    *,
-    field_of: Callable[[str, str], str],
 ) -> None:
     """Refuse names outside the permitted or inside the excluded subtrees of any CA on the
-    path (RFC 5280 §4.2.1.10), rather than issue a certificate that clients reject."""
+    path (RFC 5280 §4.2.1.10), rather than issue a certificate that clients reject.
+
+    Raises NameNotPermitted naming the name at fault."""
     for ca in ca_certificates:
         try:
             constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
@@ -58,34 +67,34 @@ def check_name_constraints(
         )
         for name in sans.dns_names:
             if permitted_dns and not any(_dns_in_subtree(name, t) for t in permitted_dns):
-                raise InvalidInput(
+                raise NameNotPermitted(
                     f"'{name}' is outside the names {where} may certify "
                     f"(permitted: {', '.join(permitted_dns)})",
-                    code="name_not_permitted",
-                    field=field_of("dns", name),
+                    kind="dns",
+                    name=name,
                 )
             for subtree in excluded_dns:
                 if _dns_in_subtree(name, subtree) or _wildcard_reaches(name, subtree):
-                    raise InvalidInput(
+                    raise NameNotPermitted(
                         f"'{name}' is in '{subtree}', which {where} is not allowed to certify",
-                        code="name_not_permitted",
-                        field=field_of("dns", name),
+                        kind="dns",
+                        name=name,
                     )
         for ip in sans.ip_addresses:
             if permitted_ip and not any(
                 isinstance(net, type(ipaddress.ip_network(ip))) and ip in net
                 for net in permitted_ip
             ):
-                raise InvalidInput(
+                raise NameNotPermitted(
                     f"IP address {ip} is outside the networks {where} may certify",
-                    code="name_not_permitted",
-                    field=field_of("ip", str(ip)),
+                    kind="ip",
+                    name=str(ip),
                 )
             if any(
                 isinstance(net, type(ipaddress.ip_network(ip))) and ip in net for net in excluded_ip
             ):
-                raise InvalidInput(
+                raise NameNotPermitted(
                     f"IP address {ip} is in a network {where} is not allowed to certify",
-                    code="name_not_permitted",
-                    field=field_of("ip", str(ip)),
+                    kind="ip",
+                    name=str(ip),
                 )

@@ -267,12 +267,14 @@ def build_ocsp_response(
     """A successful response for the request's certificate, signed by the CA itself.
 
     The CertID echoes the request's hash algorithm and hashes (RFC 6960 §4.2.1) and the
-    nonce is echoed when present (§4.4.1). Raises InvalidInput (``ocsp_issuer_mismatch``
-    when the request is for another CA — answer with :func:`ocsp_unauthorized_response` —
-    ``key_mismatch``, ``invalid_time``, ``revocation_time_required``).
+    nonce is echoed when present (§4.4.1). A request naming another issuer can only be
+    answered ``unknown`` (§2.2: "the request indicates an unrecognized issuer that is not
+    served by this responder"). Raises InvalidInput (``ocsp_issuer_mismatch`` for good or
+    revoked about another CA's certificate, ``key_mismatch``, ``invalid_time``,
+    ``revocation_time_required``).
     """
     _check_signer(issuer_cert, issuer_key)
-    if not issuer_matches_request(issuer_cert, request_info):
+    if status != "unknown" and not issuer_matches_request(issuer_cert, request_info):
         raise InvalidInput(
             "the OCSP request is for a certificate of a different issuer",
             code="ocsp_issuer_mismatch",

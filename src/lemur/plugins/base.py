@@ -1,5 +1,5 @@
 """Base classes: one small required interface per kind, optional capabilities as extra
-interfaces (``Revoker``, ``AuthorityCreator``, ``Poller``).
+interfaces (``Revoker``, ``CRLPublisher``, ``AuthorityCreator``, ``Poller``).
 
 A plugin class declares ``slug`` (kebab-case, equal to its entry-point name), ``title``,
 ``description`` and ``Options`` (a pydantic model; ``SecretStr`` fields are stored
@@ -12,12 +12,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import ClassVar, Generic, TypeVar
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict
 
 from lemur.plugins.values import (
     AuthoritySpec,
     Bundle,
     CreatedAuthority,
+    CRLRequest,
     DeploymentRef,
     DiscoveredCertificate,
     DiscoveredEndpoint,
@@ -63,10 +65,23 @@ class Issuer(Plugin[OptionsT]):
 
 
 class Revoker(ABC):
-    """Optional issuer capability: revoke at the CA."""
+    """Optional issuer capability: revoke at the CA. Lemur records the revocation in its
+    inventory after this returns; an issuer without it can only be told nothing, and
+    Lemur then says the revocation is recorded in the inventory only."""
 
     @abstractmethod
-    def revoke(self, request: RevocationRequest) -> None: ...
+    def revoke(self, request: RevocationRequest) -> None:
+        """Revoke ``request.certificate`` at the CA. Raises PluginRejected when the CA
+        refuses, PluginTransientError when it could not be reached."""
+
+
+class CRLPublisher(ABC):
+    """Optional issuer capability: sign a CRL (RFC 5280 §5) for an authority whose key
+    Lemur holds, from the values Lemur gives (revoked entries, number, update times)."""
+
+    @abstractmethod
+    def publish_crl(self, request: CRLRequest) -> x509.CertificateRevocationList:
+        """The CRL of ``request.authority`` listing exactly ``request.revoked``."""
 
 
 class Poller(ABC):

@@ -30,6 +30,7 @@ from lemur.plugins.base import (
     ENTRY_POINT_GROUPS,
     KINDS,
     AuthorityCreator,
+    CRLPublisher,
     Destination,
     Exporter,
     Issuer,
@@ -52,6 +53,7 @@ AnyPlugin = type[Plugin[Any]]
 # Optional capabilities, by the interface that provides them (see lemur.plugins.base).
 _CAPABILITIES: tuple[tuple[type[object], tuple[str, ...]], ...] = (
     (Revoker, ("revoke",)),
+    (CRLPublisher, ("publish_crl",)),
     (AuthorityCreator, ("create_authority",)),
     (Poller, ("poll", "cancel")),
     (Verifier, ("verify",)),

@@ -13,7 +13,7 @@ from lemur.clock import Clock
 from lemur.crypto.keys import KeySpec, PrivateKey, PublicKey
 from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import Profile
-from lemur.crypto.revocation import RevocationReason
+from lemur.crypto.revocation import RevocationReason, RevokedEntry
 
 if TYPE_CHECKING:  # httpx is only needed by plugins that make HTTP calls
     import httpx
@@ -96,6 +96,18 @@ class RevocationRequest:
     reason: RevocationReason
     revoked_at: dt.datetime
     external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CRLRequest:
+    """A CRL to sign: the authority's revoked certificates, its number (RFC 5280 §5.2.3,
+    increasing) and validity window."""
+
+    authority: SigningAuthority
+    revoked: tuple[RevokedEntry, ...]
+    crl_number: int
+    this_update: dt.datetime
+    next_update: dt.datetime
 
 
 @dataclass(frozen=True)

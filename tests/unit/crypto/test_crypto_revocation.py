@@ -191,6 +191,19 @@ def test_ocsp_errors(ec_ca: Hierarchy) -> None:
             issuer_cert=ec_ca.root, issuer_key=ec_ca.root_key, status="good", **common
         )  # type: ignore[arg-type]
     assert exc.value.code == "ocsp_issuer_mismatch"
+    # "unknown" is the one answer a CA may give about another issuer's certificate
+    # (RFC 6960 §2.2), signed by itself and echoing the request's CertID.
+    unknown = build_ocsp_response(
+        issuer_cert=ec_ca.root, issuer_key=ec_ca.root_key, status="unknown", **common
+    )  # type: ignore[arg-type]
+    assert unknown.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+    assert unknown.issuer_key_hash == info.issuer_key_hash
+    root_key = ec_ca.root.public_key()
+    assert isinstance(root_key, ec.EllipticCurvePublicKey)
+    assert unknown.signature_hash_algorithm is not None
+    root_key.verify(
+        unknown.signature, unknown.tbs_response_bytes, ec.ECDSA(unknown.signature_hash_algorithm)
+    )
     with pytest.raises(InvalidInput) as exc:
         build_ocsp_response(
             issuer_cert=ec_ca.intermediate,

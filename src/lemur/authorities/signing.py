@@ -1,0 +1,262 @@
+"""Signing with an authority: its key cache, backdating, and the one interface the
+certificates package uses (:class:`AuthorityGateway`).
+
+Certificates ask the gateway for an authority's limits and signing material, for the
+issuer plugin that signs and revokes, and to publish a CRL after a revocation. They never
+read an ``Authority`` row themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from lemur.accounts.models import Team
+from lemur.authorities.crl import mark_crl_stale, regenerate_crl
+from lemur.authorities.inventory import CertificateInventory
+from lemur.authorities.models import Authority
+from lemur.authorities.urls import AuthorityURLs, check_public_base_url
+from lemur.clock import Clock
+from lemur.crypto.chain import is_directly_issued_by
+from lemur.crypto.keys import PrivateKey
+from lemur.errors import InvalidInput, NotFound
+from lemur.plugins.base import CRLPublisher, Issuer, Revoker
+from lemur.plugins.registry import Registry
+from lemur.plugins.values import PluginContext, RevocationRequest, SigningAuthority
+
+# Clients with a slightly slow clock must accept a certificate issued a moment ago.
+BACKDATE = dt.timedelta(minutes=5)
+
+
+def backdated(now: dt.datetime) -> dt.datetime:
+    """The notBefore of a certificate issued at ``now``."""
+    return now - BACKDATE
+
+
+@dataclass(frozen=True)
+class SigningMaterial:
+    certificate: x509.Certificate
+    private_key: PrivateKey
+    chain: tuple[x509.Certificate, ...]
+
+
+class SigningKeyCache:
+    """CA certificates and decrypted keys by certificate id, for the life of the process.
+
+    Loading them (a query, a Fernet decryption, parsing; for RSA a key check) costs more
+    than the signature itself, and the key of a given certificate never changes (key-ring
+    rotation re-encrypts the same key). The process holds the key in memory to sign with it
+    anyway; the cache only keeps it there between requests.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, SigningMaterial] = {}
+        self._lock = threading.Lock()
+
+    def get(self, certificate_id: int, load: Callable[[], SigningMaterial]) -> SigningMaterial:
+        found = self._entries.get(certificate_id)
+        if found is None:
+            found = load()
+            with self._lock:
+                self._entries[certificate_id] = found
+        return found
+
+
+@dataclass(frozen=True)
+class IssuingAuthority:
+    """What issuance needs to know of an authority: its limits and how it signs."""
+
+    id: int
+    name: str
+    plugin_slug: str
+    cab_forum: bool
+    default_validity_days: int
+    max_validity_days: int
+    holds_key: bool
+    active: bool
+    certificate_id: int | None
+
+    @classmethod
+    def of(cls, row: Authority) -> IssuingAuthority:
+        return cls(
+            id=row.id,
+            name=row.name,
+            plugin_slug=row.plugin_slug,
+            cab_forum=row.cab_forum,
+            default_validity_days=row.default_validity_days,
+            max_validity_days=row.max_validity_days,
+            holds_key=row.has_key,
+            active=row.active,
+            certificate_id=row.certificate_id,
+        )
+
+
+@dataclass(frozen=True)
+class IssuingTeam:
+    id: int
+    name: str
+
+
+_TEAM_AND_AUTHORITY = (
+    select(Team.id, Team.name, Authority)
+    .where(Team.id == bindparam("team_id"))
+    .join(Authority, Authority.id == bindparam("authority_id"))
+)
+
+
+def authority_not_found(authority_id: int, *, field: str) -> NotFound:
+    return NotFound(f"no authority with id {authority_id}", code="authority_not_found", field=field)
+
+
+class AuthorityGateway:
+    """The narrow interface from certificates to authorities: read an authority's limits,
+    hand out its signing material and issuer plugin, revoke at the issuer, and keep its CRL
+    current after a revocation. Built per unit of work by the service factory."""
+
+    def __init__(
+        self,
+        *,
+        inventory: CertificateInventory,
+        signing_keys: SigningKeyCache,
+        urls: AuthorityURLs,
+        plugins: Registry,
+        clock: Clock,
+    ) -> None:
+        self._inventory = inventory
+        self._signing_keys = signing_keys
+        self._urls = urls
+        self._plugins = plugins
+        self._clock = clock
+
+    @property
+    def urls(self) -> AuthorityURLs:
+        return self._urls
+
+    def for_issuance(
+        self, session: Session, authority_id: int, *, team_id: int
+    ) -> tuple[IssuingAuthority, IssuingTeam]:
+        """The authority and the requesting team in one statement (one round trip on the
+        hot path, docs/decisions/0008). Raises NotFound(team_not_found or
+        authority_not_found)."""
+        row = session.execute(
+            _TEAM_AND_AUTHORITY, {"team_id": team_id, "authority_id": authority_id}
+        ).one_or_none()
+        if row is None:
+            if session.get(Team, team_id) is None:
+                raise NotFound(f"no team with id {team_id}", code="team_not_found", field="team_id")
+            raise authority_not_found(authority_id, field="authority_id")
+        found_team, team_name, authority = row
+        return IssuingAuthority.of(authority), IssuingTeam(found_team, team_name)
+
+    def get(self, session: Session, authority_id: int) -> IssuingAuthority | None:
+        row = session.get(Authority, authority_id)
+        return None if row is None else IssuingAuthority.of(row)
+
+    def check_can_publish_urls(self, authority: IssuingAuthority, *, field: str) -> None:
+        """CA/B Forum certificates carry this Lemur's URLs: refuse an internal base URL.
+        Raises BaseURLNotPublic naming ``field``."""
+        if authority.cab_forum and authority.holds_key:
+            check_public_base_url(self._urls, field=field)
+
+    def signer(
+        self, session: Session, authority: IssuingAuthority, *, field: str = "authority_id"
+    ) -> SigningAuthority:
+        """The CA's certificate, decrypted key, chain and URLs, for one signing operation.
+        Raises InvalidInput(authority_cannot_sign, authority_inactive) naming ``field``."""
+        if not authority.holds_key or authority.certificate_id is None:
+            raise InvalidInput(
+                f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
+                code="authority_cannot_sign",
+                field=field,
+            )
+        if not authority.active:
+            raise InvalidInput(
+                f"authority '{authority.name}' is disabled", code="authority_inactive", field=field
+            )
+        certificate_id = authority.certificate_id
+
+        def load() -> SigningMaterial:
+            found = self._inventory.ca_certificates(session, [certificate_id])[certificate_id]
+            key = self._inventory.private_key(session, certificate_id)
+            assert key is not None, "an authority that holds its key has it stored"
+            return SigningMaterial(found.certificate, key, found.chain)
+
+        material = self._signing_keys.get(certificate_id, load)
+        return SigningAuthority(
+            certificate=material.certificate,
+            private_key=material.private_key,
+            chain=material.chain,
+            crl_url=self._urls.crl(authority.id),
+            ocsp_url=self._urls.ocsp(authority.id),
+            ca_issuers_url=self._urls.ca_issuers(authority.id),
+            cab_forum=authority.cab_forum,
+        )
+
+    def _context(self) -> PluginContext:
+        return PluginContext(clock=self._clock, logger=logging.getLogger("lemur.plugins.issuer"))
+
+    def issuer(self, authority: IssuingAuthority) -> Issuer[Any] | None:
+        """The authority's issuer plugin, or None for a CA Lemur only knows the certificate
+        of (imported without its key, no plugin)."""
+        if authority.plugin_slug not in self._plugins.slugs("issuer"):
+            return None
+        return self._plugins.instantiate("issuer", authority.plugin_slug, {}, self._context())
+
+    def issuer_of(self, session: Session, certificate: x509.Certificate) -> int | None:
+        """The id of the known authority whose certificate signed ``certificate``, if any."""
+        ids = self._inventory.ids_with_subject(session, certificate.issuer.rfc4514_string())
+        if not ids:
+            return None
+        candidates = session.execute(
+            select(Authority.id, Authority.certificate_id).where(Authority.certificate_id.in_(ids))
+        ).all()
+        known = self._inventory.ca_certificates(session, [c for _, c in candidates if c])
+        for authority_id, certificate_id in candidates:
+            ca = known.get(certificate_id) if certificate_id else None
+            # A CA certificate is not its own issuer here, even when self-signed.
+            if ca is None or ca.certificate == certificate:
+                continue
+            if is_directly_issued_by(certificate, ca.certificate):
+                return int(authority_id)
+        return None
+
+    def revoke_at_issuer(
+        self, authority: IssuingAuthority | None, request: RevocationRequest
+    ) -> bool:
+        """Ask the issuer to revoke when it can be reached (an issuer plugin with the
+        revoke capability); returns False when it cannot, so the revocation is recorded in
+        the inventory only. Raises whatever the plugin raises (PluginRejected, ...)."""
+        issuer = None if authority is None else self.issuer(authority)
+        if not isinstance(issuer, Revoker):
+            return False
+        issuer.revoke(request)
+        return True
+
+    def publish_crl_after_revocation(
+        self, session: Session, authority_id: int, *, revoked_certificate_id: int
+    ) -> None:
+        """In the revoking transaction: mark the authority's CRL stale and, when its issuer
+        publishes CRLs, sign the new one now, so the published CRL never lags behind."""
+        row = session.get(Authority, authority_id, with_for_update=True)
+        if row is None or row.certificate_id == revoked_certificate_id:
+            return
+        mark_crl_stale(row)
+        authority = IssuingAuthority.of(row)
+        publisher = self.issuer(authority)
+        if authority.holds_key and isinstance(publisher, CRLPublisher):
+            regenerate_crl(
+                session,
+                row,
+                publisher=publisher,
+                signer=self.signer(session, authority),
+                inventory=self._inventory,
+                now=self._clock.now(),
+            )

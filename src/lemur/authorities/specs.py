@@ -1,0 +1,56 @@
+"""What a new local authority should look like, as the API and the bootstrap give it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from lemur.crypto.keys import KeySpec
+from lemur.errors import InvalidInput
+
+DEFAULT_CA_VALIDITY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class SubjectFields:
+    common_name: str
+    organization: str | None = None
+    organizational_unit: str | None = None
+    country: str | None = None
+    state: str | None = None
+    locality: str | None = None
+
+    def to_name(self) -> x509.Name:
+        # Order as the CA/B Forum BR §7.1.4.2 expects: C, ST, L, O, OU, CN.
+        pairs = [
+            (NameOID.COUNTRY_NAME, self.country),
+            (NameOID.STATE_OR_PROVINCE_NAME, self.state),
+            (NameOID.LOCALITY_NAME, self.locality),
+            (NameOID.ORGANIZATION_NAME, self.organization),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, self.organizational_unit),
+            (NameOID.COMMON_NAME, self.common_name),
+        ]
+        try:
+            return x509.Name([x509.NameAttribute(oid, value) for oid, value in pairs if value])
+        except ValueError as exc:
+            raise InvalidInput(
+                f"invalid subject: {exc}", code="invalid_subject", field="subject"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class LocalAuthoritySpec:
+    name: str
+    subject: SubjectFields
+    key_spec: KeySpec
+    validity_days: int | None = DEFAULT_CA_VALIDITY_DAYS
+    parent_id: int | None = None
+    path_length: int | None = None
+    permitted_dns_subtrees: tuple[str, ...] = ()
+    excluded_dns_subtrees: tuple[str, ...] = ()
+    cab_forum: bool = False
+    default_validity_days: int = 90
+    max_validity_days: int = 397
+    description: str = ""

@@ -1,0 +1,91 @@
+"""The one factory of services: API handlers, CLI commands, the first-start bootstrap and
+(later) jobs build their services here, for one actor and one unit of work.
+
+A factory is cheap (a few objects); build one per request or command. Given the request's
+read session it shares it (authentication already opened it); otherwise the unit of work
+opens one on first use, and :meth:`Services.close` (or ``with``) closes it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy.orm import Session
+
+from lemur.authorities.service import AuthorityService
+from lemur.authorities.signing import AuthorityGateway
+from lemur.authorities.urls import AuthorityURLs
+from lemur.authz import Principal
+from lemur.certificates.export import ExportService
+from lemur.certificates.imports import ImportService
+from lemur.certificates.issuance import IssuanceService
+from lemur.certificates.revocation import RevocationService
+from lemur.certificates.service import CertificateService
+from lemur.certificates.store import CertificateStore
+from lemur.db import UnitOfWork
+
+if TYPE_CHECKING:
+    from lemur.container import Container
+
+_S = TypeVar("_S", bound=CertificateService)
+
+
+class Services:
+    def __init__(
+        self, container: Container, actor: Principal, *, read: Session | None = None
+    ) -> None:
+        self._container = container
+        self.actor = actor
+        self.uow = UnitOfWork(container.db, read=read)
+        self.urls = AuthorityURLs(container.settings.effective_base_url)
+        self.store = CertificateStore(container.keyring)
+        self.authority_gateway = AuthorityGateway(
+            inventory=self.store,
+            signing_keys=container.signing_keys,
+            urls=self.urls,
+            plugins=container.plugins,
+            clock=container.clock,
+        )
+
+    def _certificate_service(self, cls: type[_S]) -> _S:
+        return cls(
+            self.uow,
+            store=self.store,
+            authorities=self.authority_gateway,
+            plugins=self._container.plugins,
+            clock=self._container.clock,
+            actor=self.actor,
+        )
+
+    def certificates(self) -> CertificateService:
+        return self._certificate_service(CertificateService)
+
+    def issuance(self) -> IssuanceService:
+        return self._certificate_service(IssuanceService)
+
+    def imports(self) -> ImportService:
+        return self._certificate_service(ImportService)
+
+    def exports(self) -> ExportService:
+        return self._certificate_service(ExportService)
+
+    def revocation(self) -> RevocationService:
+        return self._certificate_service(RevocationService)
+
+    def authorities(self) -> AuthorityService:
+        return AuthorityService(
+            self.uow,
+            gateway=self.authority_gateway,
+            inventory=self.store,
+            clock=self._container.clock,
+            actor=self.actor,
+        )
+
+    def close(self) -> None:
+        self.uow.close()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -201,3 +201,29 @@ def test_statements_are_counted(client: TestClient, world: World, container: Con
     with statements(container) as seen:
         assert client.get("/api/v1/users", headers=world.headers("admin2")).status_code == 200
     assert any("FROM users" in s for s in seen)
+
+
+def test_an_issuance_is_one_read_for_team_and_authority_and_one_short_write(
+    client: TestClient, world: World, container: Container
+) -> None:
+    """The issuance fast path (docs/decisions/0005, 0008): after authentication, one read
+    for team and authority (the CA key comes from the cache), then the write: the INSERT
+    that takes the id and locks the audit head, names, key, audit event and head. Nothing is
+    read back for the answer, which is rendered from what was written."""
+    from tests.api.certs_helpers import issue
+
+    issue(client, world)  # warm the signing-key cache and the token's last use
+    with statements(container) as seen:
+        body = issue(client, world, dns_names=["fast.example.com"])
+    assert body["names"] == ["fast.example.com"]
+    sql = [s for s in seen if s.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE")]
+    # The insert is a CTE (the locked audit head) followed by INSERT ... SELECT.
+    insert = next(i for i, s in enumerate(sql) if "INSERT INTO certificates " in s)
+    # The helper looks the authority up first (GET /authorities): count from the POST's
+    # authentication on.
+    post = max(i for i, s in enumerate(sql[:insert]) if "FROM api_tokens" in s)
+    reads = [s for s in sql[post:insert] if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 2, "\n---\n".join(reads)  # the token, then team and authority
+    after = sql[insert + 1 :]
+    assert len(after) == 4, after  # names, key, audit event, audit head
+    assert not any(s.lstrip().upper().startswith("SELECT") for s in after), after

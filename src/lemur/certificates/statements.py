@@ -62,7 +62,10 @@ LINK_RENEWAL = (
     .where(CERTIFICATES.c.id == bindparam("old_id"), CERTIFICATES.c.replaced_by_id.is_(None))
     .values(replaced_by_id=bindparam("new_id"))
 )
-INSERT_NAME = cast(Table, CertificateName.__table__).insert()
+# inline(): the id comes from the column's default in the statement itself. Otherwise a
+# one-row insert (a certificate with a single name) pre-executes nextval() for the id on
+# PostgreSQL, a round trip whose result is read, in the middle of the pipeline.
+INSERT_NAME = cast(Table, CertificateName.__table__).insert().inline()
 INSERT_KEY = cast(Table, PrivateKey.__table__).insert()
 
 

@@ -246,9 +246,7 @@ class AuthorityService:
                 )
         elif validity_days is None:
             validity_days = DEFAULT_CA_VALIDITY_DAYS
-        issuer = self._gateway.issuer(
-            IssuingAuthority(0, spec.name, LOCAL_CA, spec.cab_forum, 0, 0, True, True, None)
-        )
+        issuer = self._gateway.issuer_plugin(LOCAL_CA)
         assert isinstance(issuer, AuthorityCreator)
         # Key generation and signing happen before the write transaction opens.
         created = issuer.create_authority(

@@ -206,9 +206,13 @@ class AuthorityGateway:
     def issuer(self, authority: IssuingAuthority) -> Issuer[Any] | None:
         """The authority's issuer plugin, or None for a CA Lemur only knows the certificate
         of (imported without its key, no plugin)."""
-        if authority.plugin_slug not in self._plugins.slugs("issuer"):
+        return self.issuer_plugin(authority.plugin_slug)
+
+    def issuer_plugin(self, slug: str) -> Issuer[Any] | None:
+        """The installed issuer plugin ``slug``, or None."""
+        if slug not in self._plugins.slugs("issuer"):
             return None
-        return self._plugins.instantiate("issuer", authority.plugin_slug, {}, self._context())
+        return self._plugins.instantiate("issuer", slug, {}, self._context())
 
     def issuer_of(self, session: Session, certificate: x509.Certificate) -> int | None:
         """The id of the known authority whose certificate signed ``certificate``, if any."""

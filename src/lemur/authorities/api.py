@@ -69,7 +69,7 @@ def _detail(
     authority = service.get(authority_id)
     chain = authority_chain(session, authority)
     return AuthorityDetailOut(
-        **AuthorityOut.of(authority, _urls(container)).model_dump(),
+        **AuthorityOut.of(authority, _urls(container), now=container.clock.now()).model_dump(),
         certificate_pem=certificate_to_pem(chain[0]).decode(),
         chain_pem=[certificate_to_pem(c).decode() for c in chain],
     )
@@ -82,7 +82,8 @@ def list_authorities(
     container: Container = Depends(get_container),
 ) -> list[AuthorityOut]:
     return [
-        AuthorityOut.of(a, _urls(container)) for a in _service(session, container, principal).list()
+        AuthorityOut.of(a, _urls(container), now=container.clock.now())
+        for a in _service(session, container, principal).list()
     ]
 
 
@@ -108,6 +109,7 @@ def create_authority(
             cab_forum=body.cab_forum,
             default_validity_days=body.default_validity_days,
             max_validity_days=body.max_validity_days,
+            exportable=body.exportable,
         )
     )
     return _detail(session, container, service, authority.id)

@@ -5,7 +5,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from lemur.authorities.models import Authority
-from lemur.authorities.service import AuthorityURLs
+from lemur.authorities.service import BACKDATE, AuthorityURLs, effective_max_validity_days
 from lemur.crypto.keys import KeySpec
 from lemur.ids import BodyId
 
@@ -45,6 +45,11 @@ class AuthorityCreate(Strict):
     )
     default_validity_days: int = Field(90, ge=1, le=3650)
     max_validity_days: int = Field(397, ge=1, le=3650)
+    exportable: bool = Field(
+        False,
+        description="whether the CA's private key may ever be exported (audited as "
+        "authority.export_key); cannot be changed later",
+    )
 
 
 class AuthorityImport(Strict):
@@ -69,15 +74,20 @@ class AuthorityOut(BaseModel):
     key_type: str | None
     key_size: int | None
     default_validity_days: int
-    max_validity_days: int
+    max_validity_days: int = Field(
+        description="the effective maximum now: for a CA/B Forum authority also the Baseline "
+        "Requirements' maximum for certificates issued today"
+    )
+    exportable: bool
     crl_url: str | None
     ocsp_url: str | None
     ca_issuers_url: str
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, authority: Authority, urls: AuthorityURLs) -> AuthorityOut:
+    def of(cls, authority: Authority, urls: AuthorityURLs, *, now: dt.datetime) -> AuthorityOut:
         cert = authority.certificate
+        maximum = effective_max_validity_days(authority, not_before=now - BACKDATE)
         return cls(
             id=authority.id,
             name=authority.name,
@@ -93,8 +103,9 @@ class AuthorityOut(BaseModel):
             not_after=cert.not_after if cert else None,
             key_type=cert.key_type if cert else None,
             key_size=cert.key_size if cert else None,
-            default_validity_days=authority.default_validity_days,
-            max_validity_days=authority.max_validity_days,
+            default_validity_days=min(authority.default_validity_days, maximum),
+            max_validity_days=maximum,
+            exportable=authority.exportable,
             crl_url=urls.crl(authority.id) if authority.has_key else None,
             ocsp_url=urls.ocsp(authority.id) if authority.has_key else None,
             ca_issuers_url=urls.ca_issuers(authority.id),

@@ -29,6 +29,7 @@ from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import KeySpec, PrivateKey
 from lemur.crypto.parsing import load_certificates
+from lemur.crypto.profiles import max_tls_validity_days
 from lemur.errors import Conflict, InvalidInput, NotFound
 from lemur.plugins.base import AuthorityCreator
 from lemur.plugins.registry import Registry
@@ -91,6 +92,18 @@ def check_public_base_url(urls: AuthorityURLs, *, field: str) -> None:
             code="base_url_not_public",
             field=field,
         )
+
+
+def effective_max_validity_days(authority: Authority, *, not_before: dt.datetime) -> int:
+    """The most days a certificate from ``authority`` may be valid when it starts at
+    ``not_before``: the authority's ``max_validity_days`` and, for a CA/B Forum authority,
+    the Baseline Requirements' maximum at that date (BR §6.3.2; a period of N days lasts N
+    days and one second, RFC 5280 §4.1.2.5, hence one day less). Shown as the authority's
+    ``max_validity_days`` and enforced at issuance, so that the two never disagree."""
+    maximum = authority.max_validity_days
+    if authority.cab_forum:
+        maximum = min(maximum, max_tls_validity_days(not_before) - 1)
+    return maximum
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,7 @@ class LocalAuthoritySpec:
     default_validity_days: int = 90
     max_validity_days: int = 397
     description: str = ""
+    exportable: bool = False
 
 
 def authority_chain(session: Session, authority: Authority) -> tuple[x509.Certificate, ...]:
@@ -339,6 +353,7 @@ class AuthorityService:
             default_validity_days=spec.default_validity_days,
             max_validity_days=spec.max_validity_days,
             active=True,
+            exportable=spec.exportable,
             created_at=now,
             crl_number=0,
             crl_stale=True,
@@ -385,6 +400,7 @@ class AuthorityService:
             parent=parent.name if parent else None,
             key_spec=spec.key_spec.value,
             cab_forum=spec.cab_forum,
+            exportable=spec.exportable,
         )
         self._session.commit()
         return authority
@@ -429,7 +445,8 @@ class AuthorityService:
         row = add_certificate(
             self._session,
             cert,
-            chain=(),
+            # An intermediate below a known authority chains to it, as certificates do.
+            chain=authority_chain(self._session, parent) if parent is not None else (),
             origin="imported",
             team_id=None,
             authority_id=parent.id if parent else (authority.id if is_self_signed(cert) else None),

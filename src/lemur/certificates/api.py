@@ -31,7 +31,7 @@ from lemur.crypto.inspection import describe_certificate
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
-from lemur.web.api import get_container, read_session, require, write_session
+from lemur.web.api import get_container, read_session, require, search_text, write_session
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 CertificateId = PathId
@@ -186,6 +186,14 @@ def list_certificates(
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> CertificatePageOut:
+    name, name_contains, issuer, key_type, serial, fingerprint = (
+        search_text(name, field="name"),
+        search_text(name_contains, field="name_contains"),
+        search_text(issuer, field="issuer"),
+        search_text(key_type, field="key_type"),
+        search_text(serial, field="serial"),
+        search_text(fingerprint, field="fingerprint"),
+    )
     if fingerprint is not None and not _is_fingerprint(fingerprint):
         raise InvalidInput(
             "fingerprint must be 40 (SHA-1) or 64 (SHA-256) hex digits",
@@ -296,5 +304,7 @@ def renew_certificate(
     container: Container = Depends(get_container),
 ) -> Response:
     service = _service(session, container, principal)
-    renewed = service.renew(certificate_id, validity_days=body.validity_days)
+    renewed = service.renew(
+        certificate_id, validity_days=body.validity_days, csr=material(body.csr, field="csr")
+    )
     return _created(_committed_detail(container, principal, renewed.id))

@@ -25,6 +25,7 @@ from lemur.authorities.models import Authority
 from lemur.authz import Principal
 from lemur.certificates.enums import SortKey, Status
 from lemur.certificates.models import SQLITE_SEARCH_TABLE, Certificate, CertificateName
+from lemur.certificates.renewal import MAX_RENEWAL_WINDOW
 from lemur.crypto.names import covering_wildcards, normalize_dns_name
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID
@@ -215,11 +216,21 @@ def _filters(
             Certificate.not_before <= now,
             Certificate.not_after > now,
         ]
-    elif flt.status is Status.EXPIRING:
+    elif flt.status is Status.EXPIRING and flt.expiring_within_days is not None:
         where += [
             Certificate.revoked_at.is_(None),
             Certificate.not_after > now,
             Certificate.not_after <= horizon,
+        ]
+    elif flt.status is Status.EXPIRING:
+        # In the renewal window (lemur.certificates.renewal), as the status shown says.
+        # The window is at most MAX_RENEWAL_WINDOW, so the bound on not_after is implied;
+        # it is stated so that the (not_after, id) index serves the range and the order.
+        where += [
+            Certificate.revoked_at.is_(None),
+            Certificate.not_after > now,
+            Certificate.not_after <= now + MAX_RENEWAL_WINDOW,
+            Certificate.renew_after <= now,
         ]
     elif flt.status is Status.EXPIRED:
         where.append(Certificate.not_after <= now)

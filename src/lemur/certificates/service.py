@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -18,9 +19,10 @@ from lemur.authorities.service import (
     AuthorityService,
     AuthorityURLs,
     SigningKeyCache,
+    authority_chain,
     check_public_base_url,
 )
-from lemur.authz import Action, Principal, authorize
+from lemur.authz import Action, Principal, allowed, authorize
 from lemur.certificates.crl import mark_crl_stale, regenerate_crl
 from lemur.certificates.material import leaf_of, looks_like_pkcs12, passphrase_errors
 from lemur.certificates.models import Certificate, WrittenCertificate
@@ -58,7 +60,7 @@ from lemur.crypto.parsing import load_certificates, load_csr, load_pkcs12
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
 from lemur.db import Database, pipelined
-from lemur.errors import InvalidInput, NotFound
+from lemur.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lemur.plugins.base import Exporter, Issuer
 from lemur.plugins.registry import Registry
 from lemur.plugins.values import Bundle, Exported, IssuanceRequest, Issued, PluginContext
@@ -180,14 +182,18 @@ class CertificateService:
         return found_id, team_name, authority
 
     def get(self, certificate_id: int, action: Action = Action.CERTIFICATE_READ) -> Certificate:
+        """The certificate, if the caller may perform ``action`` on it. Raises NotFound also
+        for a certificate the caller may not read (another team's): a 403 would confirm
+        that it exists. PermissionDenied when they may read it but not do ``action``."""
         cert = self._session.get(Certificate, certificate_id)
-        if cert is None:
+        team_id = cert.team_id if cert is not None and cert.team_id is not None else -1
+        if cert is None or not allowed(self._actor, Action.CERTIFICATE_READ, team_id=team_id):
             raise NotFound(
                 f"no certificate with id {certificate_id}",
                 code="certificate_not_found",
                 field="certificate_id",
             )
-        authorize(self._actor, action, team_id=cert.team_id if cert.team_id is not None else -1)
+        authorize(self._actor, action, team_id=team_id)
         return cert
 
     # issuance ---------------------------------------------------------------------------
@@ -241,9 +247,15 @@ class CertificateService:
         )
         return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
 
-    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> StoredCertificate:
-        """A new certificate with the same names, profile, team and authority and a new key of
-        the same type, linked into the lineage (replaces / replaced by)."""
+    def renew(
+        self, certificate_id: int, *, validity_days: int | None = None, csr: bytes | None = None
+    ) -> StoredCertificate:
+        """A new certificate with the same names, profile, team and authority, linked into
+        the lineage (replaces / replaced by). Its key: the public key of ``csr`` when given
+        (Lemur then stores no key), else a new key of the same type generated here. A
+        certificate issued from a CSR (Lemur never held its key) needs ``csr``: raises
+        InvalidInput(csr_required) without, InvalidInput(csr_names_differ) when the CSR
+        names other names than the certificate."""
         old = self.get(certificate_id, Action.CERTIFICATE_ISSUE)
         authority = self._authorities.get(old.authority_id) if old.authority_id else None
         team = self._session.get(Team, old.team_id) if old.team_id is not None else None
@@ -261,23 +273,66 @@ class CertificateService:
                 field="certificate_id",
             )
         details = describe_certificate(x509_of(old))
-        key_spec = KeySpec(old.key_spec) if old.key_spec else KeySpec.EC_P256
-        private_key = generate_private_key(key_spec)
+        profile = Profile(old.profile) if old.profile in set(Profile) else Profile.SERVER
+        private_key: PrivateKey | None
+        if csr is not None:
+            public_key, key_spec = self._renewal_csr_key(old, details, csr)
+            private_key = None
+        elif not old.has_private_key:
+            # Issued from a CSR: its key is the requester's. A key generated here would be
+            # one they never asked for, and Lemur would hold it.
+            raise InvalidInput(
+                f"certificate {old.id} was issued from a CSR, so its private key is yours and "
+                "Lemur does not hold it: renewing needs a new CSR (csr) with the key the new "
+                "certificate should certify",
+                code="csr_required",
+                field="csr",
+            )
+        else:
+            key_spec = KeySpec(old.key_spec) if old.key_spec else KeySpec.EC_P256
+            private_key = generate_private_key(key_spec)
+            public_key = private_key.public_key()
         order = _Order(
             team_id=team.id,
             team_name=team.name,
             authority=authority,
             common_name=details.common_name,
             sans=details.sans,
-            profile=Profile(old.profile) if old.profile in set(Profile) else Profile.SERVER,
+            profile=profile,
             key_spec=key_spec,
-            public_key=private_key.public_key(),
+            public_key=public_key,
             private_key=private_key,
             validity_days=validity_days,
             field_of=lambda _kind, _name: "certificate_id",
+            from_csr=csr is not None,
             replaces=old,
         )
-        return self._sign_and_store(order, "certificate.renew", replaces=old.id)
+        return self._sign_and_store(
+            order, "certificate.renew", replaces=old.id, csr=csr is not None
+        )
+
+    @staticmethod
+    def _renewal_csr_key(
+        old: Certificate, details: CertificateDetails, csr: bytes
+    ) -> tuple[PublicKey, KeySpec]:
+        """The public key of a renewal's CSR (signature checked). The names are the old
+        certificate's; a CSR that names anything must name exactly those."""
+        info = load_csr(csr, field="csr")
+        requested = {n.lower() for n in info.sans.all_names()}
+        if info.common_name:
+            requested.add(info.common_name.strip().lower().removesuffix("."))
+        current = {n.lower() for n in details.sans.all_names()}
+        if details.common_name:
+            current.add(details.common_name.lower().removesuffix("."))
+        if requested and requested != current:
+            raise InvalidInput(
+                f"a renewal keeps the names of certificate {old.id} ({', '.join(sorted(current))})"
+                f" and the CSR asks for {', '.join(sorted(requested))}: send a CSR with the "
+                "same names (or none), or request a new certificate for other names",
+                code="csr_names_differ",
+                field="csr",
+            )
+        return info.public_key, info.key_spec
 
     def _sign_and_store(
         self, order: _Order, action: str, **details: DetailValue
@@ -416,9 +471,14 @@ class CertificateService:
             )
         if key is not None:
             check_key_matches_certificate(key, cert, field="private_key")
+        self._check_not_held(cert)
         ordered = order_chain(cert, extra, field="chain") if extra else [cert]
         chain = tuple(ordered[1:])
         authority = self._authorities.issuing_authority_of(cert)
+        if not chain and authority is not None and authority.certificate is not None:
+            # Signed by an authority Lemur knows (local, or an imported external CA): its
+            # certificate and chain are this certificate's chain.
+            chain = authority_chain(self._session, authority)
         row = add_certificate(
             self._session,
             cert,
@@ -442,6 +502,26 @@ class CertificateService:
         self._session.commit()
         return row
 
+    def _check_not_held(self, cert: x509.Certificate) -> None:
+        """Raise Conflict if the inventory holds ``cert`` already, naming the holder's
+        certificate id only to a caller who may read it."""
+        fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+        existing = self._session.execute(
+            select(Certificate.id, Certificate.team_id).where(
+                Certificate.fingerprint_sha256 == fingerprint
+            )
+        ).one_or_none()
+        if existing is None:
+            return
+        existing_id, team_id = existing
+        if allowed(
+            self._actor, Action.CERTIFICATE_READ, team_id=-1 if team_id is None else team_id
+        ):
+            message = f"this certificate is already in the inventory as certificate {existing_id}"
+        else:
+            message = "this certificate is already in the inventory, held where you cannot see it"
+        raise Conflict(message, code="certificate_exists", field="certificate")
+
     # export -----------------------------------------------------------------------------
 
     def export(
@@ -460,16 +540,13 @@ class CertificateService:
                 code="key_export_needs_post",
                 field="format",
             )
-        cert = self.get(certificate_id)
         exporter = self._plugins.instantiate("exporter", fmt, {}, self._context("exporter"))
         assert isinstance(exporter, Exporter)
-        key = None
-        if exporter_cls.includes_private_key:
-            authorize(
-                self._actor,
-                Action.CERTIFICATE_EXPORT_KEY,
-                team_id=cert.team_id if cert.team_id is not None else -1,
-            )
+        if not exporter_cls.includes_private_key:
+            cert = self.get(certificate_id)
+            key = None
+        else:
+            cert, authority = self._key_export_allowed(certificate_id, fmt)
             key = private_key_of(self._session, cert, self._keyring)
             if key is None:
                 raise InvalidInput(
@@ -482,12 +559,81 @@ class CertificateService:
             Bundle(certificate=x509_of(cert), chain=chain_of(cert), private_key=key, name=name),
             passphrase=passphrase,
         )
-        if key is not None:
+        if key is not None and authority is not None:
+            AuditLog(self._session, self._clock).record(
+                self._actor.audit_actor,
+                "authority.export_key",
+                target_type="authority",
+                target_id=authority.id,
+                details={
+                    "certificate_id": cert.id,
+                    "format": fmt,
+                    "encrypted": passphrase is not None,
+                },
+            )
+            self._session.commit()
+        elif key is not None:
             self._record(
                 "certificate.export_key", cert, format=fmt, encrypted=passphrase is not None
             )
             self._session.commit()
         return exported
+
+    def _key_export_allowed(
+        self, certificate_id: int, fmt: str
+    ) -> tuple[Certificate, Authority | None]:
+        """The certificate whose key is asked for, and the authority whose CA certificate it
+        is (if it is one). A CA key is exportable only if the authority was created with
+        ``exportable``. A refusal is audited as denied, in its own transaction so that it
+        outlives the refused request, then raised (404 for what the caller may not read,
+        403 otherwise)."""
+        authority = None
+        try:
+            cert = self.get(certificate_id)
+            team_id = cert.team_id if cert.team_id is not None else -1
+            authorize(self._actor, Action.CERTIFICATE_EXPORT_KEY, team_id=team_id)
+            if cert.is_ca:
+                authority = self._session.scalar(
+                    select(Authority).where(Authority.certificate_id == cert.id)
+                )
+            if authority is not None:
+                authorize(self._actor, Action.AUTHORITY_MANAGE)
+                if not authority.exportable:
+                    raise PermissionDenied(
+                        f"the private key of authority '{authority.name}' is not exportable: "
+                        "only authorities created with exportable=true allow it",
+                        code="key_not_exportable",
+                        field="format",
+                    )
+        except (NotFound, PermissionDenied) as exc:
+            target = self._session.get(Certificate, certificate_id)
+            if target is not None:
+                self._record_denied(target, authority, fmt=fmt, reason=exc.code)
+            raise
+        return cert, authority
+
+    def _record_denied(
+        self, cert: Certificate, authority: Authority | None, *, fmt: str, reason: str
+    ) -> None:
+        """Audit a refused key export. The request's own transaction is ended first (it
+        rolls back with the refusal; on SQLite it would also hold the write lock this
+        event needs)."""
+        target_type, target_id = ("certificate", cert.id)
+        action = "certificate.export_key"
+        if authority is not None:
+            target_type, target_id, action = "authority", authority.id, "authority.export_key"
+        certificate_id = cert.id
+        self._session.rollback()
+        with self._db.write() as session:
+            AuditLog(session, self._clock).record(
+                self._actor.audit_actor,
+                action,
+                target_type=target_type,
+                target_id=target_id,
+                outcome="denied",
+                details={"certificate_id": certificate_id, "format": fmt, "reason": reason},
+            )
+            session.commit()
 
     # revocation -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from lemur.audit.service import LOCKED_HEAD
 from lemur.certificates.models import Certificate, CertificateName, NameEntry, PrivateKey
+from lemur.certificates.renewal import renew_after
 from lemur.crypto.inspection import CertificateDetails, describe_certificate
 from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import PrivateKey as PrivateKeyObject
@@ -156,6 +157,7 @@ def prepare_certificate(
         "has_private_key": private_key is not None,
         "created_at": now,
         "created_by": created_by,
+        "renew_after": renew_after(details.not_valid_before, details.not_valid_after),
     }
     key_spec = ciphertext = None
     if private_key is not None:

@@ -279,12 +279,12 @@ class CertificateService:
             public_key, key_spec = self._renewal_csr_key(old, details, csr)
             private_key = None
         elif not old.has_private_key:
-            # Issued from a CSR: its key is the requester's. A key generated here would be
-            # one they never asked for, and Lemur would hold it.
+            # Issued from a CSR (or imported without its key): the key is the requester's.
+            # A key generated here would be one they never asked for, held by Lemur.
             raise InvalidInput(
-                f"certificate {old.id} was issued from a CSR, so its private key is yours and "
-                "Lemur does not hold it: renewing needs a new CSR (csr) with the key the new "
-                "certificate should certify",
+                f"Lemur does not hold the private key of certificate {old.id} (it was issued "
+                "from a CSR, or imported without its key), and a key you do not have would not "
+                "renew it: send a new CSR (csr) with the key the new certificate should certify",
                 code="csr_required",
                 field="csr",
             )

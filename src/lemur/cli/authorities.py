@@ -52,6 +52,7 @@ def print_authority(a: dict[str, Any], parent: str | None) -> None:
                 f"{a['default_validity_days']} days by default, at most {a['max_validity_days']}",
             ),
             ("CA/B Forum", "yes (Baseline Requirements enforced)" if a["cab_forum"] else None),
+            ("key export", "allowed (audited)" if a.get("exportable") else None),
             ("active", "yes" if a["active"] else "no"),
             ("CRL", a["crl_url"]),
             ("OCSP", a["ocsp_url"]),

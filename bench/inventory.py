@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from bench.harness import BACKENDS, PG_ADMIN_URL, Server, pg_available
+from lemur.certificates.renewal import renew_after
 
 CHUNK = 1000
 CA_AGE = dt.timedelta(days=800)
@@ -190,6 +191,7 @@ CERT_COLUMNS = [
     "created_at",
     "created_by",
     "external_id",
+    "renew_after",
 ]
 NAME_COLUMNS = ("certificate_id", "kind", "name")
 KEY_COLUMNS = ("certificate_id", "key_spec", "ciphertext", "created_at")
@@ -408,6 +410,7 @@ def generate_chunk(task: tuple[int, int, int]) -> dict[str, Any]:
                 created_at,
                 "admin",
                 None,
+                renew_after(not_before, not_after),
             )
             certs.append(row)
             seen: set[tuple[str, str]] = set()
@@ -647,7 +650,13 @@ class SQLiteWriter(Writer):
         self.pending = 0
         self.conn.execute("BEGIN IMMEDIATE")
         t = CERT_COLUMNS.index
-        self.time_columns = [t("not_before"), t("not_after"), t("revoked_at"), t("created_at")]
+        self.time_columns = [
+            t("not_before"),
+            t("not_after"),
+            t("revoked_at"),
+            t("created_at"),
+            t("renew_after"),
+        ]
 
     def _row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         out = list(row)

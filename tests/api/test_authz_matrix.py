@@ -8,6 +8,8 @@ Outcome codes (one per principal column):
   A  allowed: the call succeeds (2xx)
   D  denied: 403 permission_denied
   S  denied: 403 token_scope_insufficient (a read-scoped token on a state-changing route)
+  H  hidden: 404 certificate_not_found, as for a missing certificate (a 403 would confirm
+     that another team's certificate exists)
 Anonymous callers always get 401, except on rows marked PUBLIC.
 
 The member columns are "a member acting on their own team" and "a member acting on another
@@ -287,11 +289,11 @@ ROUTES = [
     Row("GET",    "/api/v1/certificates",                      Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/certificates")),
     Row("POST",   "/api/v1/certificates",                      Action.CERTIFICATE_ISSUE,  "A A A D D S", issue_certificate),
     Row("POST",   "/api/v1/certificates/import",               Action.CERTIFICATE_IMPORT, "A A A D D S", import_certificate),
-    Row("GET",    "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_READ,   "A A A D A A", on_certificate()),
-    Row("GET",    "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A D A A", on_certificate("/export?format=pem-bundle")),
-    Row("POST",   "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A D A S", on_certificate("/export", {"format": "pem-bundle"}), changes_state=False),
-    Row("POST",   "/api/v1/certificates/{certificate_id}/revoke", Action.CERTIFICATE_REVOKE, "A A A D D S", on_certificate("/revoke", {"reason": "superseded"})),
-    Row("POST",   "/api/v1/certificates/{certificate_id}/renew",  Action.CERTIFICATE_ISSUE,  "A A A D D S", on_certificate("/renew", {})),
+    Row("GET",    "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_READ,   "A A A H A A", on_certificate()),
+    Row("GET",    "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A A", on_certificate("/export?format=pem-bundle")),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A S", on_certificate("/export", {"format": "pem-bundle"}), changes_state=False),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/revoke", Action.CERTIFICATE_REVOKE, "A A A H D S", on_certificate("/revoke", {"reason": "superseded"})),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/renew",  Action.CERTIFICATE_ISSUE,  "A A A H D S", on_certificate("/renew", {})),
 ]
 # fmt: on
 TABLE = {(r.method, r.path): r for r in ROUTES}
@@ -382,6 +384,9 @@ def test_matrix(row: Row, client: TestClient, world: World, container: Container
         elif outcome == "401":
             assert r.status_code == 401, where
             assert r.json()["error"]["code"] == "authentication_required", where
+        elif outcome == "H":
+            assert r.status_code == 404, where
+            assert r.json()["error"]["code"] == "certificate_not_found", where
         else:
             assert r.status_code == 403, where
             code = "token_scope_insufficient" if outcome == "S" else "permission_denied"

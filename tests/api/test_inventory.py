@@ -161,7 +161,8 @@ def test_search_by_status_and_expiring_within_days(
         return set(list_ids(client, admin, team_id=own, **params))
 
     assert ids(status="valid") == {valid, soon, later}
-    assert ids(status="expiring") == {soon, later}
+    # Just issued: none is in its renewal window yet (the last third of its lifetime).
+    assert ids(status="expiring") == set()
     assert ids(status="expiring", expiring_within_days=15) == {soon}
     assert ids(status="expired") == {expired}
     assert ids(status="revoked") == {revoked}
@@ -180,8 +181,8 @@ def test_search_by_status_and_expiring_within_days(
     }
     assert statuses == {
         valid: "valid",
-        soon: "expiring",
-        later: "expiring",
+        soon: "valid",
+        later: "valid",
         revoked: "revoked",
         expired: "expired",
     }
@@ -202,8 +203,10 @@ def test_certificates_become_expiring_then_expired_as_time_passes(
     assert list_ids(client, admin, team_id=own, status="valid") == [cert]
     assert list_ids(client, admin, team_id=own, status="expiring") == []
     clock.advance(dt.timedelta(days=20))
+    assert list_ids(client, admin, team_id=own, status="expiring") == []
+    clock.advance(dt.timedelta(days=7))  # the last third of 40 days: 13 days 8 hours
     assert list_ids(client, admin, team_id=own, status="expiring") == [cert]
-    clock.advance(dt.timedelta(days=21))
+    clock.advance(dt.timedelta(days=14))
     admin = {"Authorization": f"Bearer {world.add_token('admin2')}"}  # the first one expired
     assert list_ids(client, admin, team_id=own) == []
     assert list_ids(client, admin, team_id=own, status="expired") == [cert]
@@ -465,8 +468,8 @@ def test_members_see_only_their_teams_and_staff_see_all(
     assert list_ids(client, world.headers("member"), name="theirs.example.com") == []
     for who in ("admin2", "security", "reader"):
         assert {mine, theirs} <= set(list_ids(client, world.headers(who))), who
-    denied = client.get(f"{URL}/{theirs}", headers=world.headers("member"))
-    assert denied.status_code == 403
+    hidden = client.get(f"{URL}/{theirs}", headers=world.headers("member"))
+    assert error(hidden) == (404, "certificate_not_found", "certificate_id")
     assert client.get(f"{URL}/{mine}", headers=world.headers("member")).status_code == 200
     for who in ("security", "reader", "admin2"):
         assert client.get(f"{URL}/{theirs}", headers=world.headers(who)).status_code == 200

@@ -11,7 +11,7 @@ from lemur.audit.schemas import AuditEventOut, AuditPageOut, VerifyOut
 from lemur.audit.service import AuditFilter, list_events, verify_chain
 from lemur.authz import Action, Principal
 from lemur.errors import InvalidInput
-from lemur.web.api import read_session, require
+from lemur.web.api import read_session, require, search_text
 
 router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
 
@@ -34,7 +34,7 @@ def list_audit_events(
     ),
     target_type: str | None = Query(None, max_length=32),
     target_id: str | None = Query(None, max_length=100),
-    outcome: str | None = Query(None, pattern="^(success|failure|partial)$"),
+    outcome: str | None = Query(None, pattern="^(success|failure|partial|denied)$"),
     since: dt.datetime | None = Query(None, description="inclusive, ISO 8601 with zone"),
     until: dt.datetime | None = Query(None, description="exclusive, ISO 8601 with zone"),
     limit: int = Query(50, ge=1, le=500),
@@ -43,10 +43,10 @@ def list_audit_events(
     session: Session = Depends(read_session),
 ) -> AuditPageOut:
     flt = AuditFilter(
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
+        actor=search_text(actor, field="actor"),
+        action=search_text(action, field="action"),
+        target_type=search_text(target_type, field="target_type"),
+        target_id=search_text(target_id, field="target_id"),
         outcome=outcome,
         since=_aware(since, "since"),
         until=_aware(until, "until"),

@@ -63,7 +63,8 @@ def list_authorities(
     container: Container = Depends(get_container),
 ) -> list[AuthorityOut]:
     services = _services(container, principal, session)
-    return [AuthorityOut.of(a, services.urls) for a in services.authorities().list()]
+    now = container.clock.now()
+    return [AuthorityOut.of(a, services.urls, now=now) for a in services.authorities().list()]
 
 
 @router.post("", response_model=AuthorityDetailOut, status_code=201)
@@ -89,11 +90,12 @@ def create_authority(
                 cab_forum=body.cab_forum,
                 default_validity_days=body.default_validity_days,
                 max_validity_days=body.max_validity_days,
+                exportable=body.exportable,
             )
         )
     except InvalidInput as exc:
         raise _create_error(exc) from exc
-    return AuthorityDetailOut.of_detail(authority, services.urls)
+    return AuthorityDetailOut.of_detail(authority, services.urls, now=container.clock.now())
 
 
 @router.post("/import", response_model=AuthorityDetailOut, status_code=201)
@@ -107,7 +109,7 @@ def import_authority(
     authority = services.authorities().import_external(
         body.name, body.certificate.encode(), description=body.description
     )
-    return AuthorityDetailOut.of_detail(authority, services.urls)
+    return AuthorityDetailOut.of_detail(authority, services.urls, now=container.clock.now())
 
 
 @router.get("/{authority_id}", response_model=AuthorityDetailOut)
@@ -118,7 +120,9 @@ def get_authority(
     container: Container = Depends(get_container),
 ) -> AuthorityDetailOut:
     services = _services(container, principal, session)
-    return AuthorityDetailOut.of_detail(services.authorities().get(authority_id), services.urls)
+    return AuthorityDetailOut.of_detail(
+        services.authorities().get(authority_id), services.urls, now=container.clock.now()
+    )
 
 
 @public.get("/ca/{authority_id}.cer", response_class=Response)

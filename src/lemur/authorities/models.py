@@ -31,6 +31,8 @@ class Authority(Base):
     default_validity_days: Mapped[int] = mapped_column(Integer)
     max_validity_days: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(default=True)
+    # Whether the CA's private key may be exported (chosen at creation, default no).
+    exportable: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     crl_number: Mapped[int] = mapped_column(Integer, default=0)
     # Deferred: the CRL can be large, and only the CRL route reads it.

@@ -26,6 +26,7 @@ class AuthorityRecord:
     cab_forum: bool
     default_validity_days: int
     max_validity_days: int
+    exportable: bool
     created_at: dt.datetime
     certificate: CACertificate | None
 
@@ -42,6 +43,7 @@ class AuthorityRecord:
             cab_forum=row.cab_forum,
             default_validity_days=row.default_validity_days,
             max_validity_days=row.max_validity_days,
+            exportable=row.exportable,
             created_at=row.created_at,
             certificate=certificate,
         )

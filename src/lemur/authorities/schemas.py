@@ -5,6 +5,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from lemur.authorities.records import AuthorityRecord
+from lemur.authorities.signing import backdated, effective_max_validity_days
 from lemur.authorities.urls import AuthorityURLs
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import certificate_to_pem
@@ -46,6 +47,11 @@ class AuthorityCreate(Strict):
     )
     default_validity_days: int = Field(90, ge=1, le=3650)
     max_validity_days: int = Field(397, ge=1, le=3650)
+    exportable: bool = Field(
+        False,
+        description="whether the CA's private key may ever be exported (audited as "
+        "authority.export_key); cannot be changed later",
+    )
 
 
 class AuthorityImport(Strict):
@@ -70,15 +76,24 @@ class AuthorityOut(BaseModel):
     key_type: str | None
     key_size: int | None
     default_validity_days: int
-    max_validity_days: int
+    max_validity_days: int = Field(
+        description="the effective maximum now: for a CA/B Forum authority also the Baseline "
+        "Requirements' maximum for certificates issued today"
+    )
+    exportable: bool
     crl_url: str | None
     ocsp_url: str | None
     ca_issuers_url: str
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, authority: AuthorityRecord, urls: AuthorityURLs) -> AuthorityOut:
+    def of(
+        cls, authority: AuthorityRecord, urls: AuthorityURLs, *, now: dt.datetime
+    ) -> AuthorityOut:
         cert = authority.certificate
+        maximum = effective_max_validity_days(
+            authority.max_validity_days, cab_forum=authority.cab_forum, not_before=backdated(now)
+        )
         return cls(
             id=authority.id,
             name=authority.name,
@@ -94,8 +109,9 @@ class AuthorityOut(BaseModel):
             not_after=cert.not_after if cert else None,
             key_type=cert.key_type if cert else None,
             key_size=cert.key_size if cert else None,
-            default_validity_days=authority.default_validity_days,
-            max_validity_days=authority.max_validity_days,
+            default_validity_days=min(authority.default_validity_days, maximum),
+            max_validity_days=maximum,
+            exportable=authority.exportable,
             crl_url=urls.crl(authority.id) if authority.has_key else None,
             ocsp_url=urls.ocsp(authority.id) if authority.has_key else None,
             ca_issuers_url=urls.ca_issuers(authority.id),
@@ -108,10 +124,12 @@ class AuthorityDetailOut(AuthorityOut):
     chain_pem: list[str] = Field(description="the authority's certificate first, its root last")
 
     @classmethod
-    def of_detail(cls, authority: AuthorityRecord, urls: AuthorityURLs) -> AuthorityDetailOut:
+    def of_detail(
+        cls, authority: AuthorityRecord, urls: AuthorityURLs, *, now: dt.datetime
+    ) -> AuthorityDetailOut:
         chain = [certificate_to_pem(c).decode() for c in authority.chain]
         return cls(
-            **AuthorityOut.of(authority, urls).model_dump(),
+            **AuthorityOut.of(authority, urls, now=now).model_dump(),
             certificate_pem=chain[0] if chain else "",
             chain_pem=chain,
         )

@@ -274,6 +274,7 @@ class AuthorityService:
                 default_validity_days=spec.default_validity_days,
                 max_validity_days=spec.max_validity_days,
                 active=True,
+                exportable=spec.exportable,
                 created_at=now,
                 crl_number=0,
                 crl_stale=True,
@@ -300,6 +301,7 @@ class AuthorityService:
                     "parent": parent.name if parent else None,
                     "key_spec": spec.key_spec.value,
                     "cab_forum": spec.cab_forum,
+                    "exportable": spec.exportable,
                 },
             )
             new_id = authority.id
@@ -325,6 +327,8 @@ class AuthorityService:
             )
         now = self._clock.now()
         parent_id = self._gateway.issuer_of(self._uow.read, cert)
+        # An intermediate below a known authority chains to it, as certificates do.
+        chain = self._gateway.chain(self._uow.read, parent_id) if parent_id is not None else ()
         with self._uow.write() as tx:
             authority = Authority(
                 name=name,
@@ -346,7 +350,7 @@ class AuthorityService:
             authority.certificate_id = self._inventory.add_ca(
                 tx.session,
                 cert,
-                chain=(),
+                chain=chain,
                 private_key=None,
                 origin="imported",
                 authority_id=parent_id or (authority.id if is_self_signed(cert) else None),

@@ -27,6 +27,7 @@ from lemur.authorities.urls import AuthorityURLs, check_public_base_url
 from lemur.clock import Clock
 from lemur.crypto.chain import is_directly_issued_by
 from lemur.crypto.keys import PrivateKey
+from lemur.crypto.profiles import max_tls_validity_days
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.base import CRLPublisher, Issuer, Revoker
 from lemur.plugins.registry import Registry
@@ -39,6 +40,19 @@ BACKDATE = dt.timedelta(minutes=5)
 def backdated(now: dt.datetime) -> dt.datetime:
     """The notBefore of a certificate issued at ``now``."""
     return now - BACKDATE
+
+
+def effective_max_validity_days(
+    max_validity_days: int, *, cab_forum: bool, not_before: dt.datetime
+) -> int:
+    """The most days a certificate from an authority may be valid when it starts at
+    ``not_before``: the authority's ``max_validity_days`` and, for a CA/B Forum authority,
+    the Baseline Requirements' maximum at that date (BR §6.3.2; a period of N days lasts N
+    days and one second, RFC 5280 §4.1.2.5, hence one day less). Shown as the authority's
+    ``max_validity_days`` and enforced at issuance, so that the two never disagree."""
+    if cab_forum:
+        return min(max_validity_days, max_tls_validity_days(not_before) - 1)
+    return max_validity_days
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ class IssuingAuthority:
     holds_key: bool
     active: bool
     certificate_id: int | None
+    exportable: bool = False
 
     @classmethod
     def of(cls, row: Authority) -> IssuingAuthority:
@@ -96,6 +111,7 @@ class IssuingAuthority:
             holds_key=row.has_key,
             active=row.active,
             certificate_id=row.certificate_id,
+            exportable=row.exportable,
         )
 
 
@@ -159,6 +175,21 @@ class AuthorityGateway:
     def get(self, session: Session, authority_id: int) -> IssuingAuthority | None:
         row = session.get(Authority, authority_id)
         return None if row is None else IssuingAuthority.of(row)
+
+    def of_ca_certificate(self, session: Session, certificate_id: int) -> IssuingAuthority | None:
+        """The authority whose own certificate this is, if any."""
+        row = session.scalar(select(Authority).where(Authority.certificate_id == certificate_id))
+        return None if row is None else IssuingAuthority.of(row)
+
+    def chain(self, session: Session, authority_id: int) -> tuple[x509.Certificate, ...]:
+        """The authority's certificate followed by its issuers' (root last): the chain of a
+        certificate it signed."""
+        row = session.get(Authority, authority_id)
+        if row is None or row.certificate_id is None:
+            return ()
+        found = self._inventory.ca_certificates(session, [row.certificate_id])
+        ca = found.get(row.certificate_id)
+        return () if ca is None else (ca.certificate, *ca.chain)
 
     def check_can_publish_urls(self, authority: IssuingAuthority, *, field: str) -> None:
         """CA/B Forum certificates carry this Lemur's URLs: refuse an internal base URL.

@@ -54,3 +54,4 @@ class LocalAuthoritySpec:
     default_validity_days: int = 90
     max_validity_days: int = 397
     description: str = ""
+    exportable: bool = False

@@ -39,7 +39,7 @@ from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
 from lemur.services import Services
-from lemur.web.api import get_container, read_session, require
+from lemur.web.api import get_container, read_session, require, search_text
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 CertificateId = PathId
@@ -89,8 +89,11 @@ def _issue_error(exc: InvalidInput, body: CertificateRequest) -> InvalidInput:
     return InvalidInput(exc.message, code=exc.code, field=field)
 
 
-def _renew_error(exc: InvalidInput) -> InvalidInput:
-    """A renewal asks for nothing but its validity: the rest is the certificate's own."""
+def _renew_error(exc: InvalidInput, body: RenewRequest) -> InvalidInput:
+    """A renewal asks for its validity and, optionally, a CSR for the key: names are the
+    certificate's own."""
+    if exc.field == "public_key" and body.csr is not None:
+        return InvalidInput(exc.message, code=exc.code, field="csr")
     if isinstance(exc, NameNotPermitted) or exc.field in ("public_key", "subject_cn"):
         return InvalidInput(exc.message, code=exc.code, field="certificate_id")
     if exc.field in ("not_before", "not_after"):
@@ -212,6 +215,14 @@ def list_certificates(
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> CertificatePageOut:
+    name, name_contains, issuer, key_type, serial, fingerprint = (
+        search_text(name, field="name"),
+        search_text(name_contains, field="name_contains"),
+        search_text(issuer, field="issuer"),
+        search_text(key_type, field="key_type"),
+        search_text(serial, field="serial"),
+        search_text(fingerprint, field="fingerprint"),
+    )
     if fingerprint is not None and not _is_fingerprint(fingerprint):
         raise InvalidInput(
             "fingerprint must be 40 (SHA-1) or 64 (SHA-256) hex digits",
@@ -312,7 +323,9 @@ def renew_certificate(
 ) -> Response:
     service = _services(container, principal, session).issuance()
     try:
-        renewed = service.renew(certificate_id, validity_days=body.validity_days)
+        renewed = service.renew(
+            certificate_id, validity_days=body.validity_days, csr=material(body.csr, field="csr")
+        )
     except InvalidInput as exc:
-        raise _renew_error(exc) from exc
+        raise _renew_error(exc, body) from exc
     return _created(_detail(renewed, container))

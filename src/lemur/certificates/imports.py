@@ -6,15 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from lemur.accounts.models import Team
-from lemur.authz import Action, authorize
+from lemur.authz import Action, allowed, authorize
 from lemur.certificates.material import leaf_of, looks_like_pkcs12, passphrase_errors
 from lemur.certificates.service import CertificateService, CertificateView
 from lemur.crypto.chain import order_chain
 from lemur.crypto.keys import check_key_matches_certificate, load_private_key
 from lemur.crypto.parsing import load_certificates, load_pkcs12
-from lemur.errors import InvalidInput, NotFound
+from lemur.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,20 @@ class ImportService(CertificateService):
             )
         if key is not None:
             check_key_matches_certificate(key, cert, field="private_key")
+        self._check_not_held(cert)
         ordered = order_chain(cert, extra, field="chain") if extra else [cert]
         chain = tuple(ordered[1:])
+        authority_id = self._authorities.issuer_of(self._uow.read, cert)
+        if not chain and authority_id is not None:
+            # Signed by an authority Lemur knows (local, or an imported external CA): its
+            # certificate and chain are this certificate's chain.
+            chain = self._authorities.chain(self._uow.read, authority_id)
         prepared = self._store.prepare(
             cert,
             chain=chain,
             origin="imported",
             team_id=team_id,
-            authority_id=self._authorities.issuer_of(self._uow.read, cert),
+            authority_id=authority_id,
             profile=None,
             created_by=self._actor.actor_name,
             now=self._clock.now(),
@@ -90,3 +97,18 @@ class ImportService(CertificateService):
                 chain_length=len(chain),
             )
         return self.view(record.id)
+
+    def _check_not_held(self, cert: x509.Certificate) -> None:
+        """Raise Conflict if the inventory holds ``cert`` already, naming the holder's
+        certificate id only to a caller who may read it."""
+        existing = self._store.by_fingerprint(
+            self._uow.read, cert.fingerprint(hashes.SHA256()).hex()
+        )
+        if existing is None:
+            return
+        team_id = -1 if existing.team_id is None else existing.team_id
+        if allowed(self._actor, Action.CERTIFICATE_READ, team_id=team_id):
+            message = f"this certificate is already in the inventory as certificate {existing.id}"
+        else:
+            message = "this certificate is already in the inventory, held where you cannot see it"
+        raise Conflict(message, code="certificate_exists", field="certificate")

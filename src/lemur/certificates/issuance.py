@@ -18,7 +18,7 @@ from lemur.certificates.models import CertificateRecord
 from lemur.certificates.requests import NewCertificate, normalize_names, validity_window
 from lemur.certificates.service import CertificateService, CertificateView
 from lemur.certificates.store import x509_of
-from lemur.crypto.inspection import describe_certificate
+from lemur.crypto.inspection import CertificateDetails, describe_certificate
 from lemur.crypto.keys import KeySpec, PrivateKey, PublicKey, generate_private_key
 from lemur.crypto.name_constraints import check_name_constraints
 from lemur.crypto.names import SubjectAltNames
@@ -93,10 +93,16 @@ class IssuanceService(CertificateService):
         )
         return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
 
-    def renew(self, certificate_id: int, *, validity_days: int | None = None) -> CertificateView:
-        """A new certificate with the same names, profile, team and authority and a new key of
-        the same type, linked into the lineage (replaces / replaced by). Raises
-        Conflict(already_replaced) when it was renewed already."""
+    def renew(
+        self, certificate_id: int, *, validity_days: int | None = None, csr: bytes | None = None
+    ) -> CertificateView:
+        """A new certificate with the same names, profile, team and authority, linked into
+        the lineage (replaces / replaced by). Its key: the public key of ``csr`` when given
+        (Lemur then stores no key), else a new key of the same type generated here. A
+        certificate whose key Lemur does not hold needs ``csr``: raises
+        InvalidInput(csr_required) without, InvalidInput(csr_names_differ) when the CSR
+        names other names than the certificate; Conflict(already_replaced) when it was
+        renewed already."""
         old = self.get(certificate_id, Action.CERTIFICATE_ISSUE)
         read = self._uow.read
         authority = self._authorities.get(read, old.authority_id) if old.authority_id else None
@@ -122,8 +128,24 @@ class IssuanceService(CertificateService):
             )
         self._authorities.check_can_publish_urls(authority, field="certificate_id")
         details = describe_certificate(x509_of(old))
-        key_spec = KeySpec(old.key_spec) if old.key_spec else KeySpec.EC_P256
-        private_key = generate_private_key(key_spec)
+        private_key: PrivateKey | None
+        if csr is not None:
+            public_key, key_spec = _renewal_csr_key(old, details, csr)
+            private_key = None
+        elif not old.has_private_key:
+            # Issued from a CSR (or imported without its key): the key is the requester's.
+            # A key generated here would be one they never asked for, held by Lemur.
+            raise InvalidInput(
+                f"Lemur does not hold the private key of certificate {old.id} (it was issued "
+                "from a CSR, or imported without its key), and a key you do not have would not "
+                "renew it: send a new CSR (csr) with the key the new certificate should certify",
+                code="csr_required",
+                field="csr",
+            )
+        else:
+            key_spec = KeySpec(old.key_spec) if old.key_spec else KeySpec.EC_P256
+            private_key = generate_private_key(key_spec)
+            public_key = private_key.public_key()
         order = _Order(
             team=IssuingTeam(old.team_id, old.team_name),
             authority=authority,
@@ -131,12 +153,14 @@ class IssuanceService(CertificateService):
             sans=details.sans,
             profile=Profile(old.profile) if old.profile in set(Profile) else Profile.SERVER,
             key_spec=key_spec,
-            public_key=private_key.public_key(),
+            public_key=public_key,
             private_key=private_key,
             validity_days=validity_days,
             replaces=old,
         )
-        renewed = self._sign_and_store(order, "certificate.renew", replaces=old.id)
+        renewed = self._sign_and_store(
+            order, "certificate.renew", replaces=old.id, csr=csr is not None
+        )
         # The answer shows the whole lineage: read it back (committed, autocommit reads).
         return self.view(renewed.certificate.id)
 
@@ -219,3 +243,26 @@ class IssuanceService(CertificateService):
         record = replace(record, team_name=order.team.name, authority_name=authority.name)
         # A new certificate's lineage is itself and its history the event just written.
         return CertificateView(record, (record,), (event,), prepared.details)
+
+
+def _renewal_csr_key(
+    old: CertificateRecord, details: CertificateDetails, csr: bytes
+) -> tuple[PublicKey, KeySpec]:
+    """The public key of a renewal's CSR (signature checked). The names are the old
+    certificate's; a CSR that names anything must name exactly those."""
+    info = load_csr(csr, field="csr")
+    requested = {n.lower() for n in info.sans.all_names()}
+    if info.common_name:
+        requested.add(info.common_name.strip().lower().removesuffix("."))
+    current = {n.lower() for n in details.sans.all_names()}
+    if details.common_name:
+        current.add(details.common_name.lower().removesuffix("."))
+    if requested and requested != current:
+        raise InvalidInput(
+            f"a renewal keeps the names of certificate {old.id} ({', '.join(sorted(current))})"
+            f" and the CSR asks for {', '.join(sorted(requested))}: send a CSR with the "
+            "same names (or none), or request a new certificate for other names",
+            code="csr_names_differ",
+            field="csr",
+        )
+    return info.public_key, info.key_spec

@@ -22,6 +22,7 @@ class Certificate(Base):
         Index("ix_certificates_team_not_after", "team_id", "not_after"),
         Index("ix_certificates_authority_not_after", "authority_id", "not_after"),
         Index("ix_certificates_not_after_id", "not_after", "id"),
+        Index("ix_certificates_renew_after", "renew_after"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,6 +55,9 @@ class Certificate(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
     external_id: Mapped[str | None] = mapped_column(String(255))
+    # Start of the renewal window (lemur.certificates.renewal), computed once at insert so
+    # that status=expiring is an index range rather than an expression per row.
+    renew_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     names: Mapped[list[CertificateName]] = relationship(
         back_populates="certificate", cascade="all, delete-orphan", order_by="CertificateName.id"
@@ -103,6 +107,7 @@ class CertificateRecord:
     created_at: dt.datetime
     created_by: str
     external_id: str | None
+    renew_after: dt.datetime
     names: tuple[NameEntry, ...]
     team_name: str | None = None
     authority_name: str | None = None

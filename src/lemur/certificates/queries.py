@@ -30,6 +30,7 @@ from lemur.certificates.models import (
     CertificateName,
     CertificateRecord,
 )
+from lemur.certificates.renewal import MAX_RENEWAL_WINDOW
 from lemur.certificates.store import CertificateStore
 from lemur.crypto.names import covering_wildcards, normalize_dns_name
 from lemur.errors import InvalidInput
@@ -219,11 +220,21 @@ def _filters(
             Certificate.not_before <= now,
             Certificate.not_after > now,
         ]
-    elif flt.status is Status.EXPIRING:
+    elif flt.status is Status.EXPIRING and flt.expiring_within_days is not None:
         where += [
             Certificate.revoked_at.is_(None),
             Certificate.not_after > now,
             Certificate.not_after <= horizon,
+        ]
+    elif flt.status is Status.EXPIRING:
+        # In the renewal window (lemur.certificates.renewal), as the status shown says.
+        # The window is at most MAX_RENEWAL_WINDOW, so the bound on not_after is implied;
+        # it is stated so that the (not_after, id) index serves the range and the order.
+        where += [
+            Certificate.revoked_at.is_(None),
+            Certificate.not_after > now,
+            Certificate.not_after <= now + MAX_RENEWAL_WINDOW,
+            Certificate.renew_after <= now,
         ]
     elif flt.status is Status.EXPIRED:
         where.append(Certificate.not_after <= now)

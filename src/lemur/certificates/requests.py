@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from lemur.authorities.signing import IssuingAuthority, backdated
+from lemur.authorities.signing import IssuingAuthority, backdated, effective_max_validity_days
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.names import SubjectAltNames, normalize_dns_name
-from lemur.crypto.profiles import Profile, max_tls_validity_days
+from lemur.crypto.profiles import Profile
 from lemur.errors import InvalidInput
 
 # (default, maximum) validity in days per profile. Server certificates follow the
@@ -83,12 +83,14 @@ def validity_window(
 ) -> tuple[dt.datetime, dt.datetime]:
     """(not_before, not_after) within the profile's, the authority's and the issuer's limits."""
     profile_default, profile_max = PROFILE_VALIDITY[profile]
-    maximum = min(profile_max, authority.max_validity_days)
     not_before = backdated(now)
-    if authority.cab_forum:
-        # BR §6.3.2: the subscriber maximum shrinks over the years; a period of N days
-        # lasts N days and one second (RFC 5280 §4.1.2.5 counts both ends).
-        maximum = min(maximum, max_tls_validity_days(not_before) - 1)
+    # BR §6.3.2 for CA/B Forum authorities: the maximum shrinks over the years.
+    maximum = min(
+        profile_max,
+        effective_max_validity_days(
+            authority.max_validity_days, cab_forum=authority.cab_forum, not_before=not_before
+        ),
+    )
     days = (
         days if days is not None else min(authority.default_validity_days, profile_default, maximum)
     )

@@ -82,6 +82,13 @@ class RevokeRequest(Strict):
 
 class RenewRequest(Strict):
     validity_days: int | None = Field(None, ge=1, le=3650)
+    csr: str | None = Field(
+        None,
+        max_length=MAX_MATERIAL,
+        description="PEM CSR whose public key the renewed certificate certifies (Lemur then "
+        "stores no key); required for a certificate issued from a CSR. Its names, if any, "
+        "must be the certificate's",
+    )
 
 
 def material(value: str | None, *, field: str) -> bytes | None:
@@ -105,14 +112,16 @@ class Ref(BaseModel):
     name: str
 
 
-def status_of(cert: CertificateRecord, now: dt.datetime, *, expiring_days: int = 30) -> str:
+def status_of(cert: CertificateRecord, now: dt.datetime) -> str:
+    """ "expiring" once the certificate is in its renewal window (renew_after, see
+    lemur.certificates.renewal), the same rule as the status=expiring search."""
     if cert.revoked_at is not None:
         return "revoked"
     if cert.not_after <= now:
         return "expired"
     if cert.not_before > now:
         return "not_yet_valid"
-    if cert.not_after - now <= dt.timedelta(days=expiring_days):
+    if cert.renew_after <= now:
         return "expiring"
     return "valid"
 

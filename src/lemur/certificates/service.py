@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lemur.audit.service import AuditLog, AuditRecord, DetailValue, events_about
 from lemur.authorities.signing import AuthorityGateway
-from lemur.authz import Action, Principal, authorize
+from lemur.authz import Action, Principal, allowed, authorize
 from lemur.certificates.models import CertificateRecord
 from lemur.certificates.store import CertificateStore, x509_of
 from lemur.clock import Clock
@@ -69,16 +69,18 @@ class CertificateService:
     def get(
         self, certificate_id: int, action: Action = Action.CERTIFICATE_READ
     ) -> CertificateRecord:
-        """The certificate, if the actor may perform ``action`` on it. Raises NotFound,
-        PermissionDenied."""
+        """The certificate, if the actor may perform ``action`` on it. Raises NotFound also
+        for a certificate the actor may not read (another team's): a 403 would confirm that
+        it exists. PermissionDenied when they may read it but not do ``action``."""
         found = self._store.get(self._uow.read, certificate_id)
-        if found is None:
+        team_id = found.team_id if found is not None and found.team_id is not None else -1
+        if found is None or not allowed(self._actor, Action.CERTIFICATE_READ, team_id=team_id):
             raise NotFound(
                 f"no certificate with id {certificate_id}",
                 code="certificate_not_found",
                 field="certificate_id",
             )
-        authorize(self._actor, action, team_id=found.team_id if found.team_id is not None else -1)
+        authorize(self._actor, action, team_id=team_id)
         return found
 
     def view(self, certificate_id: int) -> CertificateView:

@@ -32,6 +32,7 @@ from lemur.certificates.models import (
     NameEntry,
     PrivateKey,
 )
+from lemur.certificates.renewal import renew_after
 from lemur.crypto.inspection import CertificateDetails, describe_certificate
 from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import PrivateKey as PrivateKeyObject
@@ -165,6 +166,7 @@ class CertificateStore:
             created_at=now,
             created_by=created_by,
             external_id=external_id,
+            renew_after=renew_after(details.not_valid_before, details.not_valid_after),
             names=tuple(name_rows(details)),
         )
         return PreparedCertificate(record, key_spec, ciphertext, details)
@@ -283,6 +285,14 @@ class CertificateStore:
         """One certificate with its names, team and authority names (two statements)."""
         rows: Sequence[Any] = session.execute(
             sql.SELECT_RECORDS.where(sql.CERTIFICATES.c.id == certificate_id)
+        ).all()
+        found = self._with_names(session, rows)
+        return found[0] if found else None
+
+    def by_fingerprint(self, session: Session, sha256_hex: str) -> CertificateRecord | None:
+        """The certificate with this SHA-256 fingerprint (lowercase hex), if held."""
+        rows: Sequence[Any] = session.execute(
+            sql.SELECT_RECORDS.where(sql.CERTIFICATES.c.fingerprint_sha256 == sha256_hex)
         ).all()
         found = self._with_names(session, rows)
         return found[0] if found else None

@@ -52,6 +52,7 @@ def print_authority(a: dict[str, Any], parent: str | None) -> None:
                 f"{a['default_validity_days']} days by default, at most {a['max_validity_days']}",
             ),
             ("CA/B Forum", "yes (Baseline Requirements enforced)" if a["cab_forum"] else None),
+            ("key export", "allowed (audited)" if a.get("exportable") else None),
             ("active", "yes" if a["active"] else "no"),
             ("CRL", a["crl_url"]),
             ("OCSP", a["ocsp_url"]),
@@ -74,7 +75,11 @@ def create(
     country: str | None = typer.Option(None, "--country", help="two-letter country code"),
     description: str = typer.Option("", "--description"),
     key_type: KeySpec = typer.Option(KeySpec.EC_P256, help="the CA's key"),
-    days: int = typer.Option(3650, "--days", help="the CA certificate's validity in days"),
+    days: int | None = typer.Option(
+        None,
+        "--days",
+        help="the CA certificate's validity in days (default: 3650, or what --parent has left)",
+    ),
     parent: str | None = typer.Option(
         None, "--parent", help="issuing authority (name or id); omit for a root CA"
     ),
@@ -93,6 +98,9 @@ def create(
     ),
     max_days: int | None = typer.Option(
         None, "--max-days", help="maximum validity of certificates it issues"
+    ),
+    exportable: bool = typer.Option(
+        False, "--exportable", help="allow exporting the CA's private key (audited); permanent"
     ),
     url: str | None = URL,
     token: str | None = TOKEN,
@@ -123,6 +131,7 @@ def create(
             "cab_forum": cab_forum,
             "default_validity_days": default_days,
             "max_validity_days": max_days,
+            "exportable": exportable,
         }
         a = client.post(API, {k: v for k, v in body.items() if v is not None})
     if as_json:

@@ -520,13 +520,19 @@ def revoke(
 def renew(
     certificate_id: int = typer.Argument(..., metavar="ID"),
     days: int | None = typer.Option(None, "--days", help="validity in days (default: as before)"),
+    csr: Path | None = _existing(
+        "a PEM CSR with the new key (required if the certificate was issued from a CSR); "
+        "Lemur then keeps no key"
+    ),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
 ) -> None:
-    """Issue a successor with the same names, profile and team and a new key."""
+    """Issue a successor with the same names, profile and team and a new key (yours with --csr)."""
     with connect(url, token) as client:
-        body = {"validity_days": days} if days is not None else {}
+        body: dict[str, Any] = {"validity_days": days} if days is not None else {}
+        if csr is not None:
+            body["csr"] = csr.read_text(errors="replace")
         item = client.post(f"{API}/{certificate_id}/renew", body)
     if as_json:
         emit_json(item)

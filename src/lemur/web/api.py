@@ -16,7 +16,7 @@ from lemur.accounts.login import authenticate_session, csrf_valid
 from lemur.accounts.tokens import authenticate_token, token_needs_touch, touch_token
 from lemur.authz import Action, Principal, authorize
 from lemur.container import Container
-from lemur.errors import AuthenticationRequired, PermissionDenied
+from lemur.errors import AuthenticationRequired, InvalidInput, PermissionDenied
 
 SESSION_COOKIE = "lemur_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -124,3 +124,19 @@ def require(action: Action) -> Callable[..., Awaitable[Principal]]:
 
     dependency.lemur_action = action  # type: ignore[attr-defined]
     return dependency
+
+
+def search_text(value: str | None, *, field: str) -> str | None:
+    """A text search filter as given, without surrounding spaces. Refuses one that is empty
+    or only spaces: ignoring it (or matching it) would answer every row, which is never what
+    was asked. The one rule for every list endpoint's text filters."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        raise InvalidInput(
+            f"{field} is empty or only spaces: leave it out, or give something to search for",
+            code="empty_filter",
+            field=field,
+        )
+    return text

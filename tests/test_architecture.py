@@ -12,6 +12,8 @@
 4. Domain packages depend one way: ``lemur.certificates`` may use ``lemur.authorities``
    (signing, URLs, CRL, OCSP), never the reverse; the certificate store reaches
    authorities through the protocol they define (lemur.authorities.inventory).
+5. Services on the unit of work never commit or roll back: the unit of work does
+   (lemur.db.unit_of_work), so no caller has to guess who ends a transaction.
 """
 
 from __future__ import annotations
@@ -213,6 +215,36 @@ def test_authorities_never_import_certificates() -> None:
             violations += one_way_violations(path, path.read_text())
     assert checked >= 5
     assert not violations, "\n".join(violations)
+
+
+# Packages whose services run on the unit of work.
+ON_UNIT_OF_WORK = ("lemur.certificates", "lemur.authorities", "lemur.services")
+
+
+def transaction_calls(tree: ast.AST) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("commit", "rollback")
+    ]
+
+
+def test_services_on_the_unit_of_work_never_commit_or_roll_back() -> None:
+    offenders = [
+        f"{path}:{line}"
+        for path in sources()
+        if within(module_name(path), ON_UNIT_OF_WORK)
+        for line in transaction_calls(ast.parse(path.read_text()))
+    ]
+    assert not offenders, "commit/rollback outside the unit of work: " + ", ".join(offenders)
+
+
+def test_transaction_checker() -> None:
+    assert transaction_calls(ast.parse("def f(s):\n    s.commit()\n"))
+    assert transaction_calls(ast.parse("self._session.rollback()\n"))
+    assert not transaction_calls(ast.parse("with uow.write() as tx:\n    tx.session.add(x)\n"))
 
 
 # -- the checkers themselves catch what they should ----------------------------------------

@@ -119,8 +119,10 @@ def _login_service(container: Container) -> LoginService:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, container: Container = Depends(get_container)) -> Response:
-    if _signed_in(request, container):
-        return RedirectResponse("/", status_code=303)
+    signed_in = _signed_in(request, container)
+    if signed_in:
+        target = "/password" if signed_in[1].must_change_password else "/"
+        return RedirectResponse(target, status_code=303)
     return _login_page(request, container)
 
 
@@ -183,6 +185,9 @@ def home(request: Request, container: Container = Depends(get_container)) -> Res
     if signed_in is None:
         return RedirectResponse("/login", status_code=303)
     _principal, user, cookie = signed_in
+    if user.must_change_password:
+        # Until the one-time password is replaced only /password and /logout are open.
+        return RedirectResponse("/password", status_code=303)
     teams = sorted((m.team for m in user.memberships), key=lambda t: t.name)
     notice = NOTICES.get(request.query_params.get("notice", ""))
     return _page(

@@ -51,6 +51,9 @@ DEVICE_COOKIE_LIFETIME = dt.timedelta(days=365)
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
+    """``max_per_account``: failures of one account from one client (device or address);
+    ``max_per_address``: distinct accounts failed from one address; both per ``window``."""
+
     max_per_account: int
     max_per_address: int
     window: dt.timedelta

@@ -84,7 +84,8 @@ def test_unknown_user_and_wrong_password_take_the_same_time(
     one_verify = statistics.median(verifies)
     known, unknown = (statistics.median(t) for t in timings.values())
     # Both paths verify a hash (an unknown user is checked against a dummy hash) ...
-    assert unknown >= 0.7 * one_verify, (unknown, one_verify)
-    assert known >= 0.7 * one_verify, (known, one_verify)
-    # ... and neither takes markedly longer than the other.
-    assert 0.6 < unknown / known < 1.6, (known, unknown)
+    assert unknown >= 0.5 * one_verify, (unknown, one_verify)
+    assert known >= 0.5 * one_verify, (known, one_verify)
+    # ... and neither takes markedly longer than the other (a wide band: the machine is
+    # shared; skipping the dummy hash makes the ratio about 0.05).
+    assert 0.5 < unknown / known < 2.0, (known, unknown)

@@ -3,7 +3,9 @@
 Each use case that handles a secret (login, password change, token creation, key export,
 issuance) is made to fail in the database: a constraint violation (PostgreSQL's message
 then quotes the whole row: "Failing row contains (...)"), a data error whose message
-quotes a value, and, on PostgreSQL, a connection the server drops mid-statement. Every
+quotes a value, and, on PostgreSQL, a connection the server drops mid-statement (on SQLite,
+which has no such errors of its own, a trigger aborts the statement: what leaked there
+were the statement parameters SQLAlchemy appends to every error). Every
 log record (DEBUG and up, all loggers) and the answer are then searched for password
 hashes, token secrets, passwords, passphrases, key material and 64-hex-digit hashes.
 """

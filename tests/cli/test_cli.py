@@ -92,6 +92,7 @@ def can_log_in(data_dir: Path, username: str, password: str) -> bool:
             hasher=container.hasher,
             policy=ThrottlePolicy(100, 100, dt.timedelta(minutes=15)),
             session_lifetime=dt.timedelta(hours=1),
+            device_secret=container.session_secret,
         )
         try:
             service.login(username, password, client_address="127.0.0.1")

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def lemur(
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{database}"')
         env["LEMUR_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-    server = start_server(data_dir, env=env)
+    server = start_server(data_dir, env=env, timeout=180)  # the machine may be busy
     try:
         token = _admin(
             data_dir, env, "token", "create", "--user", "admin", "--name", "t", "--scope", "write"
@@ -237,13 +238,15 @@ def test_readme_and_docs_revoke_with_yes_in_scripts() -> None:
 
 
 def test_cert_list_and_show_wrap_a_120_character_name_at_80_columns(lemur: Lemur) -> None:
-    item = lemur.issue(LONG_NAME)
+    # A common name has at most 64 characters (RFC 5280 ub-common-name): the long one is a SAN.
+    short = f"wrap-{uuid.uuid4().hex[:8]}.example.com"
+    item = lemur.issue(short, LONG_NAME)
     listed = lemur.run("cert", "list", "--name", LONG_NAME, env=lemur.at_url(), columns=80)
     assert listed.returncode == OK, listed.stderr
     assert max(len(line) for line in listed.stdout.splitlines()) <= 80
     assert "…" not in listed.stdout
-    assert LONG_NAME in column(listed.stdout, "common name", "names")
-    assert LONG_NAME in column(listed.stdout, "names", "team")
+    assert short in column(listed.stdout, "common name", "names")
+    assert f"{short},{LONG_NAME}" in column(listed.stdout, "names", "team")
     shown = lemur.run("cert", "show", str(item["id"]), env=lemur.at_url(), columns=80)
     assert shown.returncode == OK, shown.stderr
     assert max(len(line) for line in shown.stdout.splitlines()) <= 80
@@ -448,3 +451,49 @@ def test_admin_commands_print_the_envelope_on_a_configuration_error(
     error = json.loads(out)["error"]
     assert error["code"] == "config_invalid"
     assert error["field"] == "port"
+
+
+# -- answers that are not Lemur's -------------------------------------------------------------
+
+
+@pytest.fixture
+def other_server(tmp_path: Path) -> Iterator[str]:
+    """A real HTTP server that is not Lemur: it serves files, one at a Lemur API path."""
+    root = tmp_path / "site"
+    (root / "api" / "v1").mkdir(parents=True)
+    (root / "api" / "v1" / "certificates").write_text('{"unexpected": true}')
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_an_answer_that_is_not_lemurs_is_an_error_naming_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], other_server: str
+) -> None:
+    monkeypatch.setenv("LEMUR_URL", other_server)
+    monkeypatch.setenv("LEMUR_TOKEN", "lmr_0000000000000000_x")
+    code, out, err = invoke(monkeypatch, capsys, "cert", "list", "--json")
+    assert code == ERROR
+    error = json.loads(out)["error"]
+    assert error["code"] == "unexpected_answer"
+    assert other_server in error["message"]
+    assert "Traceback" not in err
+    code, out, err = invoke(monkeypatch, capsys, "cert", "show", "5")
+    assert code == 4
+    assert f"Lemur at {other_server} answered HTTP 404" in err

@@ -223,7 +223,7 @@ class LemurClient:
     def close(self) -> None:
         self._http.close()
 
-    def _unreachable(self, what: str, exc: Exception) -> Unreachable:
+    def _unreachable(self, what: str) -> Unreachable:
         return Unreachable(
             f"cannot reach Lemur at {self.url}{what}: is `lemur serve` running? "
             f"(the URL came from {self.source}; set LEMUR_URL or pass --url for another server)"
@@ -244,11 +244,11 @@ class LemurClient:
                 method, path, params=query, json=body if body is not None else None
             )
         except httpx.ConnectError as exc:
-            raise self._unreachable("", exc) from exc
+            raise self._unreachable("") from exc
         except httpx.TimeoutException as exc:
-            raise self._unreachable(f" (no answer within {TIMEOUT_SECONDS:.0f} s)", exc) from exc
+            raise self._unreachable(f" (no answer within {TIMEOUT_SECONDS:.0f} s)") from exc
         except httpx.TransportError as exc:
-            raise self._unreachable(f" ({type(exc).__name__})", exc) from exc
+            raise self._unreachable(f" ({type(exc).__name__})") from exc
         if response.status_code >= 300:
             raise api_error(response, self.url)
         return response

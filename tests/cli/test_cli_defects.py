@@ -128,15 +128,17 @@ def lemur(
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{database}"')
         env["LEMUR_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-    server = start_server(data_dir, env=env, timeout=180)  # the machine may be busy
+    server = None
     try:
+        server = start_server(data_dir, env=env, timeout=180)  # the machine may be busy
         token = _admin(
             data_dir, env, "token", "create", "--user", "admin", "--name", "t", "--scope", "write"
         )["token"]
         _admin(data_dir, env, "team", "create", TEAM)
         yield Lemur(server, token, work)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         if database is not None:
             with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -16,8 +16,9 @@ from lemur.cli.output import EXIT_ERROR, Cancelled, UsageError, exit_code_for, p
 from lemur.errors import InvalidInput, LemurError
 
 # command group -> (module, attribute). The developer commands (cert, authority) only talk
-# HTTP, so they are loaded without the server-side modules (database, migrations), which
-# keeps `lemur cert ...` quick to start.
+# HTTP, so they are loaded without the container, engines and migrations. They do load the
+# API's output schemas to parse answers, and those still import the ORM models (about 0.9 s
+# of CPU at start-up, until the schemas stop depending on the models).
 GROUPS = {
     "user": ("lemur.cli.admin", "users"),
     "team": ("lemur.cli.admin", "teams"),

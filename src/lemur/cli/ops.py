@@ -94,8 +94,10 @@ def register(app: typer.Typer) -> None:
         host: str | None = typer.Option(
             None, help="address to bind (default LEMUR_HOST or 127.0.0.1)"
         ),
-        port: int | None = typer.Option(None, help="port (default LEMUR_PORT or 8000)"),
-        workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+        port: int | None = typer.Option(
+            None, min=1, max=65535, help="port (default LEMUR_PORT or 8000)"
+        ),
+        workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
         init_first: bool = typer.Option(
             True, "--init/--no-init", help="create what is missing before serving"
         ),

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 
 from lemur.accounts.models import AppSecret
 from lemur.clock import Clock
@@ -94,8 +94,9 @@ class SQLiteFileGuard:
         if not path or path == ":memory:" or path.startswith("file:"):
             return None
         guard = cls(path)
-        for engine in {db.read_engine, db.write_engine}:
-            guard._install(engine)
+        guard._install(db.read_engine, writes=False)
+        if db.write_engine is not db.read_engine:
+            guard._install(db.write_engine, writes=True)
         return guard
 
     def problem(self) -> str | None:
@@ -128,14 +129,14 @@ class SQLiteFileGuard:
         st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
         return st.f_bavail * st.f_frsize
 
-    def _install(self, engine: Engine) -> None:
+    def _install(self, engine: Engine, *, writes: bool) -> None:
         event.listen(engine, "do_connect", self._on_connect)
-        event.listen(engine, "checkout", self._on_checkout)
+        event.listen(engine, "checkout", self._on_write_checkout if writes else self._on_checkout)
 
     def _on_connect(self, _dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
         # Before SQLite opens (and would create) the file: a new connection to a removed or
         # replaced file is refused. sqlite3's error type, so SQLAlchemy wraps it as usual.
-        problem = self.problem()
+        problem = self.problem() or self.content_problem()
         if problem is not None:
             raise sqlite3.OperationalError(problem)
 
@@ -144,4 +145,12 @@ class SQLiteFileGuard:
         # them all, and the reconnect above refuses.
         problem = self.problem()
         if problem is not None:
-            raise DisconnectionError(problem, invalidate_pool=True)
+            raise InvalidatePoolError(problem)
+
+    def _on_write_checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        # A write to a file overwritten in place would land in the WAL and be acknowledged;
+        # the header (16 bytes, one read) shows the overwrite before the write starts.
+        self._on_checkout(dbapi_conn, record, proxy)
+        problem = self.content_problem()
+        if problem is not None:
+            raise InvalidatePoolError(problem)

@@ -23,7 +23,7 @@ GROUPS = {
     "team": ("lemur.cli.admin", "teams"),
     "token": ("lemur.cli.admin", "tokens"),
     "keys": ("lemur.cli.ops", "keys"),
-    "audit": ("lemur.cli.ops", "audit"),
+    "audit": ("lemur.cli.audit", "audit"),
     "config": ("lemur.cli.ops", "config"),
     "cert": ("lemur.cli.certs", "cert"),
     "authority": ("lemur.cli.authorities", "authority"),
@@ -49,6 +49,38 @@ def build_app(argv: list[str]) -> typer.Typer:
     return app
 
 
+def _database_fault(exc: Exception) -> LemurError | None:
+    """A database that cannot be reached, read or written, as one line saying what, where
+    and what to do (exit 8), instead of a traceback."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
+        return None  # and the developer commands never load the database modules
+    from lemur.errors import DatabaseUnavailable, StorageFull
+    from lemur.faults import CORRUPT, database_fault, describe
+
+    fault = database_fault(exc)
+    if fault is None:
+        return None
+    try:
+        from lemur.cli.context import load_settings
+
+        where = f"the database {load_settings().masked()['database_url']}"
+    except LemurError:
+        where = "the database"
+    if isinstance(fault, StorageFull):
+        advice = "free space on the disk it is on, then run the command again"
+    elif fault.message == CORRUPT:
+        advice = (
+            "it is damaged or not a Lemur database: restore it from a backup (`lemur restore`) "
+            "or point LEMUR_DATABASE_URL at the right database"
+        )
+    else:
+        advice = (
+            "check that it is running and reachable and that LEMUR_DATABASE_URL is right, "
+            "then run the command again"
+        )
+    return DatabaseUnavailable(f"cannot use {where} ({describe(exc)}): {advice}", code=fault.code)
+
+
 def main() -> None:
     as_json = "--json" in sys.argv
     try:
@@ -68,5 +100,9 @@ def main() -> None:
         if callable(show) and isinstance(code, int):
             show()
             sys.exit(code)
-        raise
+        fault = _database_fault(exc)
+        if fault is None:
+            raise
+        print_error(fault, as_json=as_json)
+        sys.exit(exit_code_for(fault))
     sys.exit(result if isinstance(result, int) else 0)

@@ -46,6 +46,7 @@ def build_app(argv: list[str]) -> typer.Typer:
         app.add_typer(getattr(importlib.import_module(module), attribute), name=name)
     if first not in GROUPS:
         importlib.import_module("lemur.cli.ops").register(app)
+        importlib.import_module("lemur.cli.backup").register(app)
     return app
 
 

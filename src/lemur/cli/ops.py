@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from lemur.audit.service import Actor
+from lemur.backup import hold_data_dir
 from lemur.cli.context import load_settings, local_container
 from lemur.cli.output import (
     col,
@@ -102,6 +103,9 @@ def register(app: typer.Typer) -> None:
         with local_container(init=init_first, report=report) as container:
             _print_init(report, container.settings, as_json=False)
             settings = container.settings
+        # Held by this process and the uvicorn it becomes: `lemur restore` refuses to
+        # replace the data directory while it is held.
+        hold_data_dir(settings.data_dir)
         out.print(f"Lemur serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
         out.file.flush()
         # Replace this process by a fresh uvicorn: the supervisor of several workers then

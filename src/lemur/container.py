@@ -56,6 +56,8 @@ class Container:
 
     def close(self) -> None:
         self.db.dispose()
+        if self.file_guard is not None:
+            self.file_guard.close()
 
 
 @dataclass

@@ -84,6 +84,10 @@ class SQLiteFileGuard:
     def __init__(self, path: str) -> None:
         self.path = path
         self.identity = FileIdentity.of(path)
+        # Kept open for the life of the guard and read with pread: SQLite locks the file
+        # with POSIX locks, which the kernel drops when the process closes *any* descriptor
+        # of the file, so opening and closing it per check would break SQLite's locking.
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
     @classmethod
     def watch(cls, db: Database) -> SQLiteFileGuard | None:
@@ -117,13 +121,19 @@ class SQLiteFileGuard:
         keeps its identity, and an open connection may answer from its page cache for a
         while; the header shows it at once."""
         try:
-            with open(self.path, "rb") as fh:
-                header = fh.read(len(SQLITE_HEADER))
+            header = os.pread(self._fd, len(SQLITE_HEADER), 0)
         except OSError as exc:
             return f"the database file cannot be read ({exc.strerror}); check the disk"
         if header != SQLITE_HEADER:
             return "the database file is no longer a SQLite database (overwritten?); restore it from a backup and restart the server"
         return None
+
+    def close(self) -> None:
+        """After the engines are disposed: closing any descriptor of the file releases the
+        process's POSIX locks on it, SQLite's included."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def free_bytes(self) -> int:
         st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))

@@ -31,6 +31,7 @@ from lemur.crypto.keyring import KeyRing, generate_key, write_key_file
 from lemur.crypto.keys import KeySpec
 from lemur.db import Database, is_sqlite
 from lemur.errors import ConfigurationError
+from lemur.health.database import SQLiteFileGuard, instance_id
 from lemur.keys.models import KeyringKey
 from lemur.keys.service import check_keyring, register_primary
 from lemur.migrate import current_revision, is_current, upgrade
@@ -49,9 +50,14 @@ class Container:
     session_secret: bytes = field(repr=False)
     plugins: Registry
     signing_keys: SigningKeyCache = field(default_factory=SigningKeyCache)
+    # Marks of the database this container opened (lemur.health.database): /ready checks them.
+    instance_id: str | None = None
+    file_guard: SQLiteFileGuard | None = None
 
     def close(self) -> None:
         self.db.dispose()
+        if self.file_guard is not None:
+            self.file_guard.close()
 
 
 @dataclass
@@ -171,6 +177,7 @@ def build_container(
                 register_primary(session, ring, clock)
                 session.commit()
         secret = _session_secret(settings, db, ring, clock, create=init)
+        instance = instance_id(db, ring, clock, create=init)
         container = Container(
             settings=settings,
             db=db,
@@ -179,6 +186,8 @@ def build_container(
             hasher=hasher,
             session_secret=secret,
             plugins=plugins or Registry.load(),
+            instance_id=instance,
+            file_guard=SQLiteFileGuard.watch(db),
         )
         if init:
             _ensure_admin(container, report)

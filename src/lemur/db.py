@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -228,6 +228,22 @@ class SQLiteWriteLock:
             self._fd = None
 
 
+@contextmanager
+def _closing(session: Session) -> Iterator[Session]:
+    """Close the session at the end, even when its connection died: the rollback on close
+    then fails with a disconnect, although there is nothing left to roll back (the server
+    ended the transaction with the connection). Raising it would replace the answer already
+    given (an API response, often already sent) with an error about nothing."""
+    try:
+        yield session
+    finally:
+        try:
+            session.close()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+
+
 @dataclass(frozen=True)
 class Database:
     """The two session factories: ``read()`` for queries, ``write()`` for use cases."""
@@ -266,13 +282,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read() as session:
+        with _closing(self._read()) as session:
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session for one use case; the service commits, anything uncommitted rolls back."""
-        with self._write() as session:
+        with _closing(self._write()) as session:
             yield session
 
     @contextmanager
@@ -283,11 +299,16 @@ class Database:
             with self.write() as session:
                 yield session
             return
-        with (
-            self.write_engine.connect() as connection,
-            Session(bind=connection, expire_on_commit=False) as session,
-        ):
-            yield session
+        connection = self.write_engine.connect()
+        try:
+            with _closing(Session(bind=connection, expire_on_commit=False)) as session:
+                yield session
+        finally:
+            try:
+                connection.close()
+            except DBAPIError as exc:  # as in _closing
+                if not exc.connection_invalidated:
+                    raise
 
     def dispose(self) -> None:
         self.read_engine.dispose()

@@ -24,7 +24,7 @@ GROUPS = {
     "team": ("lemur.cli.admin", "teams"),
     "token": ("lemur.cli.admin", "tokens"),
     "keys": ("lemur.cli.ops", "keys"),
-    "audit": ("lemur.cli.ops", "audit"),
+    "audit": ("lemur.cli.audit", "audit"),
     "config": ("lemur.cli.ops", "config"),
     "cert": ("lemur.cli.certs", "cert"),
     "authority": ("lemur.cli.authorities", "authority"),
@@ -47,6 +47,7 @@ def build_app(argv: list[str]) -> typer.Typer:
         app.add_typer(getattr(importlib.import_module(module), attribute), name=name)
     if first not in GROUPS:
         importlib.import_module("lemur.cli.ops").register(app)
+        importlib.import_module("lemur.cli.backup").register(app)
     return app
 
 
@@ -69,6 +70,38 @@ def usage_error(exc: Exception) -> LemurError:
             f"{hint} must be a whole number{span}", code="out_of_range", field=param.name
         )
     return UsageError(message, field=getattr(param, "name", None))
+
+
+def _database_fault(exc: Exception) -> LemurError | None:
+    """A database that cannot be reached, read or written, as one line saying what, where
+    and what to do (exit 8), instead of a traceback."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
+        return None  # and the developer commands never load the database modules
+    from lemur.errors import DatabaseUnavailable, StorageFull
+    from lemur.faults import CORRUPT, database_fault, describe
+
+    fault = database_fault(exc)
+    if fault is None:
+        return None
+    try:
+        from lemur.cli.context import load_settings
+
+        where = f"the database {load_settings().masked()['database_url']}"
+    except LemurError:
+        where = "the database"
+    if isinstance(fault, StorageFull):
+        advice = "free space on the disk it is on, then run the command again"
+    elif fault.message == CORRUPT:
+        advice = (
+            "it is damaged or not a Lemur database: restore it from a backup (`lemur restore`) "
+            "or point LEMUR_DATABASE_URL at the right database"
+        )
+    else:
+        advice = (
+            "check that it is running and reachable and that LEMUR_DATABASE_URL is right, "
+            "then run the command again"
+        )
+    return DatabaseUnavailable(f"cannot use {where} ({describe(exc)}): {advice}", code=fault.code)
 
 
 def main() -> None:
@@ -101,5 +134,9 @@ def main() -> None:
                 sys.exit(exit_code_for(error))
             show()
             sys.exit(code)
-        raise
+        fault = _database_fault(exc)
+        if fault is None:
+            raise
+        print_error(fault, as_json=as_json)
+        sys.exit(exit_code_for(fault))
     sys.exit(result if isinstance(result, int) else 0)

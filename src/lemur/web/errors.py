@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lemur.errors import LemurError, TooManyRequests
+from lemur.errors import LemurError
+from lemur.faults import database_fault, describe
 
 log = logging.getLogger("lemur.web")
 
@@ -145,14 +150,33 @@ class UnexpectedErrors:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    def _render(exc: LemurError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return envelope(exc.status, exc.code, exc.message, exc.field, headers)
+
     @app.exception_handler(LemurError)
     async def _lemur(_request: Request, exc: LemurError) -> JSONResponse:
-        headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-        )
         if exc.status >= 500:
             log.error("request failed: %s (%s)", exc.code, exc.message)
-        return envelope(exc.status, exc.code, exc.message, exc.field, headers)
+        return _render(exc)
+
+    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+        # Registered for the database's exception types rather than left to the catch-all
+        # below: Starlette re-raises what reaches the catch-all after rendering it, and
+        # uvicorn then closes the client's keep-alive connection. A database outage must
+        # leave clients' connections usable for the retry.
+        fault = database_fault(exc)
+        if fault is None:
+            log.error("unexpected database error\n%s", safe_traceback(exc))
+            return envelope(
+                500, "internal_error", "an unexpected error occurred; it has been logged"
+            )
+        # The driver's line only: str(exc) would add the statement and its parameters.
+        log.warning("request failed: %s (%s)", fault.code, describe(exc))
+        return _render(fault)
+
+    for kind in (DBAPIError, DisconnectionError, PoolTimeout, sqlite3.Error, psycopg.Error):
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -89,6 +89,8 @@ class Server:
     startup_seconds: float | None = None
     token: str | None = None
     team_id: int | None = None
+    # The ``lemur`` console script to run: this checkout's, or another tree's (bench.compare).
+    executable: str = LEMUR
 
     @property
     def data_dir(self) -> Path:
@@ -143,7 +145,11 @@ class Server:
     def lemur(self, *args: str) -> Any:
         """Run a ``lemur`` CLI command with --json against this installation."""
         result = subprocess.run(
-            [LEMUR, *args, "--json"], env=self.env(), capture_output=True, text=True, check=False
+            [self.executable, *args, "--json"],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(
@@ -179,7 +185,7 @@ class Server:
         log = (self.root / f"serve-{int(time.time())}.log").open("wb")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [LEMUR, "serve", "--no-init", "--workers", str(self.workers)],
+            [self.executable, "serve", "--no-init", "--workers", str(self.workers)],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -280,9 +286,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(backend: str, *, workers: int = 2) -> Iterator[Server]:
+def running_server(backend: str, *, workers: int = 2, executable: str = LEMUR) -> Iterator[Server]:
     """An initialised, started server with a team and an admin write token."""
-    server = Server(backend, workers=workers)
+    server = Server(backend, workers=workers, executable=executable)
     try:
         server.init()
         server.create_team_and_token()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import inventory, issuance
+from bench import compare, inventory, issuance
 from bench.harness import BACKENDS
 
 
@@ -64,6 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         help="validation run: 3 s load runs, 2,000 and 20,000 certificates, 10 reps",
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--compare-ref",
+        metavar="REF",
+        help="issuance only: measure this git commit (e.g. 43fa1ee) and this checkout in turn "
+        "instead of the usual issuance table (see bench/compare.py)",
+    )
+    parser.add_argument(
+        "--compare-runs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --compare-ref: runs of each tree per backend, key type and clients",
+    )
     issuance.add_arguments(parser.add_argument_group("issuance"), backends=False)  # type: ignore[arg-type]
     inventory.add_arguments(parser.add_argument_group("inventory"), backends=False)  # type: ignore[arg-type]
     args = parser.parse_args(argv)
@@ -74,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     started = time.perf_counter()
     log(f"[bench] {info}")
+
+    if args.compare_ref:
+        if args.only != "issuance":
+            parser.error("--compare-ref compares issuance: add --only issuance")
+        if args.compare_runs < 1:
+            parser.error("--compare-runs must be at least 1")
+        return compare_main(args, backends, info, started)
 
     load_results: list[issuance.LoadResult] = []
     size_results: list[inventory.SizeResult] = []
@@ -142,6 +162,36 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     return 1 if failed or not (load_results or size_results) else 0
+
+
+def compare_main(
+    args: argparse.Namespace, backends: list[str], info: dict[str, Any], started: float
+) -> int:
+    comparison = compare.run(
+        args.compare_ref,
+        backends,
+        args.key_types.split(","),
+        [int(c) for c in args.concurrency.split(",")],
+        args.duration,
+        args.compare_runs,
+        log=log,
+    )
+    print()
+    print(
+        f"Lemur issuance, {comparison.ref} ({comparison.commit[:12]}, old) against this "
+        f"checkout (new), {info['date']}: {info['cores']} cores ({info['cpu']}), "
+        f"Python {info['python']}; load average at start {info['load_average'][0]:.2f}; "
+        f"server: lemur serve --no-init --workers 2 (uvicorn); wrk {args.duration:g} s per run, "
+        f"runs interleaved old, new, old, new, ...; old installed in "
+        f"{comparison.install_seconds:.0f} s"
+    )
+    print(compare.table(comparison))
+    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"machine": info, "compare": compare.to_json(comparison)}, indent=2)
+        )
+    return 1 if comparison.failed else 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from lemur.health.api import router as health_router
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
 from lemur.web.limits import BodySizeLimit
+from lemur.web.proxies import ForwardedFor
 
 
 def create_app(container: Container) -> FastAPI:
@@ -47,6 +48,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    # Outermost, so that everything inside sees the client's address, not the proxy's.
+    app.add_middleware(ForwardedFor, trusted=container.settings.trusted_proxy_networks)
     for router in (
         health_router,
         accounts_router,

@@ -7,6 +7,7 @@ defaults. The file is data, never executable code.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -106,6 +107,11 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(5, ge=1)
     login_max_failures_per_address: int = Field(20, ge=1)
     login_failure_window_seconds: int = Field(900, ge=60)
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For header is believed; default none",
+    )
     token_max_lifetime_days: int = Field(365, ge=1)
     log_level: str = "info"
     worker_threads: int = Field(
@@ -114,6 +120,16 @@ class Settings(BaseSettings):
     create_local_ca: bool = Field(
         True, description="At init, create a Local Root CA and a Local Issuing CA if none exist"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @field_validator("data_dir")
     @classmethod
@@ -168,6 +184,20 @@ class Settings(BaseSettings):
         out["database_url"] = _mask_url_password(self.effective_database_url)
         out["base_url"] = self.effective_base_url
         return out
+
+
+def parse_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"10.0.0.0/8, 192.0.2.7"`` as networks (an address is a network of one)."""
+    networks = []
+    for item in value.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"'{item.strip()}' is not an IP address or network (CIDR such as 10.0.0.0/8)"
+                ) from None
+    return tuple(networks)
 
 
 def _mask_url_password(url: str) -> str:

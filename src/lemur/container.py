@@ -23,6 +23,7 @@ from lemur.config import Settings
 from lemur.crypto.keyring import KeyRing
 from lemur.db import Database, is_sqlite
 from lemur.errors import ConfigurationError
+from lemur.health.database import SQLiteFileGuard, instance_id
 from lemur.keys.service import check_keyring, register_primary
 from lemur.migrate import current_revision, is_current, upgrade
 from lemur.plugins.registry import Registry
@@ -40,9 +41,14 @@ class Container:
     session_secret: bytes = field(repr=False)
     plugins: Registry
     signing_keys: SigningKeyCache = field(default_factory=SigningKeyCache)
+    # Marks of the database this container opened (lemur.health.database): /ready checks them.
+    instance_id: str | None = None
+    file_guard: SQLiteFileGuard | None = None
 
     def close(self) -> None:
         self.db.dispose()
+        if self.file_guard is not None:
+            self.file_guard.close()
 
 
 def _safe_url(url: str) -> str:
@@ -96,6 +102,7 @@ def build_container(
                 register_primary(session, ring, clock)
                 session.commit()
         secret = bootstrap.session_secret(settings, db, ring, clock, create=init)
+        instance = instance_id(db, ring, clock, create=init)
         container = Container(
             settings=settings,
             db=db,
@@ -104,6 +111,8 @@ def build_container(
             hasher=hasher,
             session_secret=secret,
             plugins=plugins or Registry.load(),
+            instance_id=instance,
+            file_guard=SQLiteFileGuard.watch(db),
         )
         if init:
             bootstrap.first_start(container, report)

@@ -15,6 +15,8 @@ class LemurError(Exception):
 
     status: int = 500
     default_code: str = "internal_error"
+    # Seconds after which a retry may succeed; sent as Retry-After when set.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
@@ -80,12 +82,28 @@ class TooManyRequests(LemurError):
         field: str | None = None,
     ) -> None:
         super().__init__(message, code=code, field=field)
-        self.retry_after = retry_after
+        self.retry_after: int | None = retry_after
 
 
 class ServiceUnavailable(LemurError):
     status = 503
     default_code = "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached or used now (stopped, restarting, replaced, corrupt);
+    the request changed nothing and may be retried."""
+
+    default_code = "database_unavailable"
+    retry_after = 5
+
+
+class StorageFull(LemurError):
+    """The database's storage is full (RFC 4918 section 11.5); nothing was written."""
+
+    status = 507
+    default_code = "storage_full"
+    retry_after = 30
 
 
 class ConfigurationError(LemurError):

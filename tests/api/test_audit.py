@@ -46,6 +46,7 @@ def login_service(container: Container) -> LoginService:
         hasher=container.hasher,
         policy=ThrottlePolicy(10, 10, dt.timedelta(minutes=15)),
         session_lifetime=dt.timedelta(hours=1),
+        device_secret=container.session_secret,
     )
 
 

@@ -274,7 +274,8 @@ def test_throttle_holds_across_server_processes(
         assert post_login(client, "member", "wrong-password-x").status_code == 401
     second = build_container(settings, init=False, clock=clock, hasher=FAST_HASHER)
     try:
-        with TestClient(create_app(second), client=("192.0.2.99", 1234)) as other:
+        # The same client (address) on the other process.
+        with TestClient(create_app(second), client=(ADDRESS, 1234)) as other:
             r = post_login(other, "member", "member-password-123")
             assert r.status_code == 429
             assert "retry-after" in r.headers
@@ -361,14 +362,13 @@ def test_admin_with_one_time_password_is_sent_to_change_it(
     assert r.headers["location"] == "/password"
 
 
-def test_concurrent_guesses_cannot_exceed_the_account_limit(
-    container: Container, world: World
-) -> None:
-    """Twelve simultaneous wrong passwords: only the first three (the account limit in the
-    test settings) get their password checked; the rest are throttled."""
+def test_concurrent_guesses_cannot_exceed_the_limits(container: Container, world: World) -> None:
+    """Simultaneous wrong passwords: from one address only the first three (the limit in
+    the test settings) get their password checked; from forty addresses, thirty (the
+    ceiling for unknown clients). The rest are throttled."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from lemur.accounts.login import LoginService, ThrottlePolicy
+    from lemur.accounts.login import ACCOUNT_CEILING, LoginService, ThrottlePolicy
     from lemur.errors import AuthenticationRequired, TooManyRequests
 
     service = LoginService(
@@ -377,11 +377,12 @@ def test_concurrent_guesses_cannot_exceed_the_account_limit(
         hasher=FAST_HASHER,
         policy=ThrottlePolicy(3, 100, dt.timedelta(minutes=15)),
         session_lifetime=dt.timedelta(hours=1),
+        device_secret=container.session_secret,
     )
 
-    def attempt(i: int) -> str:
+    def attempt(username: str, address: str) -> str:
         try:
-            service.login("member", f"guess-{i}", client_address=f"198.51.100.{i}")
+            service.login(username, "guess", client_address=address)
         except TooManyRequests:
             return "throttled"
         except AuthenticationRequired:
@@ -389,12 +390,15 @@ def test_concurrent_guesses_cannot_exceed_the_account_limit(
         return "logged-in"
 
     with ThreadPoolExecutor(max_workers=12) as pool:
-        outcomes = list(pool.map(attempt, range(12)))
-    assert outcomes.count("checked") == 3, outcomes
-    assert outcomes.count("throttled") == 9
+        one = list(pool.map(attempt, ["member"] * 12, ["198.51.100.1"] * 12))
+        many = list(pool.map(attempt, ["reader"] * 40, [f"203.0.113.{i}" for i in range(40)]))
+    assert one.count("checked") == 3, one
+    assert one.count("throttled") == 9
+    assert many.count("checked") == 3 * ACCOUNT_CEILING, many
+    assert many.count("throttled") == 40 - 3 * ACCOUNT_CEILING
     wrong = [
         e
         for e in login_events(container)
         if json.loads(e.details).get("reason") == "wrong_password"
     ]
-    assert len(wrong) == 3
+    assert len(wrong) == 3 + 3 * ACCOUNT_CEILING

@@ -43,6 +43,7 @@ def logins(container: Container) -> LoginService:
         hasher=container.hasher,
         policy=ThrottlePolicy(50, 50, dt.timedelta(minutes=15)),
         session_lifetime=dt.timedelta(hours=1),
+        device_secret=container.session_secret,
     )
 
 

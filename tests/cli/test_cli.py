@@ -92,6 +92,7 @@ def can_log_in(data_dir: Path, username: str, password: str) -> bool:
             hasher=container.hasher,
             policy=ThrottlePolicy(100, 100, dt.timedelta(minutes=15)),
             session_lifetime=dt.timedelta(hours=1),
+            device_secret=container.session_secret,
         )
         try:
             service.login(username, password, client_address="127.0.0.1")
@@ -476,7 +477,8 @@ def test_keys_rotate_adds_a_primary_and_reencrypts_everything(data_dir: Path) ->
 
     assert done.returncode == OK, done.stderr
     assert "re-encrypting app_secrets.ciphertext" in done.stderr  # the progress bar
-    assert re.search(r"\b1/1\b", done.stderr), done.stderr
+    # app_secrets: the session secret and the instance id (lemur.health.database)
+    assert re.search(r"app_secrets\.ciphertext\s.*\b2/2\b", done.stderr), done.stderr
     new_keys = keys_in(key_file)
     assert len(new_keys) == 2
     assert new_keys[1] == old

@@ -1,8 +1,20 @@
 """Password login, browser sessions and login throttling.
 
-Throttling counts failures in the database within a sliding window, per account and per
-client address, so the limits hold across every server process. A throttled attempt is
-refused before the password is checked, so guessing cannot continue while throttled.
+Failures are counted in the database within a sliding window, so the limits hold across
+every server process. The throttle (docs/decisions/0010) is built so that guessing cannot
+keep an account's owner out, and one address cannot stop others:
+
+- per account and client: ``max_per_account`` failures of one account from one client
+  (a known device, else an address) throttle that pair only;
+- per address: failures for ``max_per_address`` distinct accounts throttle that address;
+- per account, from unknown clients: beyond ``max_per_account`` failures, a client whose
+  address has failed before waits an exponentially growing delay; beyond
+  ``ACCOUNT_CEILING`` times that, every unknown client is refused until the window slides.
+
+A *known device* is a browser that logged in to this account before: it carries a device
+cookie (an HMAC under the session secret of the username and a random id) and is exempt
+from the per-address and account-wide limits; its failures count against itself only.
+A throttled attempt is refused before the password is checked.
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, distinct, func, select, text
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import LoginFailure, User, WebSession
@@ -27,10 +39,21 @@ from lemur.errors import AuthenticationRequired, TooManyRequests
 
 # Any fixed key: it names the advisory lock that serialises login attempts on PostgreSQL.
 LOGIN_LOCK = 0x4C454D55
+# Failures of a known device are recorded under this prefix instead of an address.
+DEVICE_PREFIX = "device:"
+# Unknown clients are refused outright once an account has this many times
+# max_per_account failures from unknown clients in the window.
+ACCOUNT_CEILING = 10
+# The longest exponential delay, as a power of two seconds (before the window cap).
+MAX_DELAY_EXPONENT = 16
+DEVICE_COOKIE_LIFETIME = dt.timedelta(days=365)
 
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
+    """``max_per_account``: failures of one account from one client (device or address);
+    ``max_per_address``: distinct accounts failed from one address; both per ``window``."""
+
     max_per_account: int
     max_per_address: int
     window: dt.timedelta
@@ -41,6 +64,23 @@ class LoginResult:
     session_token: str
     user: User
     expires_at: dt.datetime
+    device_cookie: str
+
+
+def device_cookie(secret: bytes, username: str, device_id: str) -> str:
+    """``<username>.<device id>.<HMAC>``: proves this browser logged in to the account."""
+    mac = hmac.new(secret, f"device:{username}:{device_id}".encode(), hashlib.sha256)
+    return f"{username}.{device_id}.{mac.hexdigest()}"
+
+
+def known_device(secret: bytes, cookie: str | None, username: str) -> str | None:
+    """The device id of a valid device cookie for ``username``, else None."""
+    parts = (cookie or "").rsplit(".", 2)
+    if len(parts) != 3 or parts[0] != username or len(parts[1]) != 16:
+        return None
+    if not hmac.compare_digest(device_cookie(secret, username, parts[1]), cookie or ""):
+        return None
+    return parts[1]
 
 
 def _digest(token: str) -> str:
@@ -59,48 +99,89 @@ class LoginService:
         hasher: PasswordHasher,
         policy: ThrottlePolicy,
         session_lifetime: dt.timedelta,
+        device_secret: bytes,
     ) -> None:
         self._db = db
         self._clock = clock
         self._hasher = hasher
         self._policy = policy
         self._lifetime = session_lifetime
+        self._device_secret = device_secret
 
-    def _check_throttle(self, session: Session, username: str, address: str) -> None:
-        since = self._clock.now() - self._policy.window
-        for column, value, limit, what in (
-            (LoginFailure.username, username, self._policy.max_per_account, "this account"),
-            (LoginFailure.client_address, address, self._policy.max_per_address, "your address"),
-        ):
-            count, oldest = session.execute(
-                select(func.count(), func.min(LoginFailure.at)).where(
-                    column == value, LoginFailure.at >= since
-                )
-            ).one()
-            if count >= limit:
-                retry = int((oldest + self._policy.window - self._clock.now()).total_seconds()) + 1
-                raise TooManyRequests(
-                    f"too many failed logins for {what}; try again in {max(retry, 1)} seconds",
-                    code="login_throttled",
-                    retry_after=max(retry, 1),
-                )
+    def _throttled(self, message: str, until: dt.datetime) -> TooManyRequests:
+        retry = max(int((until - self._clock.now()).total_seconds()) + 1, 1)
+        return TooManyRequests(
+            f"{message}; try again in {retry} seconds", code="login_throttled", retry_after=retry
+        )
 
-    def _reserve_attempt(self, username: str, address: str) -> None:
+    def _check_throttle(
+        self, session: Session, username: str, address: str, device: str | None
+    ) -> None:
+        now = self._clock.now()
+        window = self._policy.window
+        recent = LoginFailure.at >= now - window
+        client = DEVICE_PREFIX + device if device else address
+        count, oldest = session.execute(
+            select(func.count(), func.min(LoginFailure.at)).where(
+                LoginFailure.username == username, LoginFailure.client_address == client, recent
+            )
+        ).one()
+        if count >= self._policy.max_per_account:
+            raise self._throttled(
+                "too many failed logins for this account from here", oldest + window
+            )
+        if device:
+            return
+        accounts, oldest, any_failure = session.execute(
+            select(
+                func.count(distinct(LoginFailure.username)),
+                func.min(LoginFailure.at),
+                func.count(),
+            ).where(LoginFailure.client_address == address, recent)
+        ).one()
+        if accounts >= self._policy.max_per_address:
+            raise self._throttled("too many failed logins from your address", oldest + window)
+        unknown, oldest, latest = session.execute(
+            select(func.count(), func.min(LoginFailure.at), func.max(LoginFailure.at)).where(
+                LoginFailure.username == username,
+                LoginFailure.client_address.not_like(f"{DEVICE_PREFIX}%"),
+                recent,
+            )
+        ).one()
+        excess = unknown - self._policy.max_per_account
+        if unknown >= ACCOUNT_CEILING * self._policy.max_per_account:
+            raise self._throttled(
+                "this account has too many failed logins; log in from a browser you have "
+                "used before, or wait",
+                oldest + window,
+            )
+        if excess >= 0 and any_failure:
+            # An address that has failed before waits; one that has not may try: the
+            # owner on a new network is not kept out by guesses from elsewhere.
+            delay = min(dt.timedelta(seconds=2 ** min(excess, MAX_DELAY_EXPONENT)), window)
+            if now < latest + delay:
+                raise self._throttled("too many failed logins for this account", latest + delay)
+
+    def _reserve_attempt(self, username: str, address: str, device: str | None) -> None:
         """Count this attempt as a failure before the password is checked, in the same
         transaction as the throttle check, so that concurrent guesses cannot slip past the
-        limit between check and record. A successful login clears the account's failures."""
+        limit between check and record. A successful login clears this client's failures."""
         throttled: TooManyRequests | None = None
         with self._db.write() as session:
             if self._db.dialect == "postgresql":
                 # SQLite's write transaction is already exclusive; PostgreSQL needs a lock.
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOGIN_LOCK})
             try:
-                self._check_throttle(session, username, address)
+                self._check_throttle(session, username, address, device)
             except TooManyRequests as exc:
                 throttled = exc
             else:
                 session.add(
-                    LoginFailure(username=username, client_address=address, at=self._clock.now())
+                    LoginFailure(
+                        username=username,
+                        client_address=DEVICE_PREFIX + device if device else address,
+                        at=self._clock.now(),
+                    )
                 )
                 session.commit()
         if throttled is not None:
@@ -129,9 +210,13 @@ class LoginService:
             message, code=code, field="password" if code == "invalid_credentials" else "username"
         )
 
-    def login(self, username: str, password: str, *, client_address: str) -> LoginResult:
+    def login(
+        self, username: str, password: str, *, client_address: str, device: str | None = None
+    ) -> LoginResult:
+        """Log in; ``device`` is the browser's device cookie, if it sent one."""
         username = username.strip().lower()[:64]
-        self._reserve_attempt(username, client_address)
+        device_id = known_device(self._device_secret, device, username)
+        self._reserve_attempt(username, client_address, device_id)
         with self._db.read() as session:
             user = session.scalar(select(User).where(User.username == username))
         # Unknown user and wrong password are one answer, so usernames cannot be probed;
@@ -157,7 +242,15 @@ class LoginService:
         token = secrets.token_urlsafe(32)
         expires = now + self._lifetime
         with self._db.write() as session:
-            session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+            # Only this client's failures: the owner logging in must not wipe the record
+            # of someone else's guesses.
+            session.execute(
+                delete(LoginFailure).where(
+                    LoginFailure.username == username,
+                    LoginFailure.client_address
+                    == (DEVICE_PREFIX + device_id if device_id else client_address),
+                )
+            )
             session.execute(delete(WebSession).where(WebSession.expires_at <= now))
             session.add(
                 WebSession(
@@ -175,7 +268,14 @@ class LoginService:
                 target_id=user.id,
             )
             session.commit()
-        return LoginResult(session_token=token, user=user, expires_at=expires)
+        return LoginResult(
+            session_token=token,
+            user=user,
+            expires_at=expires,
+            device_cookie=device_cookie(
+                self._device_secret, username, device_id or secrets.token_hex(8)
+            ),
+        )
 
     def logout(self, principal: Principal, session_token: str) -> None:
         with self._db.write() as session:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from lemur.audit.models import AuditEvent, AuditHead
 from lemur.clock import Clock
-from lemur.errors import InvalidInput
+from lemur.errors import InvalidInput, LemurError
 
 GENESIS_HASH = "0" * 64
 MAX_SEQ = 2**63 - 1
@@ -117,7 +117,14 @@ class AuditLog:
     def lock_head(self) -> ChainHead:
         """Lock the chain's head for this transaction and return its (seq, hash). From here
         to the commit, every other appender waits: keep that stretch short."""
-        seq, hash_ = self._session.connection().execute(_LOCK_HEAD).one()
+        row = self._session.connection().execute(_LOCK_HEAD).one_or_none()
+        if row is None:
+            raise LemurError(
+                "the audit log's head row (audit_head) is missing, so no audited change can be "
+                "made; run `lemur audit verify`, which says how to restore it",
+                code="audit_head_missing",
+            )
+        seq, hash_ = row
         return int(seq), str(hash_)
 
     def append(
@@ -311,7 +318,22 @@ def verify_chain(session: Session, *, batch: int = 2000, max_problems: int = 50)
             return result
     head = session.get(AuditHead, 1)
     last = expected_seq - 1
-    if head is not None:
+    if head is None:
+        result.head_seq, result.head_hash = last, prev_hash
+        # Shown to the operator, never executed; an int and a hex digest only.
+        repair = f"INSERT INTO audit_head (id, seq, hash) VALUES (1, {last}, '{prev_hash}')"  # noqa: S608
+        result.problems.append(
+            ChainProblem(
+                last,
+                "head_missing",
+                "the audit_head row is missing, so every audited change fails. If no other "
+                "problem is listed, restore it as the last event's seq and hash: "
+                f"{repair}; "
+                "then verify against a head recorded elsewhere (--expect-head) to make sure no "
+                "event was deleted at the end",
+            )
+        )
+    else:
         result.head_seq, result.head_hash = head.seq, head.hash
         if last > head.seq:
             result.problems.append(
@@ -341,3 +363,70 @@ def verify_chain(session: Session, *, batch: int = 2000, max_problems: int = 50)
                 )
             )
     return result
+
+
+@dataclass(frozen=True)
+class RecordedHead:
+    """A head recorded elsewhere earlier: ``SEQ:HASH``, or a bare hash (the older form)."""
+
+    seq: int | None
+    hash: str
+
+    @classmethod
+    def parse(cls, value: str, *, field: str = "expect_head") -> RecordedHead:
+        seq_text, sep, hash_ = value.strip().rpartition(":")
+        hash_ = hash_.lower()
+        valid_hash = len(hash_) == 64 and all(c in "0123456789abcdef" for c in hash_)
+        valid_seq = not sep or (
+            seq_text.isascii() and seq_text.isdigit() and 0 < int(seq_text) <= MAX_SEQ
+        )
+        if not (valid_hash and valid_seq):
+            raise InvalidInput(
+                "expected SEQ:HASH as printed by `lemur audit head` (or a bare 64-hex-digit hash)",
+                code="invalid_audit_head",
+                field=field,
+            )
+        return cls(int(seq_text) if sep else None, hash_)
+
+    def __str__(self) -> str:
+        return self.hash if self.seq is None else f"{self.seq}:{self.hash}"
+
+
+def check_recorded_head(session: Session, recorded: RecordedHead) -> ChainProblem | None:
+    """Whether the event recorded as the head earlier is still in the log, unchanged.
+
+    Together with an intact chain (verify_chain) this proves the log only grew since: every
+    later event links back to it. A log truncated or rewound to before it, or rewritten
+    from it on with fresh hashes (all invisible from inside the database), fails here."""
+    seq = recorded.seq
+    if seq is None:
+        seq = session.scalar(select(AuditEvent.seq).where(AuditEvent.hash == recorded.hash))
+        if seq is None:
+            return ChainProblem(
+                0,
+                "head_mismatch",
+                f"no event carries the recorded head hash {recorded.hash}: the log was "
+                "rewritten or truncated since it was recorded",
+            )
+    found = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seq))
+    if found is None:
+        return ChainProblem(
+            seq,
+            "head_mismatch",
+            f"event {seq}, recorded earlier as the head, is gone: the log was truncated or "
+            "rewound since it was recorded",
+        )
+    if found != recorded.hash:
+        return ChainProblem(
+            seq,
+            "head_mismatch",
+            f"event {seq} carries hash {found}, not the {recorded.hash} recorded earlier: the "
+            "log was rewritten from there on",
+        )
+    return None
+
+
+def current_head(session: Session) -> tuple[int, str] | None:
+    """The head row's (seq, hash), or None if the row is missing."""
+    head = session.get(AuditHead, 1)
+    return None if head is None else (head.seq, head.hash)

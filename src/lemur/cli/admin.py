@@ -15,6 +15,7 @@ from lemur.accounts.service import AccountService, load_principal
 from lemur.accounts.tokens import TokenService
 from lemur.authz import Principal, cli_principal
 from lemur.cli.context import local_container
+from lemur.cli.options import MAX_LIFETIME_DAYS, ranged, record_id
 from lemur.cli.output import col, emit_json, out, table, time_col, when
 from lemur.container import Container
 
@@ -181,7 +182,7 @@ def token_create(
     user: str = typer.Option(..., "--user", help="the user the token acts as"),
     name: str = typer.Option(..., "--name", help="what the token is for, e.g. 'ci-deploy'"),
     scope: TokenScope = typer.Option(TokenScope.READ, help="read, or write to also change things"),
-    days: int = typer.Option(90, "--days", help="lifetime in days"),
+    days: int = ranged(90, "--days", within=(1, MAX_LIFETIME_DAYS), help="lifetime in days"),
     as_json: bool = JSON,
 ) -> None:
     """Create an API token. The token is printed once; store it in your secret manager."""
@@ -244,7 +245,9 @@ def token_list(user: str = typer.Option(..., "--user"), as_json: bool = JSON) ->
 
 @tokens.command("revoke")
 def token_revoke(
-    token_id: int, user: str = typer.Option(..., "--user"), as_json: bool = JSON
+    token_id: int = record_id("token"),
+    user: str = typer.Option(..., "--user"),
+    as_json: bool = JSON,
 ) -> None:
     """Revoke a token at once."""
     with local_container() as container, container.db.write() as session:

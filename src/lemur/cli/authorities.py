@@ -11,8 +11,10 @@ from cryptography import x509
 from rich.markup import escape
 from rich.text import Text
 
+from lemur.authorities.schemas import AuthorityCreate, AuthorityDetailOut, AuthorityOut
 from lemur.cli.client import JSON, TOKEN, URL, connect
 from lemur.cli.display import day, fields, key_label, section, utc
+from lemur.cli.options import bounds, ranged
 from lemur.cli.output import col, emit_json, out, table, time_col
 from lemur.crypto.keys import KeySpec
 
@@ -35,34 +37,34 @@ def chain_subjects(chain_pem: list[str]) -> list[str]:
     return subjects
 
 
-def print_authority(a: dict[str, Any], parent: str | None) -> None:
-    out.print(f"authority [bold]{a['id']}[/]: {escape(a['name'])}")
+def print_authority(a: AuthorityDetailOut, parent: str | None) -> None:
+    out.print(f"authority [bold]{a.id}[/]: {escape(a.name)}")
     fields(
         [
-            ("description", a["description"]),
-            ("subject", a["subject"]),
+            ("description", a.description),
+            ("subject", a.subject),
             ("parent", parent),
-            ("kind", "root CA" if a["parent_id"] is None and a["has_key"] else None),
-            ("plugin", a["plugin"]),
-            ("key", key_label(a) + ("" if a["has_key"] else " (no key: imported)")),
-            ("valid from", utc(a["not_before"])),
-            ("valid until", utc(a["not_after"])),
+            ("kind", "root CA" if a.parent_id is None and a.has_key else None),
+            ("plugin", a.plugin),
+            ("key", key_label(a) + ("" if a.has_key else " (no key: imported)")),
+            ("valid from", utc(a.not_before)),
+            ("valid until", utc(a.not_after)),
             (
                 "issues",
-                f"{a['default_validity_days']} days by default, at most {a['max_validity_days']}",
+                f"{a.default_validity_days} days by default, at most {a.max_validity_days}",
             ),
-            ("CA/B Forum", "yes (Baseline Requirements enforced)" if a["cab_forum"] else None),
-            ("key export", "allowed (audited)" if a.get("exportable") else None),
-            ("active", "yes" if a["active"] else "no"),
-            ("CRL", a["crl_url"]),
-            ("OCSP", a["ocsp_url"]),
-            ("CA issuers", a["ca_issuers_url"]),
-            ("created", utc(a["created_at"])),
+            ("CA/B Forum", "yes (Baseline Requirements enforced)" if a.cab_forum else None),
+            ("key export", "allowed (audited)" if a.exportable else None),
+            ("active", "yes" if a.active else "no"),
+            ("CRL", a.crl_url),
+            ("OCSP", a.ocsp_url),
+            ("CA issuers", a.ca_issuers_url),
+            ("created", utc(a.created_at)),
         ]
     )
-    if a.get("chain_pem"):
+    if a.chain_pem:
         section("chain")
-        for i, subject in enumerate(chain_subjects(a["chain_pem"]), 1):
+        for i, subject in enumerate(chain_subjects(a.chain_pem), 1):
             out.print(Text(f"  {i}. {subject}"))
 
 
@@ -75,15 +77,21 @@ def create(
     country: str | None = typer.Option(None, "--country", help="two-letter country code"),
     description: str = typer.Option("", "--description"),
     key_type: KeySpec = typer.Option(KeySpec.EC_P256, help="the CA's key"),
-    days: int | None = typer.Option(
+    days: int | None = ranged(
         None,
         "--days",
+        within=bounds(AuthorityCreate, "validity_days"),
         help="the CA certificate's validity in days (default: 3650, or what --parent has left)",
     ),
     parent: str | None = typer.Option(
         None, "--parent", help="issuing authority (name or id); omit for a root CA"
     ),
-    path_length: int | None = typer.Option(None, "--path-length", min=0),
+    path_length: int | None = ranged(
+        None,
+        "--path-length",
+        within=bounds(AuthorityCreate, "path_length"),
+        help="how many intermediates may follow below it",
+    ),
     permit_dns: list[str] | None = typer.Option(
         None, "--permit-dns", help="name constraint: permitted DNS subtree (repeatable)"
     ),
@@ -93,11 +101,17 @@ def create(
     cab_forum: bool = typer.Option(
         False, "--cab-forum", help="restrict issuance to the CA/Browser Forum Baseline Requirements"
     ),
-    default_days: int | None = typer.Option(
-        None, "--default-days", help="default validity of certificates it issues"
+    default_days: int | None = ranged(
+        None,
+        "--default-days",
+        within=bounds(AuthorityCreate, "default_validity_days"),
+        help="default validity of certificates it issues",
     ),
-    max_days: int | None = typer.Option(
-        None, "--max-days", help="maximum validity of certificates it issues"
+    max_days: int | None = ranged(
+        None,
+        "--max-days",
+        within=bounds(AuthorityCreate, "max_validity_days"),
+        help="maximum validity of certificates it issues",
     ),
     exportable: bool = typer.Option(
         False, "--exportable", help="allow exporting the CA's private key (audited); permanent"
@@ -124,7 +138,7 @@ def create(
             "subject": {k: v for k, v in subject.items() if v is not None},
             "key_type": key_type.value,
             "validity_days": days,
-            "parent_id": parent_row["id"] if parent_row else None,
+            "parent_id": parent_row.id if parent_row else None,
             "path_length": path_length,
             "permitted_dns_domains": list(permit_dns or []),
             "excluded_dns_domains": list(exclude_dns or []),
@@ -133,23 +147,23 @@ def create(
             "max_validity_days": max_days,
             "exportable": exportable,
         }
-        a = client.post(API, {k: v for k, v in body.items() if v is not None})
+        a = client.post(API, {k: v for k, v in body.items() if v is not None}, AuthorityDetailOut)
     if as_json:
-        emit_json(a)
+        emit_json(a.model_dump(mode="json"))
         return
     out.print("created:")
-    print_authority(a, parent_row["name"] if parent_row else None)
+    print_authority(a, parent_row.name if parent_row else None)
 
 
 @authority.command("list")
 def list_(url: str | None = URL, token: str | None = TOKEN, as_json: bool = JSON) -> None:
     """List the authorities."""
     with connect(url, token) as client:
-        rows = client.get(API)
+        rows = client.get(API, list[AuthorityOut])
     if as_json:
-        emit_json(rows)
+        emit_json([a.model_dump(mode="json") for a in rows])
         return
-    names = {a["id"]: a["name"] for a in rows}
+    names = {a.id: a.name for a in rows}
     table(
         None,
         [
@@ -159,22 +173,22 @@ def list_(url: str | None = URL, token: str | None = TOKEN, as_json: bool = JSON
             "parent",
             col("key", fixed=True),
             time_col("expires (UTC)"),
-            col("flags", fixed=True),
+            col("flags"),
         ],
         [
             (
-                a["id"],
-                Text(a["name"]),
-                Text(a["subject"] or ""),
-                Text(names.get(a["parent_id"], "") if a["parent_id"] else ""),
+                a.id,
+                Text(a.name),
+                Text(a.subject or ""),
+                Text(names.get(a.parent_id, "") if a.parent_id else ""),
                 key_label(a),
-                day(a["not_after"]),
+                day(a.not_after),
                 " ".join(
                     flag
                     for flag, on in (
-                        ("no-key", not a["has_key"]),
-                        ("cab-forum", a["cab_forum"]),
-                        ("inactive", not a["active"]),
+                        ("no-key", not a.has_key),
+                        ("cab-forum", a.cab_forum),
+                        ("inactive", not a.active),
                     )
                     if on
                 ),
@@ -198,12 +212,14 @@ def show(
     """One authority with its chain (--pem: the chain as PEM, for openssl and trust stores)."""
     with connect(url, token) as client:
         row = client.authority(ref, option="authority")
-        a = client.get(f"{API}/{row['id']}")
-        parent = client.get(f"{API}/{a['parent_id']}")["name"] if a["parent_id"] else None
+        a = client.get(f"{API}/{row.id}", AuthorityDetailOut)
+        parent = (
+            client.get(f"{API}/{a.parent_id}", AuthorityDetailOut).name if a.parent_id else None
+        )
     if as_json:
-        emit_json(a)
+        emit_json(a.model_dump(mode="json"))
         return
     if pem:
-        sys.stdout.write("".join(p if p.endswith("\n") else p + "\n" for p in a["chain_pem"]))
+        sys.stdout.write("".join(p if p.endswith("\n") else p + "\n" for p in a.chain_pem))
         return
     print_authority(a, parent)

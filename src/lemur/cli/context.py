@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from lemur.config import Settings
-from lemur.container import Container, InitReport, build_container
 from lemur.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from lemur.container import Container, InitReport
 
 
 def load_settings() -> Settings:
@@ -30,6 +33,10 @@ def load_settings() -> Settings:
 
 @contextmanager
 def local_container(*, init: bool = False, report: InitReport | None = None) -> Iterator[Container]:
+    # Imported here: the developer commands read settings (for the default URL) but never
+    # open a database, and should not pay for loading everything that does.
+    from lemur.container import build_container
+
     container = build_container(load_settings(), init=init, report=report)
     try:
         yield container

@@ -9,7 +9,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.markup import escape
 from rich.table import Table
@@ -19,18 +19,20 @@ from lemur.cli.output import out
 from lemur.errors import InvalidInput
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
+class HasKey(Protocol):
+    @property
+    def key_type(self) -> str | None: ...
+
+    @property
+    def key_size(self) -> int | None: ...
 
 
-def utc(value: str | None) -> str:
+def utc(moment: dt.datetime | None) -> str:
     """An API timestamp as ``YYYY-MM-DD HH:MM UTC``."""
-    moment = parse_time(value)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-def day(value: str | None) -> str:
-    moment = parse_time(value)
+def day(moment: dt.datetime | None) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
@@ -52,8 +54,8 @@ def section(title: str) -> None:
     out.print(f"[bold]{escape(title)}[/]")
 
 
-def key_label(item: dict[str, Any]) -> str:
-    kind, size = item.get("key_type"), item.get("key_size")
+def key_label(item: HasKey) -> str:
+    kind, size = item.key_type, item.key_size
     if not kind:
         return ""
     return f"{kind} {size}" if size else str(kind)

@@ -1,8 +1,7 @@
-"""lemur init | serve | keys | audit | config: running and operating this server."""
+"""lemur init | serve | keys | config: running and operating this server."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from typing import Any
@@ -12,19 +11,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from lemur.audit.schemas import AuditEventOut, ChainProblemOut, VerifyOut
-from lemur.audit.service import Actor, AuditFilter, list_events, verify_chain
+from lemur.audit.service import Actor
+from lemur.backup import hold_data_dir
 from lemur.cli.context import load_settings, local_container
 from lemur.cli.output import (
-    EXIT_CHECK_FAILED,
     col,
     emit_json,
     err,
     out,
-    outcome,
     table,
-    time_col,
-    when,
 )
 from lemur.config import Settings
 from lemur.container import InitReport
@@ -32,7 +27,6 @@ from lemur.crypto.keyring import generate_key
 from lemur.keys.service import KeyRotation, count_pending
 
 keys = typer.Typer(help="The encryption key ring.", no_args_is_help=True)
-audit = typer.Typer(help="The audit log.", no_args_is_help=True)
 config = typer.Typer(help="Configuration.", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="print JSON instead of text")
@@ -94,8 +88,10 @@ def register(app: typer.Typer) -> None:
         host: str | None = typer.Option(
             None, help="address to bind (default LEMUR_HOST or 127.0.0.1)"
         ),
-        port: int | None = typer.Option(None, help="port (default LEMUR_PORT or 8000)"),
-        workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+        port: int | None = typer.Option(
+            None, min=1, max=65535, help="port (default LEMUR_PORT or 8000)"
+        ),
+        workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
         init_first: bool = typer.Option(
             True, "--init/--no-init", help="create what is missing before serving"
         ),
@@ -109,6 +105,9 @@ def register(app: typer.Typer) -> None:
         with local_container(init=init_first, report=report) as container:
             _print_init(report, container.settings, as_json=False)
             settings = container.settings
+        # Held by this process and the uvicorn it becomes: `lemur restore` refuses to
+        # replace the data directory while it is held.
+        hold_data_dir(settings.data_dir)
         out.print(f"Lemur serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
         out.file.flush()
         # Replace this process by a fresh uvicorn: the supervisor of several workers then
@@ -224,102 +223,6 @@ def keys_rotate(
     )
     if report.retired:
         out.print(f"no data needs key(s) {', '.join(report.retired)} any more")
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=dt.UTC))
-
-
-@audit.command("list")
-def audit_list(
-    actor: str | None = typer.Option(None, help="e.g. user:alice or cli"),
-    action: str | None = typer.Option(
-        None, help="exact, or a prefix ending in '.' such as 'user.'"
-    ),
-    target_type: str | None = typer.Option(None),
-    target_id: str | None = typer.Option(None),
-    since: dt.datetime | None = typer.Option(None, help="UTC unless a zone is given"),
-    until: dt.datetime | None = typer.Option(None),
-    limit: int = typer.Option(50, min=1, max=500),
-    cursor: str | None = typer.Option(None, help="next_cursor from the previous page"),
-    as_json: bool = JSON,
-) -> None:
-    """List audit events, newest first."""
-    flt = AuditFilter(
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        since=_aware(since),
-        until=_aware(until),
-    )
-    with local_container() as container, container.db.read() as session:
-        page = list_events(session, flt, limit=limit, cursor=cursor)
-        items = [AuditEventOut.of(e) for e in page.events]
-    if as_json:
-        emit_json(
-            {"items": [i.model_dump(mode="json") for i in items], "next_cursor": page.next_cursor}
-        )
-        return
-    table(
-        "Audit events",
-        [
-            col("seq", fixed=True, right=True),
-            time_col("time (UTC)", seconds=True),
-            "actor",
-            col("action", min_width=min(12, max((len(i.action) for i in items), default=6))),
-            "target",
-            col("outcome", fixed=True),
-            "from",
-        ],
-        [
-            (
-                i.seq,
-                when(i.occurred_at, seconds=True),
-                i.actor,
-                i.action,
-                f"{i.target_type}:{i.target_id}" if i.target_type else "",
-                outcome(i.outcome),
-                i.client_address,
-            )
-            for i in items
-        ],
-        drop_empty=["from"],
-    )
-    if page.next_cursor:
-        out.print(f"more: --cursor {page.next_cursor}")
-
-
-@audit.command("verify")
-def audit_verify(
-    expect_head: str | None = typer.Option(
-        None, help="a head hash recorded earlier elsewhere; must still be in the chain's head"
-    ),
-    as_json: bool = JSON,
-) -> None:
-    """Check the hash chain; exit 1 and name each broken place if it was tampered with."""
-    with local_container() as container, container.db.read() as session:
-        result = VerifyOut.of(verify_chain(session))
-    if expect_head is not None and expect_head != result.head_hash:
-        result.ok = False
-        result.problems.append(
-            ChainProblemOut(
-                seq=result.head_seq,
-                kind="head_mismatch",
-                message=f"the chain's head is {result.head_hash}, not the {expect_head} you recorded",
-            )
-        )
-    if as_json:
-        emit_json(result.model_dump(mode="json"))
-    elif result.ok:
-        out.print(
-            f"audit chain intact: {result.checked} event(s); head {result.head_seq} {result.head_hash}"
-        )
-    else:
-        err.print(f"[bold red]audit chain BROKEN[/] ({result.checked} event(s) checked):")
-        for problem in result.problems:
-            err.print(f"  event {problem.seq}: {problem.kind}: {escape(problem.message)}")
-    raise typer.Exit(0 if result.ok else EXIT_CHECK_FAILED)
 
 
 @config.command("show")

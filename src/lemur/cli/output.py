@@ -39,7 +39,26 @@ EXIT_CONFIG = 7
 EXIT_ERROR = 8
 
 
+class UsageError(LemurError):
+    """The command cannot run as it was given (exit 2), e.g. a confirmation it has no
+    terminal to ask on, or an option it does not know."""
+
+    status = 400
+    default_code = "usage_error"
+
+
+class Cancelled(LemurError):
+    """The user answered no, or interrupted a prompt (exit 8): nothing was changed."""
+
+    status = 400
+    default_code = "cancelled"
+
+
 def exit_code_for(exc: LemurError) -> int:
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, Cancelled):
+        return EXIT_ERROR
     if isinstance(exc, InvalidInput | BadRequest):
         return EXIT_INVALID
     if isinstance(exc, NotFound):
@@ -69,9 +88,10 @@ def emit_json(data: Any) -> None:
 def col(
     header: str, *, fixed: bool = False, right: bool = False, min_width: int | None = None
 ) -> Column:
-    """A table column. ``fixed`` columns (times, ids, states) never wrap or shorten; the
-    others wrap at spaces and fold long words onto more lines instead of cutting them off
-    with an ellipsis, but keep at least ``min_width`` (default: the header's width)."""
+    """A table column. ``fixed`` columns (times, ids, states: short values of a known
+    width) never wrap; the others wrap at spaces and fold long words onto more lines
+    instead of cutting them off, but keep at least ``min_width`` (default: the header's
+    width). Anything a user named (certificates, teams, descriptions) goes in the others."""
     return Column(
         header,
         no_wrap=fixed,

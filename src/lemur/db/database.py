@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lemur.db.engines import is_sqlite, make_engine
@@ -33,6 +34,22 @@ def pipelined(session: Session) -> Iterator[None]:
     assert dbapi_connection is not None
     with dbapi_connection.pipeline():
         yield
+
+
+@contextmanager
+def _closing(session: Session) -> Iterator[Session]:
+    """Close the session at the end, even when its connection died: the rollback on close
+    then fails with a disconnect, although there is nothing left to roll back (the server
+    ended the transaction with the connection). Raising it would replace the answer already
+    given (an API response, often already sent) with an error about nothing."""
+    try:
+        yield session
+    finally:
+        try:
+            session.close()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
 
 
 @dataclass(frozen=True)
@@ -73,13 +90,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read() as session:
+        with _closing(self._read()) as session:
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session for one use case; the service commits, anything uncommitted rolls back."""
-        with self._write() as session:
+        with _closing(self._write()) as session:
             yield session
 
     @contextmanager
@@ -90,11 +107,16 @@ class Database:
             with self.write() as session:
                 yield session
             return
-        with (
-            self.write_engine.connect() as connection,
-            Session(bind=connection, expire_on_commit=False) as session,
-        ):
-            yield session
+        connection = self.write_engine.connect()
+        try:
+            with _closing(Session(bind=connection, expire_on_commit=False)) as session:
+                yield session
+        finally:
+            try:
+                connection.close()
+            except DBAPIError as exc:  # as in _closing
+                if not exc.connection_invalidated:
+                    raise
 
     def dispose(self) -> None:
         self.read_engine.dispose()

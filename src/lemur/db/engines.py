@@ -41,6 +41,7 @@ def make_engine(
     if is_sqlite(url):
         engine = create_engine(
             url,
+            hide_parameters=True,  # statement parameters carry hashes and ciphertext
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
             **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
         )
@@ -48,6 +49,7 @@ def make_engine(
         return engine
     engine = create_engine(
         url,
+        hide_parameters=True,  # statement parameters carry hashes and ciphertext
         pool_size=pool_size,
         max_overflow=pool_size,
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",

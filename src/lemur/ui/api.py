@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from lemur.accounts.login import (
+    DEVICE_COOKIE_LIFETIME,
     LoginService,
     ThrottlePolicy,
     authenticate_session,
@@ -27,6 +28,8 @@ from lemur.errors import LemurError, TooManyRequests
 from lemur.web.api import SESSION_COOKIE, client_address, get_container
 
 PRE_SESSION_COOKIE = "lemur_csrf"
+# Marks a browser that has logged in to an account before (login throttling, accounts/login).
+DEVICE_COOKIE = "lemur_device"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 # Messages shown once after a redirect; the query names one, never carries its text.
@@ -114,13 +117,16 @@ def _login_service(container: Container) -> LoginService:
             dt.timedelta(seconds=settings.login_failure_window_seconds),
         ),
         session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
+        device_secret=container.session_secret,
     )
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, container: Container = Depends(get_container)) -> Response:
-    if _signed_in(request, container):
-        return RedirectResponse("/", status_code=303)
+    signed_in = _signed_in(request, container)
+    if signed_in:
+        target = "/password" if signed_in[1].must_change_password else "/"
+        return RedirectResponse(target, status_code=303)
     return _login_page(request, container)
 
 
@@ -138,7 +144,12 @@ def login(
     settings = container.settings
     service = _login_service(container)
     try:
-        result = service.login(username, password, client_address=client_address(request))
+        result = service.login(
+            username,
+            password,
+            client_address=client_address(request),
+            device=request.cookies.get(DEVICE_COOKIE),
+        )
     except LemurError as exc:
         page = _login_page(
             request, container, status=exc.status, error=exc.message, username=username[:64]
@@ -154,6 +165,13 @@ def login(
         SESSION_COOKIE,
         result.session_token,
         max_age=settings.session_lifetime_minutes * 60,
+    )
+    _set_cookie(
+        response,
+        container,
+        DEVICE_COOKIE,
+        result.device_cookie,
+        max_age=int(DEVICE_COOKIE_LIFETIME.total_seconds()),
     )
     response.delete_cookie(PRE_SESSION_COOKIE, path="/")
     return response
@@ -183,6 +201,9 @@ def home(request: Request, container: Container = Depends(get_container)) -> Res
     if signed_in is None:
         return RedirectResponse("/login", status_code=303)
     _principal, user, cookie = signed_in
+    if user.must_change_password:
+        # Until the one-time password is replaced only /password and /logout are open.
+        return RedirectResponse("/password", status_code=303)
     teams = sorted((m.team for m in user.memberships), key=lambda t: t.name)
     notice = NOTICES.get(request.query_params.get("notice", ""))
     return _page(

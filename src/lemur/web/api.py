@@ -20,6 +20,9 @@ from lemur.errors import AuthenticationRequired, InvalidInput, PermissionDenied
 
 SESSION_COOKIE = "lemur_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a session whose one-time password is still unchanged may reach in the API (the
+# pages allow /password and /logout, src/lemur/ui/api.py).
+PASSWORD_CHANGE = frozenset({("POST", "/api/v1/me/password")})
 
 
 # The dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
@@ -84,7 +87,15 @@ def _from_cookie(
         raise AuthenticationRequired(
             "your session has expired; log in again", code="session_expired"
         )
-    principal, _user = found
+    principal, user = found
+    if user.must_change_password and (request.method, request.url.path) not in PASSWORD_CHANGE:
+        # Someone else has seen a one-time password (the administrator who set it, the
+        # console of `lemur init`): until its owner replaces it, a session made with it
+        # can do nothing else. API tokens are not affected.
+        raise PermissionDenied(
+            "change your one-time password first (POST /api/v1/me/password or the /password page)",
+            code="password_change_required",
+        )
     if request.method not in SAFE_METHODS and not csrf_valid(
         container.session_secret, cookie, request.headers.get("x-csrf-token")
     ):

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import traceback
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lemur.errors import LemurError, TooManyRequests
+from lemur.errors import LemurError
+from lemur.faults import database_fault, describe
 
 log = logging.getLogger("lemur.web")
 
@@ -75,15 +82,101 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+# Database drivers whose error messages may quote row values: PostgreSQL's DETAIL lines
+# ("Failing row contains (...)", "Key (...)=(...)") would put password hashes in the log.
+_DRIVERS = ("psycopg", "psycopg2", "sqlite3", "sqlalchemy")
+
+
+def _summary(exc: BaseException) -> str:
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    if type(exc).__module__.split(".")[0] not in _DRIVERS:
+        return f"{kind}: {exc}"
+    # Only what cannot carry a value: the class, the SQLSTATE and the statement text (its
+    # parameters are bound separately and never logged, db.make_engine hide_parameters).
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "sqlite_errorname", None)
+    statement = getattr(exc, "statement", None)
+    return (
+        kind
+        + (f" [{sqlstate}]" if sqlstate else "")
+        + (f" while running: {statement}" if statement else "")
+    )
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """A traceback like Python's, minus the messages of database errors."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return "\nwhich caused:\n".join(
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_tb(e.__traceback__))
+        + _summary(e)
+        for e in reversed(chain)
+    )
+
+
+class UnexpectedErrors:
+    """Answer any exception no handler took with a 500 envelope and log it once, safely.
+
+    Starlette's own catch-all re-raises after answering so that the server logs the
+    exception too, with its full message; this middleware sits inside it and does not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unexpected error\n%s", safe_traceback(exc))
+            if not started:
+                response = envelope(
+                    500, "internal_error", "an unexpected error occurred; it has been logged"
+                )
+                await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    def _render(exc: LemurError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return envelope(exc.status, exc.code, exc.message, exc.field, headers)
+
     @app.exception_handler(LemurError)
     async def _lemur(_request: Request, exc: LemurError) -> JSONResponse:
-        headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-        )
         if exc.status >= 500:
             log.error("request failed: %s (%s)", exc.code, exc.message)
-        return envelope(exc.status, exc.code, exc.message, exc.field, headers)
+        return _render(exc)
+
+    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+        # Registered for the database's exception types rather than left to the catch-all
+        # below: Starlette re-raises what reaches the catch-all after rendering it, and
+        # uvicorn then closes the client's keep-alive connection. A database outage must
+        # leave clients' connections usable for the retry.
+        fault = database_fault(exc)
+        if fault is None:
+            log.error("unexpected database error\n%s", safe_traceback(exc))
+            return envelope(
+                500, "internal_error", "an unexpected error occurred; it has been logged"
+            )
+        # The driver's line only: str(exc) would add the statement and its parameters.
+        log.warning("request failed: %s (%s)", fault.code, describe(exc))
+        return _render(fault)
+
+    for kind in (DBAPIError, DisconnectionError, PoolTimeout, sqlite3.Error, psycopg.Error):
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -111,7 +204,4 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return envelope(500, "internal_error", "an unexpected error occurred; it has been logged")
+    app.add_middleware(UnexpectedErrors)

@@ -1,0 +1,28 @@
+"""lemur cert: request, import, list, show, export, revoke and renew certificates through the
+API of a running Lemur (LEMUR_URL, LEMUR_TOKEN; see ``lemur.cli.client``).
+
+One module per kind of work; each parses the API's answers with the API's output schemas
+(``lemur.certificates.schemas``) and renders them for people or as JSON.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from lemur.cli.certs import export, issue, lifecycle, listing, show
+
+cert = typer.Typer(
+    help="Request, import, find, export, revoke and renew certificates (through the API: "
+    "LEMUR_URL, LEMUR_TOKEN).",
+    no_args_is_help=True,
+)
+
+cert.command("request")(issue.request)
+cert.command("import")(issue.import_)
+cert.command("list")(listing.list_)
+cert.command("show")(show.show)
+cert.command("export")(export.export)
+cert.command("revoke")(lifecycle.revoke)
+cert.command("renew")(lifecycle.renew)
+
+__all__ = ["cert"]

@@ -22,7 +22,7 @@ from lemur.container import Container
 from lemur.health.api import router as health_router
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
-from lemur.web.limits import BodySizeLimit
+from lemur.web.limits import BodySizeLimit, HeaderLimit, InputGuard
 
 
 def create_app(container: Container) -> FastAPI:
@@ -46,7 +46,14 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
+    # Outermost last: headers are checked first, then the body size, then its text.
+    app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(
+        HeaderLimit,
+        max_bytes=container.settings.max_header_bytes,
+        max_count=container.settings.max_header_count,
+    )
     for router in (
         health_router,
         accounts_router,

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
         None, description="Public URL of this Lemur, used in certificates (CRL/OCSP/AIA)"
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body")
+    max_header_bytes: int = Field(
+        16_384, ge=1024, le=1_048_576, description="Largest total size of request headers"
+    )
+    max_header_count: int = Field(100, ge=10, le=1000, description="Most request header fields")
     session_lifetime_minutes: int = Field(480, ge=5)
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set when served over TLS)"

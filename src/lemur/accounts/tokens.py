@@ -23,6 +23,7 @@ from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
 from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from lemur.text import require_line
 
 PREFIX = "lmr"
 # last_used_at is written at most this often per token, so reads stay reads.
@@ -62,6 +63,7 @@ class TokenService:
             raise InvalidInput(
                 "tokens belong to users; pass --user", code="token_needs_user", field="user"
             )
+        require_line(name, field="name")  # the CLI passes names straight here
         if not name.strip() or len(name) > 100:
             raise InvalidInput(
                 "token name must be 1-100 characters", code="invalid_token_name", field="name"

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
+from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
 from lemur.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = Path("lemur-data")
@@ -110,7 +111,7 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(5, ge=1)
     login_max_failures_per_address: int = Field(20, ge=1)
     login_failure_window_seconds: int = Field(900, ge=60)
-    token_max_lifetime_days: int = Field(365, ge=1)
+    token_max_lifetime_days: int = Field(365, ge=1, le=MAX_TOKEN_LIFETIME_DAYS)
     log_level: str = "info"
     worker_threads: int = Field(
         4, ge=1, le=200, description="Request-handling threads per server process"

@@ -402,3 +402,54 @@ def test_the_edge_refuses_nul_where_a_route_forgot_the_rule(container: Container
         r = c.post("/api/v1/loose", json={"options": {"path": "C:\\u0000"}})
         assert r.status_code == 200, r.text
         assert r.json() == {"path": "C:\\u0000"}
+
+
+# --- integers have a documented maximum ---------------------------------------------------------
+
+
+def _integers(
+    doc: dict[str, Any], schema: dict[str, Any], path: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for variant in _variants(doc, schema):
+        kind = variant.get("type")
+        if kind == "integer":
+            yield path, variant
+        elif kind == "object":
+            for name, sub in variant.get("properties", {}).items():
+                yield from _integers(doc, sub, f"{path}.{name}" if path else name)
+        elif kind == "array":
+            yield from _integers(doc, variant.get("items", {}), f"{path}[]")
+
+
+def test_every_integer_input_has_a_maximum(client: TestClient) -> None:
+    """A number beyond what a date or a column can hold is refused by the schema (422)."""
+    doc = client.get("/api/v1/openapi.json").json()
+    unbounded = []
+    for path, item in doc["paths"].items():
+        if path.startswith("/ocsp/"):
+            continue  # RFC 6960: every answer is an OCSP response; the id is range-checked
+        for method, op in item.items():
+            found = [(p["name"], p["schema"]) for p in op.get("parameters", [])]
+            content = op.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                found += _integers(doc, content["application/json"]["schema"], "")
+            for name, schema in found:
+                for where, variant in _integers(doc, schema, name):
+                    if "maximum" not in variant:
+                        unbounded.append(f"{method.upper()} {path} {where}")
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("days", [1406017111, 2**63, 10**30, 0, -1])
+def test_a_huge_token_lifetime_is_422_not_a_server_error(
+    client: TestClient, world: World, container: Container, days: int
+) -> None:
+    before = count(container, ApiToken)
+    r = client.post(
+        "/api/v1/tokens",
+        json={"name": "ci", "expires_in_days": days},
+        headers=world.headers("member"),
+    )
+    err = assert_envelope(r, 422, "validation_error", "expires_in_days")
+    assert "3650" in err["message"] or "1" in err["message"]
+    assert count(container, ApiToken) == before

@@ -5,6 +5,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from lemur.accounts.models import ApiToken, Role, Team, TokenScope, User
+from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
 from lemur.text import Line, PasswordLine, Text
 
 
@@ -142,7 +143,7 @@ class TokenOut(BaseModel):
 class TokenCreate(Strict):
     name: Line = Field(max_length=100)
     scope: TokenScope = TokenScope.READ
-    expires_in_days: int = Field(90, ge=1)
+    expires_in_days: int = Field(90, ge=1, le=MAX_TOKEN_LIFETIME_DAYS)
 
 
 class TokenCreated(TokenOut):

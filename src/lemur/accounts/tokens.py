@@ -68,8 +68,8 @@ class TokenService:
             raise InvalidInput(
                 "token name must be 1-100 characters", code="invalid_token_name", field="name"
             )
-        lifetime = dt.timedelta(days=expires_in_days)
-        if expires_in_days < 1 or lifetime > self._max_lifetime:
+        # Compared as numbers first: a huge count of days overflows timedelta.
+        if not 1 <= expires_in_days <= self._max_lifetime.days:
             raise InvalidInput(
                 f"expires_in_days must be between 1 and {self._max_lifetime.days}",
                 code="invalid_token_lifetime",
@@ -92,7 +92,7 @@ class TokenService:
             name=name,
             scope=scope,
             created_at=now,
-            expires_at=now + lifetime,
+            expires_at=now + dt.timedelta(days=expires_in_days),
         )
         self._session.add(token)
         self._session.flush()

@@ -14,6 +14,8 @@ from lemur.accounts.schemas import TeamOut, TokenOut, UserOut
 from lemur.accounts.service import AccountService, load_principal
 from lemur.accounts.tokens import TokenService
 from lemur.authz import Principal, cli_principal
+from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
+from lemur.cli.bounds import within
 from lemur.cli.context import local_container
 from lemur.cli.output import col, emit_json, out, table, time_col, when
 from lemur.container import Container
@@ -181,7 +183,12 @@ def token_create(
     user: str = typer.Option(..., "--user", help="the user the token acts as"),
     name: str = typer.Option(..., "--name", help="what the token is for, e.g. 'ci-deploy'"),
     scope: TokenScope = typer.Option(TokenScope.READ, help="read, or write to also change things"),
-    days: int = typer.Option(90, "--days", help="lifetime in days"),
+    days: int = typer.Option(
+        90,
+        "--days",
+        help="lifetime in days",
+        callback=within(1, MAX_TOKEN_LIFETIME_DAYS, "--days"),
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Create an API token. The token is printed once; store it in your secret manager."""

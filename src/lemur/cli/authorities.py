@@ -11,6 +11,8 @@ from cryptography import x509
 from rich.markup import escape
 from rich.text import Text
 
+from lemur.bounds import MAX_CA_VALIDITY_DAYS, MAX_PATH_LENGTH, MAX_VALIDITY_DAYS
+from lemur.cli.bounds import within
 from lemur.cli.client import JSON, TOKEN, URL, connect
 from lemur.cli.display import day, fields, key_label, section, utc
 from lemur.cli.output import col, emit_json, out, table, time_col
@@ -74,11 +76,18 @@ def create(
     country: str | None = typer.Option(None, "--country", help="two-letter country code"),
     description: str = typer.Option("", "--description"),
     key_type: KeySpec = typer.Option(KeySpec.EC_P256, help="the CA's key"),
-    days: int = typer.Option(3650, "--days", help="the CA certificate's validity in days"),
+    days: int = typer.Option(
+        3650,
+        "--days",
+        help="the CA certificate's validity in days",
+        callback=within(1, MAX_CA_VALIDITY_DAYS, "--days"),
+    ),
     parent: str | None = typer.Option(
         None, "--parent", help="issuing authority (name or id); omit for a root CA"
     ),
-    path_length: int | None = typer.Option(None, "--path-length", min=0),
+    path_length: int | None = typer.Option(
+        None, "--path-length", callback=within(0, MAX_PATH_LENGTH, "--path-length")
+    ),
     permit_dns: list[str] | None = typer.Option(
         None, "--permit-dns", help="name constraint: permitted DNS subtree (repeatable)"
     ),
@@ -89,10 +98,16 @@ def create(
         False, "--cab-forum", help="restrict issuance to the CA/Browser Forum Baseline Requirements"
     ),
     default_days: int | None = typer.Option(
-        None, "--default-days", help="default validity of certificates it issues"
+        None,
+        "--default-days",
+        help="default validity of certificates it issues",
+        callback=within(1, MAX_VALIDITY_DAYS, "--default-days"),
     ),
     max_days: int | None = typer.Option(
-        None, "--max-days", help="maximum validity of certificates it issues"
+        None,
+        "--max-days",
+        help="maximum validity of certificates it issues",
+        callback=within(1, MAX_VALIDITY_DAYS, "--max-days"),
     ),
     url: str | None = URL,
     token: str | None = TOKEN,

@@ -15,7 +15,9 @@ from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
+from lemur.bounds import MAX_VALIDITY_DAYS
 from lemur.certificates.enums import SortKey, Status
+from lemur.cli.bounds import within
 from lemur.cli.client import JSON, TOKEN, URL, LemurClient, connect
 from lemur.cli.display import (
     day,
@@ -78,7 +80,10 @@ def request(
     ),
     profile: Profile = typer.Option(Profile.SERVER, help="server, client or server-client"),
     days: int | None = typer.Option(
-        None, "--days", help="validity in days (default: the authority's)"
+        None,
+        "--days",
+        help="validity in days (default: the authority's)",
+        callback=within(1, MAX_VALIDITY_DAYS, "--days"),
     ),
     key_type: KeySpec = typer.Option(KeySpec.EC_P256, help="key Lemur generates"),
     csr: Path | None = _existing("a PEM CSR: names come from it and Lemur keeps no key"),
@@ -200,7 +205,11 @@ def list_(
         None, "--status", help="valid, expiring, expired, revoked"
     ),
     expiring_within: int | None = typer.Option(
-        None, "--expiring-within", metavar="DAYS", help="expiring within DAYS days"
+        None,
+        "--expiring-within",
+        metavar="DAYS",
+        help="expiring within DAYS days",
+        callback=within(0, MAX_VALIDITY_DAYS, "--expiring-within"),
     ),
     serial: str | None = typer.Option(None, "--serial", help="hex (colons allowed) or decimal"),
     fingerprint: str | None = typer.Option(None, "--fingerprint", help="SHA-256 or SHA-1, hex"),
@@ -519,7 +528,12 @@ def revoke(
 @cert.command("renew")
 def renew(
     certificate_id: int = typer.Argument(..., metavar="ID"),
-    days: int | None = typer.Option(None, "--days", help="validity in days (default: as before)"),
+    days: int | None = typer.Option(
+        None,
+        "--days",
+        help="validity in days (default: as before)",
+        callback=within(1, MAX_VALIDITY_DAYS, "--days"),
+    ),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,

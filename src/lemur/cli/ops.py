@@ -14,6 +14,8 @@ from rich.text import Text
 
 from lemur.audit.schemas import AuditEventOut, ChainProblemOut, VerifyOut
 from lemur.audit.service import Actor, AuditFilter, list_events, verify_chain
+from lemur.bounds import MAX_PORT, MAX_WORKERS
+from lemur.cli.bounds import within
 from lemur.cli.context import load_settings, local_container
 from lemur.cli.output import (
     EXIT_CHECK_FAILED,
@@ -94,8 +96,12 @@ def register(app: typer.Typer) -> None:
         host: str | None = typer.Option(
             None, help="address to bind (default LEMUR_HOST or 127.0.0.1)"
         ),
-        port: int | None = typer.Option(None, help="port (default LEMUR_PORT or 8000)"),
-        workers: int = typer.Option(1, min=1, help="uvicorn worker processes"),
+        port: int | None = typer.Option(
+            None, help="port (default LEMUR_PORT or 8000)", callback=within(1, MAX_PORT, "--port")
+        ),
+        workers: int = typer.Option(
+            1, help="uvicorn worker processes", callback=within(1, MAX_WORKERS, "--workers")
+        ),
         init_first: bool = typer.Option(
             True, "--init/--no-init", help="create what is missing before serving"
         ),

@@ -117,7 +117,7 @@ class AccountService:
         if password is None:
             password = generated = one_time_password()
         else:
-            check_password_strength(password)
+            check_password_strength(password, username=username)
         user = User(
             username=username,
             display_name=display_name,
@@ -191,7 +191,7 @@ class AccountService:
                 code="invalid_credentials",
                 field="current_password",
             )
-        check_password_strength(new, field="new_password")
+        check_password_strength(new, field="new_password", username=user.username)
         if new == current:
             raise InvalidInput(
                 "the new password must differ from the current one",

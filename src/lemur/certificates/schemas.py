@@ -22,6 +22,7 @@ from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
+from lemur.strength import NewPassphrase
 from lemur.text import Line, PEMText, SecretLine
 
 Name = Field(max_length=255)
@@ -75,7 +76,7 @@ class CertificateImport(Strict):
 
 class ExportRequest(Strict):
     format: Line = Field(max_length=32, description="an exporter slug: see GET /api/v1/plugins")
-    passphrase: SecretLine | None = Field(None, max_length=1024)
+    passphrase: NewPassphrase | None = Field(None, max_length=1024)
 
 
 class RevokeRequest(Strict):

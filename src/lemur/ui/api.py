@@ -215,6 +215,7 @@ def change_password(
     request: Request,
     current_password: Annotated[PasswordLine, Form(max_length=1024)] = "",
     new_password: Annotated[PasswordLine, Form(max_length=1024)] = "",
+    confirm_password: Annotated[PasswordLine, Form(max_length=1024)] = "",
     csrf_token_field: CSRFField = "",
     container: Container = Depends(get_container),
 ) -> Response:
@@ -225,6 +226,15 @@ def change_password(
     token = csrf_token(container.session_secret, cookie)
     if not csrf_valid(container.session_secret, cookie, csrf_token_field):
         return _forbidden_csrf(request)
+    if confirm_password != new_password:
+        return _page(
+            request,
+            "password.html",
+            422,
+            user=user,
+            csrf_token=token,
+            error="The two new passwords differ; type the same new password in both fields.",
+        )
     with container.db.write() as session:
         service = AccountService(
             session, clock=container.clock, hasher=container.hasher, actor=principal

@@ -25,6 +25,10 @@ VALIDATION_CODES = {
     "dict_type": "invalid_body",
     "invalid_character": "invalid_character",
     "string_unicode": "invalid_character",  # a lone surrogate (lemur.text)
+    # lemur.strength, for export passphrases checked by the request model
+    "passphrase_too_short": "passphrase_too_short",
+    "passphrase_too_weak": "passphrase_too_weak",
+    "passphrase_too_long": "passphrase_too_long",
 }
 # Whatever makes a body unreadable (not JSON, not UTF-8, nested too deeply, no body at
 # all) gets one answer: 422 invalid_json, with a message that says what is wrong and

@@ -93,20 +93,28 @@ def check_secret_str(value: str) -> str:
     return value
 
 
-def require_line(value: str, *, field: str) -> str:
-    """The single-line rule for services that also take input outside HTTP (the CLI).
-
-    Raises InvalidInput (``invalid_character``) naming ``field``."""
-    found = first_refused(value, _LINE)
+def _require(value: str, pattern: re.Pattern[str], field: str, allowed: str) -> str:
+    found = first_refused(value, pattern)
     if found is not None:
         position, char = found
         raise InvalidInput(
             f"{field} contains the control character {_describe(char)} at position {position}; "
-            "use a single line of printable text",
+            f"{allowed}",
             code=CODE,
             field=field,
         )
     return value
+
+
+def require_line(value: str, *, field: str) -> str:
+    """The single-line rule for services that also take input outside HTTP (the CLI, names
+    read from a CSR). Raises InvalidInput (``invalid_character``) naming ``field``."""
+    return _require(value, _LINE, field, "use a single line of printable text")
+
+
+def require_text(value: str, *, field: str) -> str:
+    """The multi-line rule (LF and TAB allowed), as :func:`require_line`."""
+    return _require(value, _TEXT, field, "line breaks must be LF; no other control characters")
 
 
 Line = Annotated[str, AfterValidator(check_line)]

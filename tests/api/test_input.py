@@ -27,7 +27,7 @@ from lemur.authorities.models import Authority
 from lemur.certificates.models import Certificate
 from lemur.container import Container
 from lemur.text import RULES
-from tests.api.certs_helpers import issue_raw, issuing_ca
+from tests.api.certs_helpers import issue_raw, issuing_ca, make_csr
 from tests.api.conftest import World
 from tests.api.test_errors import assert_envelope, count
 
@@ -453,3 +453,13 @@ def test_a_huge_token_lifetime_is_422_not_a_server_error(
     err = assert_envelope(r, 422, "validation_error", "expires_in_days")
     assert "3650" in err["message"] or "1" in err["message"]
     assert count(container, ApiToken) == before
+
+
+def test_a_csr_whose_common_name_holds_a_line_break_is_refused(
+    client: TestClient, world: World, container: Container
+) -> None:
+    before = count(container, Certificate)
+    csr = make_csr(common_name="x\r\nSet-Cookie: evil=1", dns_names=())
+    r = issue_raw(client, world, profile="client", csr=csr, dns_names=())
+    assert_envelope(r, 422, "invalid_character", "common_name")
+    assert count(container, Certificate) == before

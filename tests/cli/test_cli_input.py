@@ -71,3 +71,11 @@ def test_integer_options_out_of_range_exit_3_before_doing_anything(
     assert done.returncode == INVALID, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "(out_of_range)" in done.stderr
+
+
+def test_team_description_with_a_terminal_escape_exits_3(data_dir: Path) -> None:  # noqa: F811
+    done = lemur(data_dir, "team", "create", "web", "--description", "ok\x1b[2J")
+    assert done.returncode == INVALID, done.stdout + done.stderr
+    assert "(invalid_character)" in done.stderr
+    assert "U+001B" in done.stderr
+    assert count(data_dir, "teams") == 0

@@ -36,8 +36,9 @@ class HeaderLimit:
     """Refuses a request whose header fields together exceed ``max_bytes`` (names and
     values) or number more than ``max_count``: 431 (RFC 6585 §5).
 
-    The check runs on what the server parsed; ``lemur serve`` also caps the bytes its HTTP
-    parser buffers (lemur.web.server), so a huge header is not held in memory first."""
+    The check runs on what the server has parsed: under ``lemur serve`` (uvicorn with
+    httptools, which has no header limit of its own) a huge header is read before it is
+    refused, but no handler sees it."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, max_count: int) -> None:
         self.app = app

@@ -35,6 +35,7 @@ VALIDATION_CODES = {
 # never quotes the body (it may hold a password or a key).
 MALFORMED = "invalid_json"
 SEND_JSON = "send a JSON object with the header 'Content-Type: application/json'"
+BODY_PARSE_FAILED = "There was an error parsing the body"  # FastAPI's detail, cause attached
 
 
 def envelope(
@@ -158,7 +159,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"this endpoint accepts {', '.join(allow)}" if allow else "method not allowed",
                 headers={"Allow": ", ".join(allow)} if allow else dict(exc.headers or {}),
             )
-        if exc.status_code == 400 and exc.__cause__ is not None:
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_FAILED:
             # FastAPI's answer to a body it could not parse: made the same as invalid JSON.
             return envelope(422, MALFORMED, f"{_malformed_cause(exc.__cause__)}; {SEND_JSON}")
         return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))

@@ -22,7 +22,7 @@ from lemur.container import Container
 from lemur.health.api import router as health_router
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
-from lemur.web.limits import BodySizeLimit
+from lemur.web.limits import BodySizeLimit, HeaderLimit, InputGuard
 from lemur.web.proxies import ForwardedFor
 
 
@@ -47,7 +47,14 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
+    # Outermost last: headers are checked first, then the body size, then its text.
+    app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(
+        HeaderLimit,
+        max_bytes=container.settings.max_header_bytes,
+        max_count=container.settings.max_header_count,
+    )
     # Outermost, so that everything inside sees the client's address, not the proxy's.
     app.add_middleware(ForwardedFor, trusted=container.settings.trusted_proxy_networks)
     for router in (

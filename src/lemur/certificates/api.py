@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Response
@@ -31,6 +32,7 @@ from lemur.crypto.inspection import describe_certificate
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
+from lemur.text import Line
 from lemur.web.api import get_container, read_session, require, search_text, write_session
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
@@ -162,25 +164,27 @@ def import_certificate(
 
 @router.get("", response_model=CertificatePageOut)
 def list_certificates(
-    name: str | None = Query(
+    name: Line | None = Query(
         None, max_length=255, description="exact name; finds covering wildcards too"
     ),
-    name_contains: str | None = Query(None, min_length=1, max_length=255),
+    name_contains: Line | None = Query(None, min_length=1, max_length=255),
     team_id: int | None = Query(None, ge=1, le=MAX_ID),
     authority_id: int | None = Query(None, ge=1, le=MAX_ID),
-    issuer: str | None = Query(None, max_length=255, description="issuer common name, substring"),
+    issuer: Line | None = Query(None, max_length=255, description="issuer common name, substring"),
     status: Status | None = Query(None),
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
-    key_type: str | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
+    key_type: Line | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
     key_size: int | None = Query(None, ge=1, le=16384),
-    serial: str | None = Query(None, max_length=128, description="hex (colons allowed) or decimal"),
-    fingerprint: str | None = Query(None, max_length=128, description="SHA-256 or SHA-1, hex"),
+    serial: Line | None = Query(
+        None, max_length=128, description="hex (colons allowed) or decimal"
+    ),
+    fingerprint: Line | None = Query(None, max_length=128, description="SHA-256 or SHA-1, hex"),
     include_expired: bool = Query(False),
     include_superseded: bool = Query(False),
     sort: SortKey = Query(SortKey.NOT_AFTER),
-    order: str = Query("asc", pattern="^(asc|desc)$"),
+    order: Annotated[Line, Query(pattern="^(asc|desc)$")] = "asc",
     limit: int = Query(50, ge=1, le=200),
-    cursor: str | None = Query(None, max_length=512),
+    cursor: Line | None = Query(None, max_length=512),
     total: bool = Query(False, description="also count all matches (one more query)"),
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(read_session),
@@ -254,7 +258,7 @@ def get_certificate(
 @router.get("/{certificate_id}/export", response_class=Response)
 def export_certificate_get(
     certificate_id: CertificateId,
-    format: str = Query("pem-bundle", max_length=32),
+    format: Annotated[Line, Query(max_length=32)] = "pem-bundle",
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),

@@ -85,7 +85,7 @@ class RevokeRequest(Strict):
 
 class RenewRequest(Strict):
     validity_days: int | None = Field(None, ge=1, le=3650)
-    csr: str | None = Field(
+    csr: PEMText | None = Field(
         None,
         max_length=MAX_MATERIAL,
         description="PEM CSR whose public key the renewed certificate certifies (Lemur then "

@@ -23,7 +23,7 @@ from lemur.health.api import router as health_router
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
 from lemur.web.limits import BodySizeLimit
-from lemur.web.openapi import document_errors, install_docs
+from lemur.web.openapi import document_errors, install_docs, install_security_scheme
 
 OPENAPI_URL = "/api/v1/openapi.json"
 DOCS_URL = "/api/v1/docs"
@@ -63,6 +63,7 @@ def create_app(container: Container) -> FastAPI:
     ):
         document_errors(router)
         app.include_router(router)
+    install_security_scheme(app)
     install_docs(app, docs_url=DOCS_URL, openapi_url=OPENAPI_URL)
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "ui" / "static"), name="static"

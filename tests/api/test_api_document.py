@@ -80,10 +80,15 @@ def test_every_error_answer_references_the_one_envelope(client: TestClient) -> N
 
 
 def test_kinds_of_routes_document_their_common_statuses(client: TestClient) -> None:
-    for op in operations(client.get("/api/v1/openapi.json").json()):
+    document = client.get("/api/v1/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for op in operations(document):
         assert 431 in op.documented, op
         if op.path.startswith("/api/v1/"):
             assert {401, 403, 503, 507} <= op.documented, op
+            assert op.spec["security"] == [{"bearerAuth": []}], op
+        else:
+            assert "security" not in op.spec, op
         if "{" in op.path:
             assert 422 in op.documented, op
         if op.has_json_body:

@@ -41,6 +41,8 @@ def test_api_docs_render_every_operation_from_local_files_only(
     assert "unsafe-inline" not in policy
     assert "http" not in policy  # no other origin is allowed
 
+    # The explorer can send an API token.
+    expect(page.get_by_role("button", name="Authorize")).to_be_visible()
     blocks = page.locator(".opblock")
     expect(blocks).to_have_count(operations)
     expect(

@@ -12,7 +12,8 @@ route depends on:
 - an authenticated route: 401 and 403;
 - a route that uses the database: 503 (database unavailable) and 507 (storage full).
 
-Every error answer references one schema component, ``ErrorEnvelope``.
+Every error answer references one schema component, ``ErrorEnvelope``. Authenticated
+routes also name the ``bearerAuth`` security scheme, so the explorer can send a token.
 """
 
 from __future__ import annotations
@@ -140,6 +141,33 @@ def document_errors(router: APIRouter) -> None:
             route.responses = dict(
                 sorted({**route.responses, **added}.items(), key=lambda kv: str(kv[0]))
             )
+            if current_principal in set(_calls(route.dependant)):
+                route.openapi_extra = {**SECURITY, **(route.openapi_extra or {})}
+
+
+SECURITY_SCHEME = "bearerAuth"
+SECURITY: dict[str, Any] = {"security": [{SECURITY_SCHEME: []}]}
+
+
+def install_security_scheme(app: FastAPI) -> None:
+    """Add the bearer scheme the authenticated routes name to the document's components.
+
+    (Authentication reads the header itself, in ``lemur.web.api``, so FastAPI does not
+    know the scheme; the browser's session cookie is not for scripts and is left out.)"""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        document.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (lmr_...): `lemur token create` or POST /api/v1/tokens.",
+        }
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # Swagger UI's files come from a package dependency (fastapi-offline ships Swagger UI's

@@ -66,8 +66,8 @@ class TokenService:
             raise InvalidInput(
                 "token name must be 1-100 characters", code="invalid_token_name", field="name"
             )
-        lifetime = dt.timedelta(days=expires_in_days)
-        if expires_in_days < 1 or lifetime > self._max_lifetime:
+        # Compared as days before a timedelta is made: a huge number would overflow it.
+        if not 1 <= expires_in_days <= self._max_lifetime.days:
             raise InvalidInput(
                 f"expires_in_days must be between 1 and {self._max_lifetime.days}",
                 code="invalid_token_lifetime",
@@ -80,6 +80,7 @@ class TokenService:
             raise Conflict(
                 f"you already have a token named '{name}'", code="token_exists", field="name"
             )
+        lifetime = dt.timedelta(days=expires_in_days)
         public_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = self._clock.now()

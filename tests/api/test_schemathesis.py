@@ -67,17 +67,11 @@ def _document() -> dict[str, Any]:
             container.close()
 
 
-# NUL characters reach PostgreSQL, which refuses them in text (a 500). Refusing them at the
-# edge is the work of the input-validation branch; until it is merged, generated strings
-# hold no NUL, so that this test checks the rest. Set to True once it is merged.
-ALLOW_NUL = False
-
 schema = schemathesis.openapi.from_dict(
     _document(),
     config=schemathesis.Config.from_dict(
         {
             "generation": {
-                "allow-x00": ALLOW_NUL,
                 # Every request carries the throwaway admin's token, not a generated one.
                 "with-security-parameters": False,
             }

@@ -39,6 +39,7 @@ from lemur.crypto.revocation import (
 from lemur.errors import InvalidInput, NotFound
 from lemur.ids import MAX_ID, PathId
 from lemur.web.api import get_container, read_session, require, write_session
+from lemur.web.openapi import OCSP_REQUEST_BODY, binary, errors
 
 router = APIRouter(prefix="/api/v1/authorities", tags=["authorities"])
 public = APIRouter(tags=["revocation"])
@@ -87,7 +88,7 @@ def list_authorities(
     ]
 
 
-@router.post("", response_model=AuthorityDetailOut, status_code=201)
+@router.post("", response_model=AuthorityDetailOut, status_code=201, responses=errors(404, 409))
 def create_authority(
     body: AuthorityCreate,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
@@ -115,7 +116,7 @@ def create_authority(
     return _detail(session, container, service, authority.id)
 
 
-@router.post("/import", response_model=AuthorityDetailOut, status_code=201)
+@router.post("/import", response_model=AuthorityDetailOut, status_code=201, responses=errors(409))
 def import_authority(
     body: AuthorityImport,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
@@ -129,7 +130,7 @@ def import_authority(
     return _detail(session, container, service, authority.id)
 
 
-@router.get("/{authority_id}", response_model=AuthorityDetailOut)
+@router.get("/{authority_id}", response_model=AuthorityDetailOut, responses=errors(404))
 def get_authority(
     authority_id: AuthorityId,
     principal: Principal = Depends(require(Action.AUTHORITY_READ)),
@@ -139,7 +140,11 @@ def get_authority(
     return _detail(session, container, _service(session, container, principal), authority_id)
 
 
-@public.get("/ca/{authority_id}.cer", response_class=Response)
+@public.get(
+    "/ca/{authority_id}.cer",
+    response_class=Response,
+    responses={**binary("application/pkix-cert"), **errors(404)},
+)
 def ca_certificate(authority_id: AuthorityId, session: Session = Depends(read_session)) -> Response:
     authority = session.get(Authority, authority_id)
     if authority is None or authority.certificate is None:
@@ -149,7 +154,11 @@ def ca_certificate(authority_id: AuthorityId, session: Session = Depends(read_se
     return Response(authority.certificate.der, media_type="application/pkix-cert")
 
 
-@public.get("/crl/{authority_id}.crl", response_class=Response)
+@public.get(
+    "/crl/{authority_id}.crl",
+    response_class=Response,
+    responses={**binary("application/pkix-crl"), **errors(404)},
+)
 def crl(authority_id: AuthorityId, container: Container = Depends(get_container)) -> Response:
     """The current CRL (DER), regenerated first if a revocation made it stale or it is in
     the second half of its validity."""
@@ -198,7 +207,12 @@ def _ocsp(container: Container, authority_id: int, der: bytes) -> Response:
     return _ocsp_answer(answer)
 
 
-@public.post("/ocsp/{authority_id}", response_class=Response)
+@public.post(
+    "/ocsp/{authority_id}",
+    response_class=Response,
+    responses={**binary("application/ocsp-response"), **errors(413)},
+    openapi_extra=OCSP_REQUEST_BODY,
+)
 async def ocsp_post(
     authority_id: int, request: Request, container: Container = Depends(get_container)
 ) -> Response:
@@ -207,7 +221,11 @@ async def ocsp_post(
     return await run_in_threadpool(_ocsp, container, authority_id, der)
 
 
-@public.get("/ocsp/{authority_id}/{encoded:path}", response_class=Response)
+@public.get(
+    "/ocsp/{authority_id}/{encoded:path}",
+    response_class=Response,
+    responses=binary("application/ocsp-response"),
+)
 def ocsp_get(
     authority_id: int, encoded: str, container: Container = Depends(get_container)
 ) -> Response:

@@ -34,6 +34,7 @@ from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
 from lemur.text import Line
 from lemur.web.api import get_container, read_session, require, search_text, write_session
+from lemur.web.openapi import errors, exported
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 CertificateId = PathId
@@ -98,7 +99,7 @@ def _file(exported: Exported) -> Response:
     )
 
 
-@router.post("", response_model=CertificateDetailOut, status_code=201)
+@router.post("", response_model=CertificateDetailOut, status_code=201, responses=errors(404))
 async def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
@@ -142,7 +143,9 @@ async def request_certificate(
     )
 
 
-@router.post("/import", response_model=CertificateDetailOut, status_code=201)
+@router.post(
+    "/import", response_model=CertificateDetailOut, status_code=201, responses=errors(404, 409)
+)
 def import_certificate(
     body: CertificateImport,
     principal: Principal = Depends(require(Action.CERTIFICATE_IMPORT)),
@@ -245,7 +248,7 @@ def list_certificates(
     )
 
 
-@router.get("/{certificate_id}", response_model=CertificateDetailOut)
+@router.get("/{certificate_id}", response_model=CertificateDetailOut, responses=errors(404))
 def get_certificate(
     certificate_id: CertificateId,
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
@@ -255,7 +258,9 @@ def get_certificate(
     return _detail(session, container, _service(session, container, principal), certificate_id)
 
 
-@router.get("/{certificate_id}/export", response_class=Response)
+@router.get(
+    "/{certificate_id}/export", response_class=Response, responses={**exported(), **errors(404)}
+)
 def export_certificate_get(
     certificate_id: CertificateId,
     format: Annotated[Line, Query(max_length=32)] = "pem-bundle",
@@ -268,7 +273,9 @@ def export_certificate_get(
     return _file(service.export(certificate_id, fmt=format, passphrase=None, public_only=True))
 
 
-@router.post("/{certificate_id}/export", response_class=Response)
+@router.post(
+    "/{certificate_id}/export", response_class=Response, responses={**exported(), **errors(404)}
+)
 def export_certificate(
     certificate_id: CertificateId,
     body: ExportRequest,
@@ -284,7 +291,7 @@ def export_certificate(
     )
 
 
-@router.post("/{certificate_id}/revoke", response_model=CertificateOut)
+@router.post("/{certificate_id}/revoke", response_model=CertificateOut, responses=errors(404, 409))
 def revoke_certificate(
     certificate_id: CertificateId,
     body: RevokeRequest,
@@ -299,7 +306,12 @@ def revoke_certificate(
     )
 
 
-@router.post("/{certificate_id}/renew", response_model=CertificateDetailOut, status_code=201)
+@router.post(
+    "/{certificate_id}/renew",
+    response_model=CertificateDetailOut,
+    status_code=201,
+    responses=errors(404, 409),
+)
 def renew_certificate(
     certificate_id: CertificateId,
     body: RenewRequest,

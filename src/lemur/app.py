@@ -22,8 +22,12 @@ from lemur.container import Container
 from lemur.health.api import router as health_router
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
-from lemur.web.limits import BodySizeLimit
+from lemur.web.limits import BodySizeLimit, HeaderLimit, InputGuard
+from lemur.web.openapi import document_errors, install_docs, install_security_scheme
 from lemur.web.proxies import ForwardedFor
+
+OPENAPI_URL = "/api/v1/openapi.json"
+DOCS_URL = "/api/v1/docs"
 
 
 def create_app(container: Container) -> FastAPI:
@@ -41,13 +45,20 @@ def create_app(container: Container) -> FastAPI:
         title="Lemur",
         version=__version__,
         description="Certificate orchestration: issue, import, track, deploy and renew certificates.",
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,  # served from local files by install_docs
         redoc_url=None,
     )
     app.state.container = container
     install_error_handlers(app)
+    # Outermost last: headers are checked first, then the body size, then its text.
+    app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(
+        HeaderLimit,
+        max_bytes=container.settings.max_header_bytes,
+        max_count=container.settings.max_header_count,
+    )
     # Outermost, so that everything inside sees the client's address, not the proxy's.
     app.add_middleware(ForwardedFor, trusted=container.settings.trusted_proxy_networks)
     for router in (
@@ -60,7 +71,10 @@ def create_app(container: Container) -> FastAPI:
         revocation_router,
         ui_router,
     ):
+        document_errors(router)
         app.include_router(router)
+    install_security_scheme(app)
+    install_docs(app, docs_url=DOCS_URL, openapi_url=OPENAPI_URL)
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "ui" / "static"), name="static"
     )

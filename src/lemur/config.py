@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
+from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
 from lemur.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = Path("lemur-data")
@@ -100,6 +101,10 @@ class Settings(BaseSettings):
         None, description="Public URL of this Lemur, used in certificates (CRL/OCSP/AIA)"
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body")
+    max_header_bytes: int = Field(
+        16_384, ge=1024, le=1_048_576, description="Largest total size of request headers"
+    )
+    max_header_count: int = Field(100, ge=10, le=1000, description="Most request header fields")
     session_lifetime_minutes: int = Field(480, ge=5)
     secure_cookies: bool = Field(
         False, description="Mark cookies Secure (set when served over TLS)"
@@ -112,7 +117,7 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks (CIDR) of reverse proxies whose "
         "X-Forwarded-For header is believed; default none",
     )
-    token_max_lifetime_days: int = Field(365, ge=1)
+    token_max_lifetime_days: int = Field(365, ge=1, le=MAX_TOKEN_LIFETIME_DAYS)
     log_level: str = "info"
     worker_threads: int = Field(
         4, ge=1, le=200, description="Request-handling threads per server process"

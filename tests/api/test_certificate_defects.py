@@ -264,10 +264,12 @@ def test_blank_search_filters_are_refused_and_filters_are_trimmed(
     mine = issue(client, world, dns_names=["trim.example.com"])["id"]
     admin = world.headers("admin2")
     for param in ("name", "name_contains", "issuer", "key_type", "serial", "fingerprint"):
-        for blank in ("   ", "\t "):
-            r = client.get(URL, params={param: blank}, headers=admin)
-            message = error(r, 422, "empty_filter", param)
-            assert "empty" in message
+        r = client.get(URL, params={param: "   "}, headers=admin)
+        assert "empty" in error(r, 422, "empty_filter", param)
+        # A tab is not blank but a control character, refused as such (lemur.text).
+        error(
+            client.get(URL, params={param: "\t "}, headers=admin), 422, "invalid_character", param
+        )
     error(client.get(URL, params={"name": ""}, headers=admin), 422, "empty_filter", "name")
     assert listed(client, world, name_contains="  trim.exa  ") == [mine]
     assert listed(client, world, name=" trim.example.com ") == [mine]

@@ -136,6 +136,7 @@ def test_first_admin_changes_one_time_password_then_sees_home(
     new_password = "correct-horse-battery-staple"
     page.get_by_label("Current password").fill(one_time)
     page.get_by_label("New password").fill(new_password)
+    page.get_by_label("Confirm password").fill(new_password)
     page.get_by_role("button", name="Change password").click()
 
     at_path(page, "/")
@@ -256,6 +257,7 @@ def test_wrong_current_password_keeps_the_old_password(page: Page, server: Runni
 
     page.get_by_label("Current password").fill("this-is-not-it-123")
     page.get_by_label("New password").fill("a-brand-new-password")
+    page.get_by_label("Confirm password").fill("a-brand-new-password")
     page.get_by_role("button", name="Change password").click()
 
     expect(page.get_by_role("alert")).to_be_visible()

@@ -26,6 +26,7 @@ from lemur.authz import Action, Principal
 from lemur.container import Container
 from lemur.ids import PathId
 from lemur.web.api import get_container, read_session, require, write_session
+from lemur.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -77,7 +78,7 @@ def list_users(
     return [UserOut.of(u) for u in _accounts(session, container, principal).list_users()]
 
 
-@router.post("/users", response_model=UserCreated, status_code=201)
+@router.post("/users", response_model=UserCreated, status_code=201, responses=errors(409))
 def create_user(
     body: UserCreate,
     principal: Principal = Depends(require(Action.USER_MANAGE)),
@@ -94,7 +95,7 @@ def create_user(
     return UserCreated(**UserOut.of(user).model_dump(), one_time_password=password)
 
 
-@router.get("/users/{user_id}", response_model=UserOut)
+@router.get("/users/{user_id}", response_model=UserOut, responses=errors(404))
 def get_user(
     user_id: PathId,
     principal: Principal = Depends(require(Action.USER_READ)),
@@ -104,7 +105,7 @@ def get_user(
     return UserOut.of(_accounts(session, container, principal).get_user(user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserOut)
+@router.patch("/users/{user_id}", response_model=UserOut, responses=errors(404, 409))
 def update_user(
     user_id: PathId,
     body: UserUpdate,
@@ -121,7 +122,7 @@ def update_user(
     return UserOut.of(user)
 
 
-@router.post("/users/{user_id}/reset-password", response_model=PasswordReset)
+@router.post("/users/{user_id}/reset-password", response_model=PasswordReset, responses=errors(404))
 def reset_password(
     user_id: PathId,
     principal: Principal = Depends(require(Action.USER_MANAGE)),
@@ -141,7 +142,7 @@ def list_teams(
     return [TeamOut.of(t) for t in _accounts(session, container, principal).list_teams()]
 
 
-@router.post("/teams", response_model=TeamOut, status_code=201)
+@router.post("/teams", response_model=TeamOut, status_code=201, responses=errors(409))
 def create_team(
     body: TeamCreate,
     principal: Principal = Depends(require(Action.TEAM_MANAGE)),
@@ -155,7 +156,7 @@ def create_team(
     )
 
 
-@router.get("/teams/{team_id}", response_model=TeamOut)
+@router.get("/teams/{team_id}", response_model=TeamOut, responses=errors(404))
 def get_team(
     team_id: PathId,
     principal: Principal = Depends(require(Action.TEAM_READ)),
@@ -165,7 +166,9 @@ def get_team(
     return TeamOut.of(_accounts(session, container, principal).get_team(team_id))
 
 
-@router.post("/teams/{team_id}/members", response_model=TeamOut, status_code=201)
+@router.post(
+    "/teams/{team_id}/members", response_model=TeamOut, status_code=201, responses=errors(404, 409)
+)
 def add_member(
     team_id: PathId,
     body: MemberAdd,
@@ -179,7 +182,7 @@ def add_member(
     return TeamOut.of(service.get_team(team_id))
 
 
-@router.delete("/teams/{team_id}/members/{user_id}", status_code=204)
+@router.delete("/teams/{team_id}/members/{user_id}", status_code=204, responses=errors(404))
 def remove_member(
     team_id: PathId,
     user_id: PathId,
@@ -202,7 +205,7 @@ def list_tokens(
     return [TokenOut.of(t) for t in _tokens(session, container).list_for(principal.user_id)]
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=201)
+@router.post("/tokens", response_model=TokenCreated, status_code=201, responses=errors(409))
 def create_token(
     body: TokenCreate,
     principal: Principal = Depends(require(Action.TOKEN_MANAGE_OWN)),
@@ -215,7 +218,7 @@ def create_token(
     return TokenCreated(**TokenOut.of(token).model_dump(), token=plaintext)
 
 
-@router.delete("/tokens/{token_id}", response_model=TokenOut)
+@router.delete("/tokens/{token_id}", response_model=TokenOut, responses=errors(404))
 def revoke_token(
     token_id: PathId,
     principal: Principal = Depends(require(Action.TOKEN_MANAGE_OWN)),

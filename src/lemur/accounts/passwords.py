@@ -7,10 +7,10 @@ import secrets
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from lemur.errors import InvalidInput
+from lemur.strength import MAX_LENGTH, MIN_LENGTH, check_secret_strength
 
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD_LENGTH = MIN_LENGTH
+MAX_PASSWORD_LENGTH = MAX_LENGTH
 
 
 class PasswordHasher:
@@ -36,20 +36,11 @@ class PasswordHasher:
             return False
 
 
-def check_password_strength(password: str, *, field: str = "password") -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"password is too short: use at least {MIN_PASSWORD_LENGTH} characters "
-            "(a passphrase of four words works well)",
-            code="password_too_short",
-            field=field,
-        )
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"password is longer than {MAX_PASSWORD_LENGTH} characters",
-            code="password_too_long",
-            field=field,
-        )
+def check_password_strength(
+    password: str, *, field: str = "password", username: str | None = None
+) -> None:
+    """The strength rule of lemur.strength, for a password someone chose."""
+    check_secret_strength(password, field=field, kind="password", username=username)
 
 
 def one_time_password() -> str:

@@ -5,6 +5,8 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from lemur.accounts.models import ApiToken, Role, Team, TokenScope, User
+from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
+from lemur.text import Line, PasswordLine, Text
 
 
 class Strict(BaseModel):
@@ -48,11 +50,11 @@ class UserOut(BaseModel):
 class UserCreate(Strict):
     # Length is checked with the other naming rules, so the error can suggest a fix; the
     # body size limit bounds the input.
-    username: str = Field(description="1-64 of a-z 0-9 . _ -, starting with a letter or digit")
+    username: Line = Field(description="1-64 of a-z 0-9 . _ -, starting with a letter or digit")
     role: Role = Role.MEMBER
-    display_name: str = Field("", max_length=200)
-    email: str | None = Field(None, max_length=254)
-    password: str | None = Field(None, description="omit to get a one-time password back")
+    display_name: Line = Field("", max_length=200)
+    email: Line | None = Field(None, max_length=254)
+    password: PasswordLine | None = Field(None, description="omit to get a one-time password back")
 
 
 class UserCreated(UserOut):
@@ -69,8 +71,8 @@ class PasswordReset(BaseModel):
 
 
 class PasswordChange(Strict):
-    current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    current_password: PasswordLine = Field(max_length=1024)
+    new_password: PasswordLine = Field(max_length=1024)
 
 
 class MemberOut(BaseModel):
@@ -104,12 +106,12 @@ class TeamOut(BaseModel):
 
 
 class TeamCreate(Strict):
-    name: str = Field(description="1-64 of a-z 0-9 . _ -, starting with a letter or digit")
-    description: str = Field("", max_length=500)
+    name: Line = Field(description="1-64 of a-z 0-9 . _ -, starting with a letter or digit")
+    description: Text = Field("", max_length=500)
 
 
 class MemberAdd(Strict):
-    username: str = Field(max_length=64)
+    username: Line = Field(max_length=64)
 
 
 class TokenOut(BaseModel):
@@ -139,9 +141,9 @@ class TokenOut(BaseModel):
 
 
 class TokenCreate(Strict):
-    name: str = Field(max_length=100)
+    name: Line = Field(max_length=100)
     scope: TokenScope = TokenScope.READ
-    expires_in_days: int = Field(90, ge=1)
+    expires_in_days: int = Field(90, ge=1, le=MAX_TOKEN_LIFETIME_DAYS)
 
 
 class TokenCreated(TokenOut):

@@ -15,6 +15,7 @@ from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
 from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from lemur.text import require_line, require_text
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -109,6 +110,10 @@ class AccountService:
     ) -> tuple[User, str | None]:
         """Create a user; without ``password`` a one-time password is made and returned."""
         check_name(username, field="username", what="username", example="jane.doe")
+        # The CLI passes these straight here; the API's schema has checked them already.
+        require_line(display_name, field="display_name")
+        if email is not None:
+            require_line(email, field="email")
         if self._session.scalar(select(func.count()).where(User.username == username)):
             raise Conflict(
                 f"a user named '{username}' already exists", code="user_exists", field="username"
@@ -117,7 +122,7 @@ class AccountService:
         if password is None:
             password = generated = one_time_password()
         else:
-            check_password_strength(password)
+            check_password_strength(password, username=username)
         user = User(
             username=username,
             display_name=display_name,
@@ -191,7 +196,7 @@ class AccountService:
                 code="invalid_credentials",
                 field="current_password",
             )
-        check_password_strength(new, field="new_password")
+        check_password_strength(new, field="new_password", username=user.username)
         if new == current:
             raise InvalidInput(
                 "the new password must differ from the current one",
@@ -234,6 +239,7 @@ class AccountService:
 
     def create_team(self, name: str, *, description: str = "") -> Team:
         check_name(name, field="name", what="team name", example="web-team")
+        require_text(description, field="description")
         if self._session.scalar(select(func.count()).where(Team.name == name)):
             raise Conflict(
                 f"a team named '{name}' already exists", code="team_exists", field="name"

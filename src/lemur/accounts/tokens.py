@@ -23,6 +23,7 @@ from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
 from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
+from lemur.text import require_line
 
 PREFIX = "lmr"
 # last_used_at is written at most this often per token, so reads stay reads.
@@ -62,12 +63,13 @@ class TokenService:
             raise InvalidInput(
                 "tokens belong to users; pass --user", code="token_needs_user", field="user"
             )
+        require_line(name, field="name")  # the CLI passes names straight here
         if not name.strip() or len(name) > 100:
             raise InvalidInput(
                 "token name must be 1-100 characters", code="invalid_token_name", field="name"
             )
-        lifetime = dt.timedelta(days=expires_in_days)
-        if expires_in_days < 1 or lifetime > self._max_lifetime:
+        # Compared as numbers first: a huge count of days overflows timedelta.
+        if not 1 <= expires_in_days <= self._max_lifetime.days:
             raise InvalidInput(
                 f"expires_in_days must be between 1 and {self._max_lifetime.days}",
                 code="invalid_token_lifetime",
@@ -90,7 +92,7 @@ class TokenService:
             name=name,
             scope=scope,
             created_at=now,
-            expires_at=now + lifetime,
+            expires_at=now + dt.timedelta(days=expires_in_days),
         )
         self._session.add(token)
         self._session.flush()

@@ -11,6 +11,7 @@ from lemur.audit.schemas import AuditEventOut, AuditPageOut, VerifyOut
 from lemur.audit.service import AuditFilter, list_events, verify_chain
 from lemur.authz import Action, Principal
 from lemur.errors import InvalidInput
+from lemur.text import Line
 from lemur.web.api import read_session, require, search_text
 
 router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
@@ -28,17 +29,17 @@ def _aware(value: dt.datetime | None, field: str) -> dt.datetime | None:
 
 @router.get("", response_model=AuditPageOut)
 def list_audit_events(
-    actor: str | None = Query(None, max_length=100, description="e.g. user:alice or cli"),
-    action: str | None = Query(
+    actor: Line | None = Query(None, max_length=100, description="e.g. user:alice or cli"),
+    action: Line | None = Query(
         None, max_length=64, description="exact, or a prefix ending in '.' (user.)"
     ),
-    target_type: str | None = Query(None, max_length=32),
-    target_id: str | None = Query(None, max_length=100),
-    outcome: str | None = Query(None, pattern="^(success|failure|partial|denied)$"),
+    target_type: Line | None = Query(None, max_length=32),
+    target_id: Line | None = Query(None, max_length=100),
+    outcome: Line | None = Query(None, pattern="^(success|failure|partial|denied)$"),
     since: dt.datetime | None = Query(None, description="inclusive, ISO 8601 with zone"),
     until: dt.datetime | None = Query(None, description="exclusive, ISO 8601 with zone"),
     limit: int = Query(50, ge=1, le=500),
-    cursor: str | None = Query(None, max_length=100),
+    cursor: Line | None = Query(None, max_length=100),
     _principal: Principal = Depends(require(Action.AUDIT_READ)),
     session: Session = Depends(read_session),
 ) -> AuditPageOut:

@@ -27,6 +27,7 @@ from lemur.errors import InvalidInput
 from lemur.ids import PathId
 from lemur.services import Services
 from lemur.web.api import get_container, read_session, require
+from lemur.web.openapi import OCSP_REQUEST_BODY, binary, errors
 
 router = APIRouter(prefix="/api/v1/authorities", tags=["authorities"])
 public = APIRouter(tags=["revocation"])
@@ -67,7 +68,7 @@ def list_authorities(
     return [AuthorityOut.of(a, services.urls, now=now) for a in services.authorities().list()]
 
 
-@router.post("", response_model=AuthorityDetailOut, status_code=201)
+@router.post("", response_model=AuthorityDetailOut, status_code=201, responses=errors(404, 409))
 def create_authority(
     body: AuthorityCreate,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
@@ -98,7 +99,7 @@ def create_authority(
     return AuthorityDetailOut.of_detail(authority, services.urls, now=container.clock.now())
 
 
-@router.post("/import", response_model=AuthorityDetailOut, status_code=201)
+@router.post("/import", response_model=AuthorityDetailOut, status_code=201, responses=errors(409))
 def import_authority(
     body: AuthorityImport,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
@@ -112,7 +113,7 @@ def import_authority(
     return AuthorityDetailOut.of_detail(authority, services.urls, now=container.clock.now())
 
 
-@router.get("/{authority_id}", response_model=AuthorityDetailOut)
+@router.get("/{authority_id}", response_model=AuthorityDetailOut, responses=errors(404))
 def get_authority(
     authority_id: AuthorityId,
     principal: Principal = Depends(require(Action.AUTHORITY_READ)),
@@ -125,7 +126,11 @@ def get_authority(
     )
 
 
-@public.get("/ca/{authority_id}.cer", response_class=Response)
+@public.get(
+    "/ca/{authority_id}.cer",
+    response_class=Response,
+    responses={**binary("application/pkix-cert"), **errors(404)},
+)
 def ca_certificate(
     authority_id: AuthorityId,
     session: Session = Depends(read_session),
@@ -135,7 +140,11 @@ def ca_certificate(
     return Response(service.ca_certificate_der(authority_id), media_type="application/pkix-cert")
 
 
-@public.get("/crl/{authority_id}.crl", response_class=Response)
+@public.get(
+    "/crl/{authority_id}.crl",
+    response_class=Response,
+    responses={**binary("application/pkix-crl"), **errors(404)},
+)
 def crl(
     authority_id: AuthorityId,
     session: Session = Depends(read_session),
@@ -155,7 +164,12 @@ def _ocsp(container: Container, authority_id: int, der: bytes) -> Response:
     return Response(answer.public_bytes(Encoding.DER), media_type="application/ocsp-response")
 
 
-@public.post("/ocsp/{authority_id}", response_class=Response)
+@public.post(
+    "/ocsp/{authority_id}",
+    response_class=Response,
+    responses={**binary("application/ocsp-response"), **errors(413)},
+    openapi_extra=OCSP_REQUEST_BODY,
+)
 async def ocsp_post(
     authority_id: int, request: Request, container: Container = Depends(get_container)
 ) -> Response:
@@ -164,7 +178,11 @@ async def ocsp_post(
     return await run_in_threadpool(_ocsp, container, authority_id, der)
 
 
-@public.get("/ocsp/{authority_id}/{encoded:path}", response_class=Response)
+@public.get(
+    "/ocsp/{authority_id}/{encoded:path}",
+    response_class=Response,
+    responses=binary("application/ocsp-response"),
+)
 def ocsp_get(
     authority_id: int, encoded: str, container: Container = Depends(get_container)
 ) -> Response:

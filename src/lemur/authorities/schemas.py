@@ -10,6 +10,7 @@ from lemur.authorities.urls import AuthorityURLs
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.ids import BodyId
+from lemur.text import Line, PEMText, Text
 
 
 class Strict(BaseModel):
@@ -17,19 +18,19 @@ class Strict(BaseModel):
 
 
 class SubjectIn(Strict):
-    common_name: str = Field(min_length=1, max_length=64)
-    organization: str | None = Field(None, max_length=64)
-    organizational_unit: str | None = Field(None, max_length=64)
-    country: str | None = Field(
+    common_name: Line = Field(min_length=1, max_length=64)
+    organization: Line | None = Field(None, max_length=64)
+    organizational_unit: Line | None = Field(None, max_length=64)
+    country: Line | None = Field(
         None, min_length=2, max_length=2, description="ISO 3166 two-letter code"
     )
-    state: str | None = Field(None, max_length=128)
-    locality: str | None = Field(None, max_length=128)
+    state: Line | None = Field(None, max_length=128)
+    locality: Line | None = Field(None, max_length=128)
 
 
 class AuthorityCreate(Strict):
-    name: str = Field(max_length=64)
-    description: str = Field("", max_length=500)
+    name: Line = Field(max_length=64)
+    description: Text = Field("", max_length=500)
     subject: SubjectIn
     key_type: KeySpec = KeySpec.EC_P256
     validity_days: int | None = Field(
@@ -40,8 +41,8 @@ class AuthorityCreate(Strict):
     )
     parent_id: BodyId | None = Field(None, description="issuing authority; omit for a root CA")
     path_length: int | None = Field(None, ge=0, le=10)
-    permitted_dns_domains: list[str] = Field(default_factory=list, max_length=100)
-    excluded_dns_domains: list[str] = Field(default_factory=list, max_length=100)
+    permitted_dns_domains: list[Line] = Field(default_factory=list, max_length=100)
+    excluded_dns_domains: list[Line] = Field(default_factory=list, max_length=100)
     cab_forum: bool = Field(
         False, description="restrict to the CA/Browser Forum Baseline Requirements"
     )
@@ -55,9 +56,9 @@ class AuthorityCreate(Strict):
 
 
 class AuthorityImport(Strict):
-    name: str = Field(max_length=64)
-    description: str = Field("", max_length=500)
-    certificate: str = Field(max_length=64 * 1024, description="the CA certificate, PEM")
+    name: Line = Field(max_length=64)
+    description: Text = Field("", max_length=500)
+    certificate: PEMText = Field(max_length=64 * 1024, description="the CA certificate, PEM")
 
 
 class AuthorityOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import string
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Response
@@ -39,7 +40,9 @@ from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
 from lemur.services import Services
+from lemur.text import Line
 from lemur.web.api import get_container, read_session, require, search_text
+from lemur.web.openapi import errors, exported
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 CertificateId = PathId
@@ -130,7 +133,7 @@ def _file(exported: Exported) -> Response:
     )
 
 
-@router.post("", response_model=CertificateDetailOut, status_code=201)
+@router.post("", response_model=CertificateDetailOut, status_code=201, responses=errors(404))
 async def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
@@ -166,7 +169,9 @@ async def request_certificate(
     return _created(_detail(issued, container))
 
 
-@router.post("/import", response_model=CertificateDetailOut, status_code=201)
+@router.post(
+    "/import", response_model=CertificateDetailOut, status_code=201, responses=errors(404, 409)
+)
 def import_certificate(
     body: CertificateImport,
     principal: Principal = Depends(require(Action.CERTIFICATE_IMPORT)),
@@ -191,25 +196,27 @@ def import_certificate(
 
 @router.get("", response_model=CertificatePageOut)
 def list_certificates(
-    name: str | None = Query(
+    name: Line | None = Query(
         None, max_length=255, description="exact name; finds covering wildcards too"
     ),
-    name_contains: str | None = Query(None, min_length=1, max_length=255),
+    name_contains: Line | None = Query(None, min_length=1, max_length=255),
     team_id: int | None = Query(None, ge=1, le=MAX_ID),
     authority_id: int | None = Query(None, ge=1, le=MAX_ID),
-    issuer: str | None = Query(None, max_length=255, description="issuer common name, substring"),
+    issuer: Line | None = Query(None, max_length=255, description="issuer common name, substring"),
     status: Status | None = Query(None),
     expiring_within_days: int | None = Query(None, ge=0, le=3650),
-    key_type: str | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
+    key_type: Line | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
     key_size: int | None = Query(None, ge=1, le=16384),
-    serial: str | None = Query(None, max_length=128, description="hex (colons allowed) or decimal"),
-    fingerprint: str | None = Query(None, max_length=128, description="SHA-256 or SHA-1, hex"),
+    serial: Line | None = Query(
+        None, max_length=128, description="hex (colons allowed) or decimal"
+    ),
+    fingerprint: Line | None = Query(None, max_length=128, description="SHA-256 or SHA-1, hex"),
     include_expired: bool = Query(False),
     include_superseded: bool = Query(False),
     sort: SortKey = Query(SortKey.NOT_AFTER),
-    order: str = Query("asc", pattern="^(asc|desc)$"),
+    order: Annotated[Line, Query(pattern="^(asc|desc)$")] = "asc",
     limit: int = Query(50, ge=1, le=200),
-    cursor: str | None = Query(None, max_length=512),
+    cursor: Line | None = Query(None, max_length=512),
     total: bool = Query(False, description="also count all matches (one more query)"),
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(read_session),
@@ -262,7 +269,7 @@ def list_certificates(
     )
 
 
-@router.get("/{certificate_id}", response_model=CertificateDetailOut)
+@router.get("/{certificate_id}", response_model=CertificateDetailOut, responses=errors(404))
 def get_certificate(
     certificate_id: CertificateId,
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
@@ -274,10 +281,12 @@ def get_certificate(
     )
 
 
-@router.get("/{certificate_id}/export", response_class=Response)
+@router.get(
+    "/{certificate_id}/export", response_class=Response, responses={**exported(), **errors(404)}
+)
 def export_certificate_get(
     certificate_id: CertificateId,
-    format: str = Query("pem-bundle", max_length=32),
+    format: Annotated[Line, Query(max_length=32)] = "pem-bundle",
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
@@ -287,7 +296,9 @@ def export_certificate_get(
     return _file(service.export(certificate_id, fmt=format, passphrase=None, public_only=True))
 
 
-@router.post("/{certificate_id}/export", response_class=Response)
+@router.post(
+    "/{certificate_id}/export", response_class=Response, responses={**exported(), **errors(404)}
+)
 def export_certificate(
     certificate_id: CertificateId,
     body: ExportRequest,
@@ -300,7 +311,7 @@ def export_certificate(
     return _file(service.export(certificate_id, fmt=body.format, passphrase=passphrase))
 
 
-@router.post("/{certificate_id}/revoke", response_model=RevocationOut)
+@router.post("/{certificate_id}/revoke", response_model=RevocationOut, responses=errors(404, 409))
 def revoke_certificate(
     certificate_id: CertificateId,
     body: RevokeRequest,
@@ -313,7 +324,12 @@ def revoke_certificate(
     return RevocationOut.of_revocation(revocation, now=container.clock.now())
 
 
-@router.post("/{certificate_id}/renew", response_model=CertificateDetailOut, status_code=201)
+@router.post(
+    "/{certificate_id}/renew",
+    response_model=CertificateDetailOut,
+    status_code=201,
+    responses=errors(404, 409),
+)
 def renew_certificate(
     certificate_id: CertificateId,
     body: RenewRequest,

@@ -14,6 +14,7 @@ from lemur.crypto.keys import KeySpec
 from lemur.crypto.names import SubjectAltNames, normalize_dns_name
 from lemur.crypto.profiles import Profile
 from lemur.errors import InvalidInput
+from lemur.text import require_line
 
 # (default, maximum) validity in days per profile. Server certificates follow the
 # CA/Browser Forum's 398-day ceiling even from private CAs: clients enforce it anyway.
@@ -47,6 +48,9 @@ def normalize_names(req: NewCertificate) -> tuple[str | None, SubjectAltNames]:
         dns_names=req.dns_names, ip_addresses=req.ip_addresses, emails=req.emails, uris=req.uris
     )
     common_name = req.common_name.strip() if req.common_name else None
+    if common_name is not None:
+        # Also for a CN taken from a CSR, which no request schema has seen (lemur.text).
+        require_line(common_name, field="common_name")
     if common_name and req.profile is not Profile.CLIENT:
         # A server certificate's CN is one of its names (CA/B BR §7.1.4.3): normalise it
         # like a DNS name and make sure the SAN extension carries it too.

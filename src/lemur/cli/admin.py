@@ -14,8 +14,9 @@ from lemur.accounts.schemas import TeamOut, TokenOut, UserOut
 from lemur.accounts.service import AccountService, load_principal
 from lemur.accounts.tokens import TokenService
 from lemur.authz import Principal, cli_principal
+from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
 from lemur.cli.context import local_container
-from lemur.cli.options import MAX_LIFETIME_DAYS, ranged, record_id
+from lemur.cli.options import ranged, record_id
 from lemur.cli.output import col, emit_json, out, table, time_col, when
 from lemur.container import Container
 
@@ -182,7 +183,7 @@ def token_create(
     user: str = typer.Option(..., "--user", help="the user the token acts as"),
     name: str = typer.Option(..., "--name", help="what the token is for, e.g. 'ci-deploy'"),
     scope: TokenScope = typer.Option(TokenScope.READ, help="read, or write to also change things"),
-    days: int = ranged(90, "--days", within=(1, MAX_LIFETIME_DAYS), help="lifetime in days"),
+    days: int = ranged(90, "--days", within=(1, MAX_TOKEN_LIFETIME_DAYS), help="lifetime in days"),
     as_json: bool = JSON,
 ) -> None:
     """Create an API token. The token is printed once; store it in your secret manager."""

@@ -14,8 +14,6 @@ from lemur.ids import MAX_ID
 
 # The API's query limit for ``expiring_within_days`` (certificates/api.py).
 MAX_DAYS_AHEAD = 3650
-# Far beyond any lifetime Lemur accepts, and far inside what a date can hold.
-MAX_LIFETIME_DAYS = 36500
 
 
 def bounds(model: type[BaseModel], name: str) -> tuple[int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from lemur.container import Container
@@ -13,6 +14,17 @@ from lemur.migrate import current_revision, head_revision
 from lemur.web.api import get_container
 
 router = APIRouter(tags=["health"])
+
+
+class ReadyOut(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+READY_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"model": ReadyOut, "description": "Ready."},
+    503: {"model": ReadyOut, "description": "Not ready: `checks` says what failed."},
+}
 
 
 @router.get("/health")
@@ -37,7 +49,7 @@ def _database_problem(container: Container) -> str | None:
     return None
 
 
-@router.get("/ready")
+@router.get("/ready", responses=READY_RESPONSES)
 def ready(container: Container = Depends(get_container)) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

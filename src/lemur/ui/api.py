@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from lemur.accounts.service import AccountService
 from lemur.authz import Principal
 from lemur.container import Container
 from lemur.errors import LemurError, TooManyRequests
+from lemur.text import Line, PasswordLine
 from lemur.web.api import SESSION_COOKIE, client_address, get_container
 
 PRE_SESSION_COOKIE = "lemur_csrf"
@@ -34,6 +35,9 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 # Messages shown once after a redirect; the query names one, never carries its text.
 NOTICES = {"password-changed": "Your password was changed."}
+# Form fields as Annotated[kind, Form(...)]: given as a default (``x: Line = Form()``),
+# FastAPI drops the text rule's validator.
+CSRFField = Annotated[Line, Form(alias="csrf_token", max_length=128)]
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -133,9 +137,9 @@ def login_form(request: Request, container: Container = Depends(get_container)) 
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request,
-    username: str = Form("", max_length=200),
-    password: str = Form("", max_length=1024),
-    csrf_token_field: str = Form("", alias="csrf_token", max_length=128),
+    username: Annotated[Line, Form(max_length=200)] = "",
+    password: Annotated[PasswordLine, Form(max_length=1024)] = "",
+    csrf_token_field: CSRFField = "",
     container: Container = Depends(get_container),
 ) -> Response:
     nonce = request.cookies.get(PRE_SESSION_COOKIE, "")
@@ -180,7 +184,7 @@ def login(
 @router.post("/logout")
 def logout(
     request: Request,
-    csrf_token_field: str = Form("", alias="csrf_token", max_length=128),
+    csrf_token_field: CSRFField = "",
     container: Container = Depends(get_container),
 ) -> Response:
     signed_in = _signed_in(request, container)
@@ -230,9 +234,10 @@ def password_form(request: Request, container: Container = Depends(get_container
 @router.post("/password", response_class=HTMLResponse)
 def change_password(
     request: Request,
-    current_password: str = Form("", max_length=1024),
-    new_password: str = Form("", max_length=1024),
-    csrf_token_field: str = Form("", alias="csrf_token", max_length=128),
+    current_password: Annotated[PasswordLine, Form(max_length=1024)] = "",
+    new_password: Annotated[PasswordLine, Form(max_length=1024)] = "",
+    confirm_password: Annotated[PasswordLine, Form(max_length=1024)] = "",
+    csrf_token_field: CSRFField = "",
     container: Container = Depends(get_container),
 ) -> Response:
     signed_in = _signed_in(request, container)
@@ -242,6 +247,15 @@ def change_password(
     token = csrf_token(container.session_secret, cookie)
     if not csrf_valid(container.session_secret, cookie, csrf_token_field):
         return _forbidden_csrf(request)
+    if confirm_password != new_password:
+        return _page(
+            request,
+            "password.html",
+            422,
+            user=user,
+            csrf_token=token,
+            error="The two new passwords differ; type the same new password in both fields.",
+        )
     with container.db.write() as session:
         service = AccountService(
             session, clock=container.clock, hasher=container.hasher, actor=principal

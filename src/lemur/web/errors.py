@@ -30,7 +30,19 @@ VALIDATION_CODES = {
     "json_invalid": "invalid_json",
     "model_attributes_type": "invalid_body",
     "dict_type": "invalid_body",
+    "invalid_character": "invalid_character",
+    "string_unicode": "invalid_character",  # a lone surrogate (lemur.text)
+    # lemur.strength, for export passphrases checked by the request model
+    "passphrase_too_short": "passphrase_too_short",
+    "passphrase_too_weak": "passphrase_too_weak",
+    "passphrase_too_long": "passphrase_too_long",
 }
+# Whatever makes a body unreadable (not JSON, not UTF-8, nested too deeply, no body at
+# all) gets one answer: 422 invalid_json, with a message that says what is wrong and
+# never quotes the body (it may hold a password or a key).
+MALFORMED = "invalid_json"
+SEND_JSON = "send a JSON object with the header 'Content-Type: application/json'"
+BODY_PARSE_FAILED = "There was an error parsing the body"  # FastAPI's detail, cause attached
 
 
 def envelope(
@@ -62,9 +74,44 @@ def _validation_message(err: dict[str, Any], field: str | None) -> str:
     if kind == "missing":
         return f"'{field}' is required"
     if kind == "json_invalid":
-        return "the request body is not valid JSON"
+        reason = str((err.get("ctx") or {}).get("error", "")) or "syntax error"
+        loc = err.get("loc", ())
+        at = f" at character {loc[-1]}" if len(loc) > 1 and isinstance(loc[-1], int) else ""
+        return f"the request body is not valid JSON ({reason}{at}); {SEND_JSON}"
     msg = str(err.get("msg", "invalid value"))
     return f"{field}: {msg}" if field else msg
+
+
+def _malformed_cause(exc: BaseException | None) -> str:
+    """Why a body could not be parsed; FastAPI answers all of these 400 on its own."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the request body is not valid UTF-8 (invalid byte at offset {exc.start})"
+    if isinstance(exc, RecursionError):
+        return "the request body is nested too deeply"
+    if isinstance(exc, ValueError) and "digits" in str(exc):
+        return "a number in the request body has too many digits"
+    return "the request body could not be parsed"
+
+
+def _not_json(err: dict[str, Any], body: Any) -> tuple[str, str] | None:
+    """The code and message for a body that is not a JSON object, else None.
+
+    FastAPI parses a body as JSON only when the Content-Type says so; without it the model
+    sees bytes and pydantic says "Input should be a valid dictionary", which does not tell
+    the caller what to do."""
+    loc = tuple(err.get("loc", ()))
+    if loc != ("body",):
+        return None
+    if err.get("type") == "missing":
+        return MALFORMED, f"the request body is empty; {SEND_JSON}"
+    if err.get("type") in ("model_attributes_type", "dict_type") and isinstance(body, bytes | str):
+        return MALFORMED, f"the request body was not read as JSON; {SEND_JSON}"
+    if err.get("type") in ("model_attributes_type", "dict_type"):
+        return (
+            "invalid_body",
+            "the request body must be a JSON object ({...}), not an array or a value",
+        )
+    return None
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -185,6 +232,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # message that tells the caller what to fix.
         unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
         first = (unknown or errors or [{}])[0]
+        body_problem = _not_json(first, exc.body)
+        if body_problem is not None:
+            return envelope(422, *body_problem)
         code = VALIDATION_CODES.get(first.get("type", ""), "validation_error")
         # For unparseable JSON pydantic's location is a character offset, not a field.
         field = None if code == "invalid_json" else _field(tuple(first.get("loc", ())))
@@ -202,6 +252,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"this endpoint accepts {', '.join(allow)}" if allow else "method not allowed",
                 headers={"Allow": ", ".join(allow)} if allow else dict(exc.headers or {}),
             )
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_FAILED:
+            # FastAPI's answer to a body it could not parse: made the same as invalid JSON.
+            return envelope(422, MALFORMED, f"{_malformed_cause(exc.__cause__)}; {SEND_JSON}")
         return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
 
     app.add_middleware(UnexpectedErrors)

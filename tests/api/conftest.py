@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -78,3 +78,20 @@ def world(container: Container) -> World:
     for name in ROLES:
         w.tokens[name] = w.add_token(name)
     return w
+
+
+@pytest.fixture
+def app_for(container: Container) -> Iterator[Callable[[str], TestClient]]:
+    """TestClients at chosen client addresses over one app (each its own browser, with its
+    own cookies)."""
+    app = create_app(container)
+    clients: list[TestClient] = []
+
+    def make(address: str) -> TestClient:
+        c = TestClient(app, client=(address, 40000))
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx2
 import pytest
@@ -62,22 +62,6 @@ def login_events(container: Container) -> list[AuditEvent]:
                 select(AuditEvent).where(AuditEvent.action == "auth.login").order_by(AuditEvent.seq)
             )
         )
-
-
-@pytest.fixture
-def app_for(container: Container) -> Iterator[Callable[[str], TestClient]]:
-    """TestClients at chosen client addresses over one app."""
-    app = create_app(container)
-    clients: list[TestClient] = []
-
-    def make(address: str) -> TestClient:
-        c = TestClient(app, client=(address, 40000))
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
 
 
 # --- success ------------------------------------------------------------------------------

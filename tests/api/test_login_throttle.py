@@ -26,26 +26,10 @@ LIMIT = 3  # login_max_failures_per_account in the test settings
 RIGHT = "member-password-123"
 
 
-@pytest.fixture
-def at(container: Container) -> Iterator[Callable[[str], TestClient]]:
-    """TestClients (each its own browser, with its own cookies) at chosen addresses."""
-    app = create_app(container)
-    clients: list[TestClient] = []
-
-    def make(address: str) -> TestClient:
-        c = TestClient(app, client=(address, 40000))
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
-
-
-def known_browser(at: Callable[[str], TestClient], address: str) -> TestClient:
+def known_browser(app_for: Callable[[str], TestClient], address: str) -> TestClient:
     """A browser the owner has logged in with before (then logged out: only the device
     cookie is left)."""
-    browser = at(address)
+    browser = app_for(address)
     assert post_login(browser, "member", RIGHT).status_code == 303
     assert browser.cookies.get("lemur_device")
     browser.cookies.delete("lemur_session")
@@ -57,10 +41,10 @@ def set_device(client: TestClient, value: str) -> None:
 
 
 def test_owner_gets_in_while_an_attacker_fails_50_times(
-    world: World, container: Container, at: Callable[[str], TestClient]
+    world: World, container: Container, app_for: Callable[[str], TestClient]
 ) -> None:
-    browser = known_browser(at, OWNER)
-    attacker = at(ATTACKER)
+    browser = known_browser(app_for, OWNER)
+    attacker = app_for(ATTACKER)
     answers = [post_login(attacker, "member", f"guess-{i}").status_code for i in range(50)]
     assert answers[:LIMIT] == [401] * LIMIT
     assert set(answers[LIMIT:]) == {429}
@@ -68,11 +52,11 @@ def test_owner_gets_in_while_an_attacker_fails_50_times(
     assert post_login(attacker, "member", RIGHT).status_code == 429
     # The owner, on their browser, at home or even behind the attacker's address (NAT).
     assert post_login(browser, "member", RIGHT).status_code == 303
-    shared = at(ATTACKER)
+    shared = app_for(ATTACKER)
     set_device(shared, browser.cookies.get("lemur_device") or "")
     assert post_login(shared, "member", RIGHT).status_code == 303
     # A new browser on an address without failures gets in too.
-    assert post_login(at("192.0.2.201"), "member", RIGHT).status_code == 303
+    assert post_login(app_for("192.0.2.201"), "member", RIGHT).status_code == 303
     # The owner's success wiped none of the attacker's failures.
     assert post_login(attacker, "member", RIGHT).status_code == 429
     # API tokens are not throttled.
@@ -80,10 +64,10 @@ def test_owner_gets_in_while_an_attacker_fails_50_times(
 
 
 def test_many_addresses_wait_exponentially_then_only_known_browsers_get_in(
-    world: World, container: Container, clock: FrozenClock, at: Callable[[str], TestClient]
+    world: World, container: Container, clock: FrozenClock, app_for: Callable[[str], TestClient]
 ) -> None:
-    browser = known_browser(at, OWNER)
-    bots = [at(f"198.51.100.{i}") for i in range(1, 3 * ACCOUNT_CEILING + 1)]
+    browser = known_browser(app_for, OWNER)
+    bots = [app_for(f"198.51.100.{i}") for i in range(1, 3 * ACCOUNT_CEILING + 1)]
     for bot in bots[:LIMIT]:
         assert post_login(bot, "member", "guess").status_code == 401
     # Past the account's limit an address that has failed before must wait, longer each
@@ -97,12 +81,12 @@ def test_many_addresses_wait_exponentially_then_only_known_browsers_get_in(
         clock.advance(dt.timedelta(seconds=waits[-1]))
         assert post_login(bot, "member", "guess").status_code == 401
     assert waits == [2, 3, 5]  # 1, 2, 4 seconds after the latest failure, rounded up
-    assert post_login(at("192.0.2.201"), "member", RIGHT).status_code == 303
+    assert post_login(app_for("192.0.2.201"), "member", RIGHT).status_code == 303
     # Enough distinct addresses reach the ceiling: unknown browsers are refused ...
     for bot in bots[LIMIT:]:
         if post_login(bot, "member", "guess").status_code == 429:
             break
-    r = post_login(at("192.0.2.202"), "member", RIGHT)
+    r = post_login(app_for("192.0.2.202"), "member", RIGHT)
     assert r.status_code == 429
     assert "browser you have used before" in r.text
     # ... and the owner's browser is not.
@@ -110,9 +94,9 @@ def test_many_addresses_wait_exponentially_then_only_known_browsers_get_in(
 
 
 def test_device_cookie_is_bound_to_its_account_and_signed(
-    world: World, container: Container, clock: FrozenClock, at: Callable[[str], TestClient]
+    world: World, container: Container, clock: FrozenClock, app_for: Callable[[str], TestClient]
 ) -> None:
-    mine = at(ATTACKER)
+    mine = app_for(ATTACKER)
     assert post_login(mine, "reader", "reader-password-123").status_code == 303
     reader_device = mine.cookies.get("lemur_device") or ""
     username, device_id, mac = reader_device.split(".")
@@ -125,7 +109,7 @@ def test_device_cookie_is_bound_to_its_account_and_signed(
         )
     ):
         # Counted against the address, as for any unknown browser.
-        attacker = at(f"198.51.100.{100 + i}")
+        attacker = app_for(f"198.51.100.{100 + i}")
         set_device(attacker, forged)
         answers = [post_login(attacker, "member", "guess").status_code for _ in range(LIMIT + 1)]
         assert answers == [401] * LIMIT + [429], (forged, answers)
@@ -133,18 +117,18 @@ def test_device_cookie_is_bound_to_its_account_and_signed(
 
 
 def test_failures_of_one_address_do_not_stop_another(
-    world: World, container: Container, at: Callable[[str], TestClient]
+    world: World, container: Container, app_for: Callable[[str], TestClient]
 ) -> None:
-    attacker = at(ATTACKER)
+    attacker = app_for(ATTACKER)
     for name in ("admin", "admin2", "security", "outsider", "reader", "ghost"):
         assert post_login(attacker, name, "guess-password-1").status_code == 401
     r = post_login(attacker, "member", RIGHT)
     assert r.status_code == 429
     assert "your address" in r.text
     for name, password in (("member", RIGHT), ("reader", "reader-password-123")):
-        assert post_login(at(OWNER), name, password).status_code == 303
+        assert post_login(app_for(OWNER), name, password).status_code == 303
     # Many failures on one account from one address throttle that pair, not the address.
-    other = at("192.0.2.77")
+    other = app_for("192.0.2.77")
     for _ in range(10):
         post_login(other, "security", "guess")
     assert post_login(other, "reader", "reader-password-123").status_code == 303

@@ -96,6 +96,7 @@ def test_password_page_works_and_logout_is_allowed(
         data={
             "current_password": init_report.admin_password,
             "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
             "csrf_token": csrf,
         },
         follow_redirects=False,

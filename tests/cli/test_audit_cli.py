@@ -4,7 +4,6 @@ database it cannot use: one line, exit 8, no traceback."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -13,21 +12,6 @@ import pytest
 from tests.cli.test_cli import lemur, ok_json, setup_accounts
 
 OK, CHECK_FAILED, INVALID, FAILED = 0, 1, 3, 8
-
-
-@pytest.fixture(scope="module")
-def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("audit-template") / "data"
-    done = lemur(data_dir, "init")
-    assert done.returncode == OK, done.stderr
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(initialised: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(initialised, target)
-    return target
 
 
 def test_verify_against_a_recorded_head_passes_while_the_log_grows(data_dir: Path) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -21,21 +20,6 @@ from tests.cli.test_cli import lemur
 from tests.peers.server import RunningServer, start_server
 
 OK, INVALID, CONFLICT = 0, 3, 5
-
-
-@pytest.fixture(scope="module")
-def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("backup-template") / "data"
-    done = lemur(data_dir, "init")
-    assert done.returncode == OK, done.stderr
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(initialised: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(initialised, target)
-    return target
 
 
 def write_token(data_dir: Path) -> str:

@@ -39,6 +39,25 @@ ISSUING = "local-issuing-ca"
 PASSPHRASE = "correct horse battery staple"
 
 
+def issue_through_api(base_url: str, token: str, *names: str) -> dict[str, Any]:
+    """Issue a certificate for ``names`` from the issuing CA to the test team, by the API."""
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}) as api:
+        team = next(t for t in api.get("/api/v1/teams").json() if t["name"] == TEAM)
+        ca = next(a for a in api.get("/api/v1/authorities").json() if a["name"] == ISSUING)
+        response = api.post(
+            "/api/v1/certificates",
+            json={
+                "team_id": team["id"],
+                "authority_id": ca["id"],
+                "common_name": names[0],
+                "subject_alternative_names": {"dns_names": list(names)},
+            },
+        )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
 @dataclass
 class Lemur:
     server: RunningServer
@@ -89,23 +108,7 @@ class Lemur:
     def issue(self, *names: str) -> dict[str, Any]:
         """A certificate for a test's setup, straight through the API (a CLI run costs a
         second of start-up; `cert request` itself is tested on its own)."""
-        with httpx.Client(
-            base_url=self.server.base_url, headers={"Authorization": f"Bearer {self.token}"}
-        ) as api:
-            team = next(t for t in api.get("/api/v1/teams").json() if t["name"] == TEAM)
-            ca = next(a for a in api.get("/api/v1/authorities").json() if a["name"] == ISSUING)
-            response = api.post(
-                "/api/v1/certificates",
-                json={
-                    "team_id": team["id"],
-                    "authority_id": ca["id"],
-                    "common_name": names[0],
-                    "subject_alternative_names": {"dns_names": list(names)},
-                },
-            )
-        assert response.status_code == 201, response.text
-        result: dict[str, Any] = response.json()
-        return result
+        return issue_through_api(self.server.base_url, self.token, *names)
 
 
 def admin_cli(data_dir: Path, *args: str) -> str:

@@ -31,6 +31,7 @@ from rich.console import Console
 
 import lemur.cli.output as output
 from lemur.cli import build_app, main
+from tests.cli.test_cert_cli import issue_through_api
 from tests.peers.server import RunningServer, clean_env, free_port, lemur_command, start_server
 
 OK, USAGE, INVALID, DENIED, CONFIG, ERROR = 0, 2, 3, 6, 7, 8
@@ -82,23 +83,7 @@ class Lemur:
         return {"LEMUR_URL": self.server.base_url}
 
     def issue(self, *names: str) -> dict[str, Any]:
-        with httpx.Client(
-            base_url=self.server.base_url, headers={"Authorization": f"Bearer {self.token}"}
-        ) as api:
-            team = next(t for t in api.get("/api/v1/teams").json() if t["name"] == TEAM)
-            ca = next(a for a in api.get("/api/v1/authorities").json() if a["name"] == ISSUING)
-            response = api.post(
-                "/api/v1/certificates",
-                json={
-                    "team_id": team["id"],
-                    "authority_id": ca["id"],
-                    "common_name": names[0],
-                    "subject_alternative_names": {"dns_names": list(names)},
-                },
-            )
-        assert response.status_code == 201, response.text
-        result: dict[str, Any] = response.json()
-        return result
+        return issue_through_api(self.server.base_url, self.token, *names)
 
 
 def _admin(data_dir: Path, env: Mapping[str, str], *args: str) -> Any:

@@ -115,6 +115,7 @@ def test_server_output_holds_no_secret_when_the_database_fails(
             data={
                 "current_password": password,
                 "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
                 "csrf_token": found.group(1),
             },
         )

@@ -214,7 +214,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # leave clients' connections usable for the retry.
         fault = database_fault(exc)
         if fault is None:
-            log.error("unexpected database error\n%s", safe_traceback(exc))
+            log.error("unexpected error\n%s", safe_traceback(exc))
             return envelope(
                 500, "internal_error", "an unexpected error occurred; it has been logged"
             )

@@ -7,8 +7,8 @@ route depends on:
 - every route: 431 (request headers too large, refused before routing);
 - a route with parameters or a body: 422 (validation), rendered as the error envelope, which
   also replaces FastAPI's own ``HTTPValidationError`` schema;
-- a route with a JSON body: 413 (body over the limit) and 400 (a body that cannot be read
-  as JSON text at all, e.g. not UTF-8);
+- a route with a body: 413 (body over the limit); a body that cannot be read at all (not
+  UTF-8, not JSON, nested too deep) is a 422 ``invalid_json`` like any other malformed body;
 - an authenticated route: 401 and 403;
 - a route that uses the database: 503 (database unavailable) and 507 (storage full).
 
@@ -54,7 +54,6 @@ class ErrorEnvelope(BaseModel):
 
 
 DESCRIPTIONS = {
-    400: "The body could not be read (e.g. it is not UTF-8 text).",
     401: "Not authenticated: no credentials, or an unknown, expired or revoked token or session.",
     403: "Authenticated, but not allowed (role, team, read-only token, CSRF token).",
     404: "Nothing with this id (or not visible to the caller).",
@@ -122,7 +121,7 @@ def kind_statuses(route: APIRoute) -> set[int]:
     ):
         statuses.add(422)
     if route.body_field is not None:
-        statuses |= {400, 413}
+        statuses.add(413)
     if current_principal in calls:
         statuses |= {401, 403}
     if get_container in calls:

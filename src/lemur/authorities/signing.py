@@ -241,9 +241,10 @@ class AuthorityGateway:
 
     def issuer_plugin(self, slug: str) -> Issuer[Any] | None:
         """The installed issuer plugin ``slug``, or None."""
-        if slug not in self._plugins.slugs("issuer"):
+        try:
+            return self._plugins.instantiate("issuer", slug, {}, self._context())
+        except NotFound:  # not installed (or "external": a CA known by its certificate only)
             return None
-        return self._plugins.instantiate("issuer", slug, {}, self._context())
 
     def issuer_of(self, session: Session, certificate: x509.Certificate) -> int | None:
         """The id of the known authority whose certificate signed ``certificate``, if any."""

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL, make_url
 
 from lemur import __version__
 from lemur.accounts.models import AppSecret
-from lemur.audit.service import current_head, verify_chain
+from lemur.audit.chain import current_head, verify_chain
 from lemur.clock import Clock
 from lemur.config import Settings
 from lemur.crypto.keyring import KeyRing, KeyRingError

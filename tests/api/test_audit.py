@@ -14,8 +14,9 @@ from sqlalchemy import func, select, text, update
 from lemur.accounts.login import LoginService, ThrottlePolicy
 from lemur.accounts.models import Role
 from lemur.accounts.service import AccountService
+from lemur.audit.chain import verify_chain
 from lemur.audit.models import AuditEvent, AuditHead
-from lemur.audit.service import event_hash, verify_chain
+from lemur.audit.service import event_hash
 from lemur.authz import cli_principal
 from lemur.clock import FrozenClock
 from lemur.container import Container

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import delete, text, update
 
 from lemur.accounts.service import AccountService
+from lemur.audit.chain import RecordedHead, check_recorded_head, current_head, verify_chain
 from lemur.audit.models import AuditEvent, AuditHead
-from lemur.audit.service import RecordedHead, check_recorded_head, current_head, verify_chain
 from lemur.authz import cli_principal
 from lemur.container import Container
 from lemur.errors import InvalidInput, LemurError

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from lemur.accounts.models import AppSecret
 from lemur.app import create_app
-from lemur.audit.service import verify_chain
+from lemur.audit.chain import verify_chain
 from lemur.clock import FrozenClock
 from lemur.config import Settings
 from lemur.container import Container, build_container

@@ -7,8 +7,9 @@ import datetime as dt
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
+from lemur.audit.chain import verify_chain
 from lemur.audit.schemas import AuditEventOut, AuditPageOut, VerifyOut
-from lemur.audit.service import AuditFilter, list_events, verify_chain
+from lemur.audit.service import AuditFilter, list_events
 from lemur.authz import Action, Principal
 from lemur.errors import InvalidInput
 from lemur.text import Line

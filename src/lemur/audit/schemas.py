@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lemur.audit.service import AuditRecord, VerifyResult
+from lemur.audit.chain import VerifyResult
+from lemur.audit.service import AuditRecord
 
 
 class AuditEventOut(BaseModel):

@@ -7,15 +7,9 @@ import datetime as dt
 import typer
 from rich.markup import escape
 
+from lemur.audit.chain import RecordedHead, check_recorded_head, current_head, verify_chain
 from lemur.audit.schemas import AuditEventOut, ChainProblemOut, VerifyOut
-from lemur.audit.service import (
-    AuditFilter,
-    RecordedHead,
-    check_recorded_head,
-    current_head,
-    list_events,
-    verify_chain,
-)
+from lemur.audit.service import AuditFilter, list_events
 from lemur.cli.context import local_container
 from lemur.cli.output import (
     EXIT_CHECK_FAILED,

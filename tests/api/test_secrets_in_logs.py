@@ -102,6 +102,8 @@ def remove_faults(container: Container, table: str) -> None:
     """The PostgreSQL database outlives the test (tables are emptied, not dropped). On a
     connection of its own: the application's pool may hold the failed one."""
     if container.db.dialect != "postgresql":
+        with container.db.write_engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER IF EXISTS lemur_test_fault"))
         return
     url = container.settings.effective_database_url.replace("+psycopg", "")
     with psycopg.connect(url, autocommit=True) as conn:
@@ -227,3 +229,21 @@ def test_database_errors_log_no_secrets(
         "the failure was not logged"
     )
     assert_no_secrets([*logged, r.text], *plaintexts, *world.tokens.values())
+
+
+@pytest.mark.parametrize("fault", FAULTS[:2], ids=lambda f: f.name)
+def test_the_next_issuances_succeed_after_a_failed_write(
+    app_client: TestClient, world: World, container: Container, fault: Fault
+) -> None:
+    """A write that failed inside the database leaves no connection behind in the failed
+    transaction: once the fault is gone, more issuances than the pool has connections all
+    succeed (each pooled connection is handed out again)."""
+    issue(app_client, world)  # the issuing CA exists before the fault is installed
+    fault.install(container, "private_keys", "INSERT")
+    try:
+        for _ in range(3):
+            assert issue_raw(app_client, world).status_code >= 500
+    finally:
+        remove_faults(container, "private_keys")
+    for _ in range(12):
+        issue(app_client, world)

@@ -4,6 +4,7 @@ missing head row (both databases)."""
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, text, update
 
 from lemur.accounts.service import AccountService
@@ -12,6 +13,8 @@ from lemur.audit.models import AuditEvent, AuditHead
 from lemur.authz import cli_principal
 from lemur.container import Container
 from lemur.errors import InvalidInput, LemurError
+from tests.api.certs_helpers import issue, issue_raw
+from tests.api.conftest import World
 
 
 def add_teams(container: Container, *names: str) -> None:
@@ -129,3 +132,23 @@ def test_recorded_head_forms() -> None:
     digest = "ab" * 32
     assert RecordedHead.parse(f"7:{digest}") == RecordedHead(7, digest)
     assert RecordedHead.parse(digest.upper()) == RecordedHead(None, digest)
+
+
+def test_issuance_without_the_head_row_fails_saying_why_and_writes_nothing(
+    container: Container, client: TestClient, world: World
+) -> None:
+    """Issuance locks the head inside its INSERT (no separate statement): a missing row must
+    fail it with the same code as every other audited write, and leave no certificate."""
+    issue(client, world)
+    with container.db.write() as session:
+        session.execute(delete(AuditHead))
+        session.commit()
+    r = issue_raw(client, world, dns_names=["headless.example.com"])
+    assert r.status_code == 500, r.text
+    assert r.json()["error"]["code"] == "audit_head_missing"
+    listed = client.get(
+        "/api/v1/certificates",
+        params={"name": "headless.example.com"},
+        headers=world.headers("admin2"),
+    )
+    assert listed.json()["items"] == []

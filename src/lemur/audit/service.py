@@ -88,6 +88,18 @@ _INSERT_EVENT = _EVENTS.insert()
 SELECT_EVENTS = select(*(_EVENTS.c[name] for name in _EVENT_FIELDS))
 
 
+def checked_head(seq: int | None, hash_: str | None) -> ChainHead:
+    """The chain's head as read (NULLs when there is no row, as a scalar subquery gives);
+    raises LemurError(audit_head_missing) when the row is gone, so a write fails saying why."""
+    if seq is None or hash_ is None:
+        raise LemurError(
+            "the audit log's head row (audit_head) is missing, so no audited change can be "
+            "made; run `lemur audit verify`, which says how to restore it",
+            code="audit_head_missing",
+        )
+    return int(seq), str(hash_)
+
+
 class AuditLog:
     def __init__(self, session: Session, clock: Clock) -> None:
         self._session = session
@@ -118,14 +130,7 @@ class AuditLog:
         """Lock the chain's head for this transaction and return its (seq, hash). From here
         to the commit, every other appender waits: keep that stretch short."""
         row = self._session.connection().execute(_LOCK_HEAD).one_or_none()
-        if row is None:
-            raise LemurError(
-                "the audit log's head row (audit_head) is missing, so no audited change can be "
-                "made; run `lemur audit verify`, which says how to restore it",
-                code="audit_head_missing",
-            )
-        seq, hash_ = row
-        return int(seq), str(hash_)
+        return checked_head(*row) if row is not None else checked_head(None, None)
 
     def append(
         self,

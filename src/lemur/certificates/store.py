@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lemur.audit.service import ChainHead
+from lemur.audit.service import ChainHead, checked_head
 from lemur.authorities.inventory import CACertificate, SerialStatus
 from lemur.certificates import statements as sql
 from lemur.certificates.models import (
@@ -223,7 +223,7 @@ class CertificateStore:
         record = dataclasses.replace(
             values, id=new_id, lineage_id=lineage_id, replaces_id=replaces_id
         )
-        return record, (int(head_seq), str(head_hash))
+        return record, checked_head(head_seq, head_hash)
 
     def insert_dependents(
         self, session: Session, prepared: PreparedCertificate, record: CertificateRecord

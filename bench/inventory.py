@@ -513,7 +513,6 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
     API; returns the signing material the generator needs."""
     from cryptography.hazmat.primitives import serialization
 
-    from lemur.accounts.service import AccountService
     from lemur.authorities.specs import LocalAuthoritySpec, SubjectFields
     from lemur.authz import cli_principal
     from lemur.clock import FrozenClock
@@ -548,10 +547,8 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
                     )
                 )
         container.clock = real_clock
-        with container.db.write() as session:
-            accounts = AccountService(
-                session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-            )
+        with Services(container, cli_principal()) as services:
+            accounts = services.accounts()
             team_ids = [server.team_id or 1]
             for i in range(N_TEAMS - 1):
                 team_ids.append(accounts.create_team(f"team-{i:02d}", description="bench").id)

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from lemur.accounts.models import AppSecret, Role, User
-from lemur.accounts.service import AccountService
 from lemur.authorities.models import Authority
 from lemur.authorities.specs import LocalAuthoritySpec, SubjectFields
 from lemur.authz import cli_principal
@@ -126,13 +125,13 @@ def first_start(container: Container, report: InitReport) -> None:
 
 
 def _ensure_admin(container: Container, report: InitReport) -> None:
-    with container.db.write() as session:
-        if session.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN)):
+    with Services(container, cli_principal()) as services:
+        admins = select(func.count()).select_from(User).where(User.role == Role.ADMIN)
+        if services.uow.read.scalar(admins):
             return
-        service = AccountService(
-            session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
+        user, password = services.accounts().create_user(
+            "admin", role=Role.ADMIN, display_name="Administrator"
         )
-        user, password = service.create_user("admin", role=Role.ADMIN, display_name="Administrator")
         report.admin_username = user.username
         report.admin_password = password
 

@@ -8,10 +8,14 @@ opens one on first use, and :meth:`Services.close` (or ``with``) closes it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
+from lemur.accounts.login import LoginService, ThrottlePolicy
+from lemur.accounts.service import AccountService
+from lemur.accounts.tokens import TokenService
 from lemur.authorities.service import AuthorityService
 from lemur.authorities.signing import AuthorityGateway
 from lemur.authorities.urls import AuthorityURLs
@@ -79,6 +83,36 @@ class Services:
             inventory=self.store,
             clock=self._container.clock,
             actor=self.actor,
+        )
+
+    def accounts(self) -> AccountService:
+        return AccountService(
+            self.uow,
+            clock=self._container.clock,
+            hasher=self._container.hasher,
+            actor=self.actor,
+        )
+
+    def tokens(self) -> TokenService:
+        return TokenService(
+            self.uow,
+            clock=self._container.clock,
+            max_lifetime_days=self._container.settings.token_max_lifetime_days,
+        )
+
+    def login(self) -> LoginService:
+        settings = self._container.settings
+        return LoginService(
+            self.uow,
+            clock=self._container.clock,
+            hasher=self._container.hasher,
+            policy=ThrottlePolicy(
+                settings.login_max_failures_per_account,
+                settings.login_max_failures_per_address,
+                dt.timedelta(seconds=settings.login_failure_window_seconds),
+            ),
+            session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
+            device_secret=self._container.session_secret,
         )
 
     def close(self) -> None:

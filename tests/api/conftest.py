@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lemur.accounts.models import Role, TokenScope
-from lemur.accounts.service import AccountService, load_principal
-from lemur.accounts.tokens import TokenService
+from lemur.accounts.service import load_principal
 from lemur.app import create_app
 from lemur.authz import cli_principal
 from lemur.container import Container
+from lemur.services import Services
 
 
 @pytest.fixture
@@ -38,12 +38,10 @@ class World:
         self, who: str, *, scope: TokenScope = TokenScope.WRITE, name: str | None = None
     ) -> str:
         c = self.container
-        with c.db.write() as session:
-            user = AccountService(
-                session, clock=c.clock, hasher=c.hasher, actor=cli_principal()
-            ).find_user(who)
-            principal = load_principal(session, user, via="cli")
-            _, plaintext = TokenService(session, clock=c.clock, max_lifetime_days=365).create(
+        with Services(c, cli_principal()) as services:
+            user = services.accounts().find_user(who)
+            principal = load_principal(services.uow.read, user, via="cli")
+            _, plaintext = services.tokens().create(
                 principal,
                 name=name or f"{who}-{scope.value}-{len(self.tokens)}",
                 scope=scope,
@@ -65,8 +63,8 @@ ROLES = {
 def world(container: Container) -> World:
     w = World(container)
     c = container
-    with c.db.write() as session:
-        accounts = AccountService(session, clock=c.clock, hasher=c.hasher, actor=cli_principal())
+    with Services(c, cli_principal()) as services:
+        accounts = services.accounts()
         for name, role in ROLES.items():
             user, _ = accounts.create_user(name, role=role, password=f"{name}-password-123")
             w.user_ids[name] = user.id

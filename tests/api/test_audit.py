@@ -11,9 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 
-from lemur.accounts.login import LoginService, ThrottlePolicy
+from lemur.accounts.login import ThrottlePolicy
 from lemur.accounts.models import Role
-from lemur.accounts.service import AccountService
 from lemur.audit.chain import verify_chain
 from lemur.audit.models import AuditEvent, AuditHead
 from lemur.audit.service import event_hash
@@ -21,9 +20,11 @@ from lemur.authz import cli_principal
 from lemur.clock import FrozenClock
 from lemur.container import Container
 from lemur.errors import AuthenticationRequired
+from lemur.services import Services
 from tests.api.conftest import World
 from tests.api.inventory_helpers import issue
 from tests.conftest import START
+from tests.login_helpers import Logins
 
 CLIENT = "192.0.2.10"
 
@@ -40,14 +41,9 @@ def newest(container: Container) -> AuditEvent:
         return event
 
 
-def login_service(container: Container) -> LoginService:
-    return LoginService(
-        container.db,
-        clock=container.clock,
-        hasher=container.hasher,
-        policy=ThrottlePolicy(10, 10, dt.timedelta(minutes=15)),
-        session_lifetime=dt.timedelta(hours=1),
-        device_secret=container.session_secret,
+def login_service(container: Container) -> Logins:
+    return Logins(
+        container, ThrottlePolicy(10, 10, dt.timedelta(minutes=15)), hasher=container.hasher
     )
 
 
@@ -184,10 +180,8 @@ def test_logins_are_audited_success_and_failure(world: World, container: Contain
         assert event.client_address == CLIENT
         assert f'"reason":"{reason}"' in event.details
 
-    with container.db.write() as session:
-        accounts = AccountService(
-            session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-        )
+    with Services(container, cli_principal()) as services:
+        accounts = services.accounts()
         accounts.set_disabled(accounts.find_user("reader"), True)
     with pytest.raises(AuthenticationRequired):
         service.login("reader", "reader-password-123", client_address=CLIENT)
@@ -526,13 +520,8 @@ def test_concurrent_writers_keep_the_chain_intact(world: World, container: Conta
         try:
             start.wait()
             for i in range(10):
-                with container.db.write() as session:
-                    accounts = AccountService(
-                        session,
-                        clock=container.clock,
-                        hasher=container.hasher,
-                        actor=cli_principal(),
-                    )
+                with Services(container, cli_principal()) as services:
+                    accounts = services.accounts()
                     if i % 3 == 1:
                         accounts.create_team(f"team-{n}-{i}")
                     elif i % 3 == 2:

@@ -7,21 +7,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, text, update
 
-from lemur.accounts.service import AccountService
 from lemur.audit.chain import RecordedHead, check_recorded_head, current_head, verify_chain
 from lemur.audit.models import AuditEvent, AuditHead
 from lemur.authz import cli_principal
 from lemur.container import Container
 from lemur.errors import InvalidInput, LemurError
+from lemur.services import Services
 from tests.api.certs_helpers import issue, issue_raw
 from tests.api.conftest import World
 
 
 def add_teams(container: Container, *names: str) -> None:
-    with container.db.write() as session:
-        accounts = AccountService(
-            session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-        )
+    with Services(container, cli_principal()) as services:
+        accounts = services.accounts()
         for name in names:
             accounts.create_team(name)
 

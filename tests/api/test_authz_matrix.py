@@ -33,12 +33,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from lemur.accounts.models import ApiToken, Role, TokenScope, User
-from lemur.accounts.service import AccountService
 from lemur.app import create_app
 from lemur.audit.models import AuditEvent
 from lemur.authorities.models import Authority
 from lemur.authz import Action, cli_principal
 from lemur.container import Container
+from lemur.services import Services
 from tests.api.certs_helpers import make_ca, make_leaf, pem
 from tests.api.conftest import World
 
@@ -81,16 +81,11 @@ class Ctx:
         self.c = world.container
         self.n = 0
 
-    def _accounts(self, session: Any) -> AccountService:
-        return AccountService(
-            session, clock=self.c.clock, hasher=self.c.hasher, actor=cli_principal()
-        )
-
     def fresh_user(self, *, team: str | None = None) -> tuple[int, str]:
         self.n += 1
         name = f"target-{self.n}"
-        with self.c.db.write() as session:
-            accounts = self._accounts(session)
+        with Services(self.c, cli_principal()) as services:
+            accounts = services.accounts()
             user, _ = accounts.create_user(name, role=Role.MEMBER, password="target-password-123")
             if team is not None:
                 accounts.add_member(accounts.get_team(self.world.team_ids[team]), user)

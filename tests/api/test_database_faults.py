@@ -26,6 +26,7 @@ from lemur.config import Settings
 from lemur.container import Container, build_container
 from lemur.db import is_sqlite
 from lemur.health.database import INSTANCE_SECRET
+from lemur.services import Services
 from tests.api.conftest import World
 from tests.conftest import FAST_HASHER
 
@@ -190,13 +191,12 @@ def test_full_sqlite_disk_answers_507_and_recovers(
     try:
         world = World(container)
         from lemur.accounts.models import Role
-        from lemur.accounts.service import AccountService
         from lemur.authz import cli_principal
 
-        with container.db.write() as session:
-            AccountService(
-                session, clock=clock, hasher=FAST_HASHER, actor=cli_principal()
-            ).create_user("admin2", role=Role.ADMIN, password="admin2-password-123")
+        with Services(container, cli_principal()) as services:
+            services.accounts().create_user(
+                "admin2", role=Role.ADMIN, password="admin2-password-123"
+            )
         world.tokens["admin2"] = world.add_token("admin2")
         with TestClient(create_app(container)) as client:
             assert client.get("/ready").status_code == 200

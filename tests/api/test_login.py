@@ -21,6 +21,7 @@ from lemur.container import Container, InitReport, build_container
 from lemur.db import Base
 from tests.api.conftest import World
 from tests.conftest import FAST_HASHER
+from tests.login_helpers import Logins
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 ADDRESS = "192.0.2.10"
@@ -352,16 +353,11 @@ def test_concurrent_guesses_cannot_exceed_the_limits(container: Container, world
     ceiling for unknown clients). The rest are throttled."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from lemur.accounts.login import ACCOUNT_CEILING, LoginService, ThrottlePolicy
+    from lemur.accounts.login import ACCOUNT_CEILING, ThrottlePolicy
     from lemur.errors import AuthenticationRequired, TooManyRequests
 
-    service = LoginService(
-        container.db,
-        clock=container.clock,
-        hasher=FAST_HASHER,
-        policy=ThrottlePolicy(3, 100, dt.timedelta(minutes=15)),
-        session_lifetime=dt.timedelta(hours=1),
-        device_secret=container.session_secret,
+    service = Logins(
+        container, ThrottlePolicy(3, 100, dt.timedelta(minutes=15)), hasher=FAST_HASHER
     )
 
     def attempt(username: str, address: str) -> str:

@@ -12,13 +12,14 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from lemur.accounts.login import LoginService, ThrottlePolicy
+from lemur.accounts.login import ThrottlePolicy
 from lemur.accounts.models import User
 from lemur.accounts.passwords import PasswordHasher
 from lemur.container import Container
 from lemur.errors import AuthenticationRequired
 from tests.api.conftest import World
 from tests.api.test_login import post_login, set_cookie
+from tests.login_helpers import Logins
 
 CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]+"')
 
@@ -50,14 +51,7 @@ def test_unknown_user_and_wrong_password_take_the_same_time(
             .values(password_hash=hasher.hash("member-password-123"))
         )
         session.commit()
-    service = LoginService(
-        container.db,
-        clock=container.clock,
-        hasher=hasher,
-        policy=ThrottlePolicy(1000, 1000, dt.timedelta(minutes=15)),
-        session_lifetime=dt.timedelta(hours=1),
-        device_secret=container.session_secret,
-    )
+    service = Logins(container, ThrottlePolicy(1000, 1000, dt.timedelta(minutes=15)), hasher=hasher)
 
     def attempt(username: str) -> tuple[float, tuple[int, str, str, str | None]]:
         start = time.perf_counter()

@@ -35,12 +35,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lemur.accounts.models import Role, TokenScope
-from lemur.accounts.service import AccountService, load_principal
-from lemur.accounts.tokens import TokenService
+from lemur.accounts.service import load_principal
 from lemur.app import create_app
 from lemur.authz import cli_principal
 from lemur.config import Settings
 from lemur.container import Container, build_container
+from lemur.services import Services
 from tests.conftest import FAST_HASHER
 
 # A deeper, random run: LEMUR_TEST_FUZZ_EXAMPLES=200 pytest tests/api/test_schemathesis.py
@@ -92,12 +92,10 @@ class ThrowawayAdmin:
 
     def renew_token(self) -> None:
         c = self.container
-        with c.db.write() as session:
-            user = AccountService(
-                session, clock=c.clock, hasher=c.hasher, actor=cli_principal()
-            ).find_user(self.username)
-            _, self.token = TokenService(session, clock=c.clock, max_lifetime_days=365).create(
-                load_principal(session, user, via="cli"),
+        with Services(c, cli_principal()) as services:
+            user = services.accounts().find_user(self.username)
+            _, self.token = services.tokens().create(
+                load_principal(services.uow.read, user, via="cli"),
                 name=f"fuzz-{uuid.uuid4().hex[:12]}",
                 scope=TokenScope.WRITE,
                 expires_in_days=1,
@@ -118,8 +116,8 @@ class Target:
 def target(container: Container) -> Target:
     c = container
     username = f"fuzz-{uuid.uuid4().hex[:10]}"
-    with c.db.write() as session:
-        accounts = AccountService(session, clock=c.clock, hasher=c.hasher, actor=cli_principal())
+    with Services(c, cli_principal()) as services:
+        accounts = services.accounts()
         user, _ = accounts.create_user(
             username, role=Role.ADMIN, password=f"{username}-password-123"
         )

@@ -10,12 +10,13 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from lemur.accounts.login import LoginService, ThrottlePolicy
+from lemur.accounts.login import ThrottlePolicy
 from lemur.accounts.models import ApiToken, Team, TeamMember, User, WebSession
 from lemur.audit.models import AuditEvent
 from lemur.container import Container
 from lemur.errors import AuthenticationRequired
 from tests.api.conftest import World
+from tests.login_helpers import Logins
 
 TABLES: tuple[type[Any], ...] = (User, Team, TeamMember, ApiToken, WebSession, AuditEvent)
 
@@ -36,14 +37,9 @@ def error(r: httpx.Response, status: int, code: str, field: str | None) -> str:
     return message
 
 
-def logins(container: Container) -> LoginService:
-    return LoginService(
-        container.db,
-        clock=container.clock,
-        hasher=container.hasher,
-        policy=ThrottlePolicy(50, 50, dt.timedelta(minutes=15)),
-        session_lifetime=dt.timedelta(hours=1),
-        device_secret=container.session_secret,
+def logins(container: Container) -> Logins:
+    return Logins(
+        container, ThrottlePolicy(50, 50, dt.timedelta(minutes=15)), hasher=container.hasher
     )
 
 

@@ -17,14 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
-from lemur.accounts.login import LoginService, ThrottlePolicy
+from lemur.accounts.login import ThrottlePolicy
 from lemur.accounts.models import Role
-from lemur.accounts.service import AccountService
 from lemur.authz import cli_principal
 from lemur.config import Settings
 from lemur.container import build_container
 from lemur.crypto.keyring import generate_key
 from lemur.errors import AuthenticationRequired
+from lemur.services import Services
+from tests.login_helpers import Logins
 from tests.peers.server import (
     ADMIN_PASSWORD,
     RunningServer,
@@ -86,13 +87,8 @@ def can_log_in(data_dir: Path, username: str, password: str) -> bool:
     """Log in with the in-process LoginService against the CLI's own database."""
     container = build_container(Settings(data_dir=data_dir), init=False)
     try:
-        service = LoginService(
-            container.db,
-            clock=container.clock,
-            hasher=container.hasher,
-            policy=ThrottlePolicy(100, 100, dt.timedelta(minutes=15)),
-            session_lifetime=dt.timedelta(hours=1),
-            device_secret=container.session_secret,
+        service = Logins(
+            container, ThrottlePolicy(100, 100, dt.timedelta(minutes=15)), hasher=container.hasher
         )
         try:
             service.login(username, password, client_address="127.0.0.1")
@@ -108,10 +104,8 @@ def setup_accounts(data_dir: Path, users: Sequence[str] = (), teams: Sequence[st
     itself is what each test then runs."""
     container = build_container(Settings(data_dir=data_dir), init=False)
     try:
-        with container.db.write() as session:
-            accounts = AccountService(
-                session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-            )
+        with Services(container, cli_principal()) as services:
+            accounts = services.accounts()
             for name in users:
                 accounts.create_user(name, role=Role.MEMBER, password=f"{name}-password-123")
             for name in teams:

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from lemur.accounts.models import Role
-from lemur.accounts.service import AccountService
 from lemur.authz import cli_principal
 from lemur.config import Settings
 from lemur.container import build_container
+from lemur.services import Services
 from tests.peers.server import RunningServer, form_login, start_server
 
 pytestmark = pytest.mark.postgres
@@ -86,10 +86,8 @@ def test_failed_logins_on_two_servers_lock_the_account_on_both(
         Settings(data_dir=first.data_dir, database_url=database_url), init=False
     )
     try:
-        with container.db.write() as session:
-            AccountService(
-                session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-            ).create_user(name, role=Role.MEMBER, password=password)
+        with Services(container, cli_principal()) as services:
+            services.accounts().create_user(name, role=Role.MEMBER, password=password)
     finally:
         container.close()
 

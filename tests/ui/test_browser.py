@@ -12,11 +12,11 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from lemur.accounts.models import Role
-from lemur.accounts.service import AccountService
 from lemur.authz import cli_principal
 from lemur.config import Settings
 from lemur.container import build_container
 from lemur.errors import NotFound
+from lemur.services import Services
 from tests.conftest import FAST_HASHER
 from tests.peers.server import RunningServer, form_login
 
@@ -31,10 +31,8 @@ def add_user(
     password = f"{name}-password-123"
     container = build_container(Settings(data_dir=server.data_dir), init=False, hasher=FAST_HASHER)
     try:
-        with container.db.write() as session:
-            accounts = AccountService(
-                session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-            )
+        with Services(container, cli_principal()) as services:
+            accounts = services.accounts()
             user, _ = accounts.create_user(name, role=role, password=password)
             for team_name in teams:
                 try:
@@ -121,10 +119,8 @@ def test_first_admin_changes_one_time_password_then_sees_home(
     add_user(server, teams=["platform"])  # a team exists; admin joins it below
     container = build_container(Settings(data_dir=server.data_dir), init=False)
     try:
-        with container.db.write() as session:
-            accounts = AccountService(
-                session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-            )
+        with Services(container, cli_principal()) as services:
+            accounts = services.accounts()
             accounts.add_member(accounts.find_team("platform"), accounts.find_user("admin"))
     finally:
         container.close()

@@ -25,20 +25,21 @@ from lemur.accounts.tokens import TokenService
 from lemur.authz import Action, Principal
 from lemur.container import Container
 from lemur.ids import PathId
-from lemur.web.api import get_container, read_session, require, write_session
+from lemur.services import Services
+from lemur.web.api import get_container, read_session, require
 from lemur.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
 def _accounts(session: Session, container: Container, principal: Principal) -> AccountService:
-    return AccountService(session, clock=container.clock, hasher=container.hasher, actor=principal)
+    """Built by the service factory on the request's read session; the service writes in
+    its unit of work's own transaction."""
+    return Services(container, principal, read=session).accounts()
 
 
-def _tokens(session: Session, container: Container) -> TokenService:
-    return TokenService(
-        session, clock=container.clock, max_lifetime_days=container.settings.token_max_lifetime_days
-    )
+def _tokens(session: Session, container: Container, principal: Principal) -> TokenService:
+    return Services(container, principal, read=session).tokens()
 
 
 def _me(service: AccountService, principal: Principal) -> User:
@@ -59,7 +60,7 @@ def get_me(
 def change_password(
     body: PasswordChange,
     principal: Principal = Depends(require(Action.SELF_UPDATE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> Response:
     service = _accounts(session, container, principal)
@@ -82,7 +83,7 @@ def list_users(
 def create_user(
     body: UserCreate,
     principal: Principal = Depends(require(Action.USER_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> UserCreated:
     user, password = _accounts(session, container, principal).create_user(
@@ -110,7 +111,7 @@ def update_user(
     user_id: PathId,
     body: UserUpdate,
     principal: Principal = Depends(require(Action.USER_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> UserOut:
     service = _accounts(session, container, principal)
@@ -126,7 +127,7 @@ def update_user(
 def reset_password(
     user_id: PathId,
     principal: Principal = Depends(require(Action.USER_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> PasswordReset:
     service = _accounts(session, container, principal)
@@ -146,7 +147,7 @@ def list_teams(
 def create_team(
     body: TeamCreate,
     principal: Principal = Depends(require(Action.TEAM_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> TeamOut:
     return TeamOut.of(
@@ -173,7 +174,7 @@ def add_member(
     team_id: PathId,
     body: MemberAdd,
     principal: Principal = Depends(require(Action.TEAM_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> TeamOut:
     service = _accounts(session, container, principal)
@@ -187,7 +188,7 @@ def remove_member(
     team_id: PathId,
     user_id: PathId,
     principal: Principal = Depends(require(Action.TEAM_MANAGE)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> Response:
     service = _accounts(session, container, principal)
@@ -202,17 +203,19 @@ def list_tokens(
     container: Container = Depends(get_container),
 ) -> list[TokenOut]:
     assert principal.user_id is not None
-    return [TokenOut.of(t) for t in _tokens(session, container).list_for(principal.user_id)]
+    return [
+        TokenOut.of(t) for t in _tokens(session, container, principal).list_for(principal.user_id)
+    ]
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, responses=errors(409))
 def create_token(
     body: TokenCreate,
     principal: Principal = Depends(require(Action.TOKEN_MANAGE_OWN)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> TokenCreated:
-    token, plaintext = _tokens(session, container).create(
+    token, plaintext = _tokens(session, container, principal).create(
         principal, name=body.name, scope=body.scope, expires_in_days=body.expires_in_days
     )
     return TokenCreated(**TokenOut.of(token).model_dump(), token=plaintext)
@@ -222,7 +225,7 @@ def create_token(
 def revoke_token(
     token_id: PathId,
     principal: Principal = Depends(require(Action.TOKEN_MANAGE_OWN)),
-    session: Session = Depends(write_session),
+    session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> TokenOut:
-    return TokenOut.of(_tokens(session, container).revoke(principal, token_id))
+    return TokenOut.of(_tokens(session, container, principal).revoke(principal, token_id))

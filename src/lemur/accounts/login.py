@@ -34,7 +34,7 @@ from lemur.accounts.service import load_principal
 from lemur.audit.service import Actor, AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
-from lemur.db import Database
+from lemur.db import UnitOfWork
 from lemur.errors import AuthenticationRequired, TooManyRequests
 
 # Any fixed key: it names the advisory lock that serialises login attempts on PostgreSQL.
@@ -88,12 +88,14 @@ def _digest(token: str) -> str:
 
 
 class LoginService:
-    """Password checks run in a read transaction; only the outcome is written, so a slow
-    argon2 verification never holds SQLite's write lock."""
+    """Password checks run in the read phase; only the outcome is written, so a slow argon2
+    verification never holds SQLite's write lock. A login writes in several short write
+    transactions of its unit of work (the reserved attempt, the audited failure, the new
+    session), each committed by the unit of work: a refused login keeps its record."""
 
     def __init__(
         self,
-        db: Database,
+        uow: UnitOfWork,
         *,
         clock: Clock,
         hasher: PasswordHasher,
@@ -101,7 +103,7 @@ class LoginService:
         session_lifetime: dt.timedelta,
         device_secret: bytes,
     ) -> None:
-        self._db = db
+        self._uow = uow
         self._clock = clock
         self._hasher = hasher
         self._policy = policy
@@ -167,23 +169,22 @@ class LoginService:
         transaction as the throttle check, so that concurrent guesses cannot slip past the
         limit between check and record. A successful login clears this client's failures."""
         throttled: TooManyRequests | None = None
-        with self._db.write() as session:
-            if self._db.dialect == "postgresql":
+        with self._uow.write() as tx:
+            if self._uow.dialect == "postgresql":
                 # SQLite's write transaction is already exclusive; PostgreSQL needs a lock.
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOGIN_LOCK})
+                tx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOGIN_LOCK})
             try:
-                self._check_throttle(session, username, address, device)
+                self._check_throttle(tx.session, username, address, device)
             except TooManyRequests as exc:
                 throttled = exc
             else:
-                session.add(
+                tx.session.add(
                     LoginFailure(
                         username=username,
                         client_address=DEVICE_PREFIX + device if device else address,
                         at=self._clock.now(),
                     )
                 )
-                session.commit()
         if throttled is not None:
             # Audited (someone is guessing) but not counted: counting it would keep
             # extending the lock-out for as long as the guessing goes on.
@@ -191,8 +192,8 @@ class LoginService:
             raise throttled
 
     def _audit_failure(self, username: str, address: str, reason: str) -> None:
-        with self._db.write() as session:
-            AuditLog(session, self._clock).record(
+        with self._uow.write() as tx:
+            AuditLog(tx.session, self._clock).record(
                 Actor(f"user:{username}", address),
                 "auth.login",
                 target_type="user",
@@ -200,7 +201,6 @@ class LoginService:
                 outcome="failure",
                 details={"reason": reason},
             )
-            session.commit()
 
     def _fail(
         self, username: str, address: str, reason: str, message: str, code: str
@@ -217,8 +217,7 @@ class LoginService:
         username = username.strip().lower()[:64]
         device_id = known_device(self._device_secret, device, username)
         self._reserve_attempt(username, client_address, device_id)
-        with self._db.read() as session:
-            user = session.scalar(select(User).where(User.username == username))
+        user = self._uow.read.scalar(select(User).where(User.username == username))
         # Unknown user and wrong password are one answer, so usernames cannot be probed;
         # the audit log keeps the difference.
         if not self._hasher.verify(user.password_hash if user else None, password) or user is None:
@@ -241,18 +240,18 @@ class LoginService:
         now = self._clock.now()
         token = secrets.token_urlsafe(32)
         expires = now + self._lifetime
-        with self._db.write() as session:
+        with self._uow.write() as tx:
             # Only this client's failures: the owner logging in must not wipe the record
             # of someone else's guesses.
-            session.execute(
+            tx.session.execute(
                 delete(LoginFailure).where(
                     LoginFailure.username == username,
                     LoginFailure.client_address
                     == (DEVICE_PREFIX + device_id if device_id else client_address),
                 )
             )
-            session.execute(delete(WebSession).where(WebSession.expires_at <= now))
-            session.add(
+            tx.session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+            tx.session.add(
                 WebSession(
                     token_hash=_digest(token),
                     user_id=user.id,
@@ -261,13 +260,12 @@ class LoginService:
                     client_address=client_address,
                 )
             )
-            AuditLog(session, self._clock).record(
+            AuditLog(tx.session, self._clock).record(
                 Actor(f"user:{username}", client_address),
                 "auth.login",
                 target_type="user",
                 target_id=user.id,
             )
-            session.commit()
         return LoginResult(
             session_token=token,
             user=user,
@@ -278,17 +276,16 @@ class LoginService:
         )
 
     def logout(self, principal: Principal, session_token: str) -> None:
-        with self._db.write() as session:
-            session.execute(
+        with self._uow.write() as tx:
+            tx.session.execute(
                 delete(WebSession).where(WebSession.token_hash == _digest(session_token))
             )
-            AuditLog(session, self._clock).record(
+            AuditLog(tx.session, self._clock).record(
                 principal.audit_actor,
                 "auth.logout",
                 target_type="user",
                 target_id=principal.user_id,
             )
-            session.commit()
 
 
 def authenticate_session(

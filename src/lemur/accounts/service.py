@@ -1,5 +1,6 @@
-"""Use cases for users and teams. Each public method is one transaction that commits,
-with its audit event, or leaves nothing behind."""
+"""Use cases for users and teams. Each public method reads through the unit of work and
+writes, with its audit event, in one write transaction that the unit of work commits, or
+leaves nothing behind. The service never commits or rolls back itself."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lemur.accounts.passwords import PasswordHasher, check_password_strength, on
 from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
+from lemur.db import UnitOfWork
 from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 from lemur.text import require_line, require_text
 
@@ -53,18 +55,23 @@ def load_principal(session: Session, user: User, *, via: str, **extra: object) -
 
 class AccountService:
     def __init__(
-        self, session: Session, *, clock: Clock, hasher: PasswordHasher, actor: Principal
+        self, uow: UnitOfWork, *, clock: Clock, hasher: PasswordHasher, actor: Principal
     ) -> None:
-        self._session = session
+        self._uow = uow
         self._clock = clock
         self._hasher = hasher
         self._actor = actor
-        self._audit = AuditLog(session, clock)
 
     def _record(
-        self, action: str, *, target_type: str, target_id: str | int, **details: str
+        self,
+        session: Session,
+        action: str,
+        *,
+        target_type: str,
+        target_id: str | int,
+        **details: str,
     ) -> None:
-        self._audit.record(
+        AuditLog(session, self._clock).record(
             self._actor.audit_actor,
             action,
             target_type=target_type,
@@ -76,7 +83,7 @@ class AccountService:
 
     def get_user(self, user_id: int) -> User:
         """The user with their teams loaded (rendering them costs no further queries)."""
-        user = self._session.scalar(
+        user = self._uow.read.scalar(
             select(User)
             .where(User.id == user_id)
             .options(selectinload(User.memberships).selectinload(TeamMember.team))
@@ -87,13 +94,13 @@ class AccountService:
         return user
 
     def find_user(self, username: str, *, field: str = "username") -> User:
-        user = self._session.scalar(select(User).where(User.username == username))
+        user = self._uow.read.scalar(select(User).where(User.username == username))
         if user is None:
             raise NotFound(f"no user named '{username}'", code="user_not_found", field=field)
         return user
 
     def list_users(self) -> Sequence[User]:
-        return self._session.scalars(
+        return self._uow.read.scalars(
             select(User)
             .options(selectinload(User.memberships).selectinload(TeamMember.team))
             .order_by(User.username)
@@ -114,82 +121,105 @@ class AccountService:
         require_line(display_name, field="display_name")
         if email is not None:
             require_line(email, field="email")
-        if self._session.scalar(select(func.count()).where(User.username == username)):
-            raise Conflict(
-                f"a user named '{username}' already exists", code="user_exists", field="username"
-            )
+        if self._uow.read.scalar(select(func.count()).where(User.username == username)):
+            raise _user_exists(username)
         generated = None
         if password is None:
             password = generated = one_time_password()
         else:
             check_password_strength(password, username=username)
-        user = User(
-            username=username,
-            display_name=display_name,
-            email=email,
-            role=role,
-            password_hash=self._hasher.hash(password),
-            must_change_password=generated is not None,
-            created_at=self._clock.now(),
-        )
-        self._session.add(user)
-        self._session.flush()
-        self._record(
-            "user.create", target_type="user", target_id=user.id, username=username, role=role.value
-        )
-        self._session.commit()
-        return user, generated
+        # The slow password hash first, outside the write transaction.
+        password_hash = self._hasher.hash(password)
+        with self._uow.write() as tx:
+            if tx.session.scalar(select(func.count()).where(User.username == username)):
+                raise _user_exists(username)
+            user = User(
+                username=username,
+                display_name=display_name,
+                email=email,
+                role=role,
+                password_hash=password_hash,
+                must_change_password=generated is not None,
+                created_at=self._clock.now(),
+            )
+            tx.session.add(user)
+            tx.session.flush()
+            self._record(
+                tx.session,
+                "user.create",
+                target_type="user",
+                target_id=user.id,
+                username=username,
+                role=role.value,
+            )
+        return self.get_user(user.id), generated
+
+    def _writable_user(self, session: Session, user: User) -> User:
+        """The user as the write transaction sees it (it may have gone since it was read)."""
+        current = session.get(User, user.id)
+        if current is None:
+            raise NotFound(f"no user with id {user.id}", code="user_not_found", field="user_id")
+        return current
 
     def set_disabled(self, user: User, disabled: bool) -> User:
         if user.id == self._actor.user_id and disabled:
             raise InvalidInput(
                 "you cannot disable your own account", code="cannot_disable_self", field="user_id"
             )
-        user.disabled_at = self._clock.now() if disabled else None
-        if disabled:
-            # A disabled account loses its browser sessions at once; its tokens stop working
-            # because authentication checks the account on every request.
-            self._session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-        self._record(
-            "user.disable" if disabled else "user.enable",
-            target_type="user",
-            target_id=user.id,
-            username=user.username,
-        )
-        self._session.commit()
-        return user
+        with self._uow.write() as tx:
+            current = self._writable_user(tx.session, user)
+            current.disabled_at = self._clock.now() if disabled else None
+            if disabled:
+                # A disabled account loses its browser sessions at once; its tokens stop
+                # working because authentication checks the account on every request.
+                tx.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+            self._record(
+                tx.session,
+                "user.disable" if disabled else "user.enable",
+                target_type="user",
+                target_id=user.id,
+                username=current.username,
+            )
+        return self.get_user(user.id)
 
     def set_role(self, user: User, role: Role) -> User:
         if user.id == self._actor.user_id and role is not Role.ADMIN and user.role is Role.ADMIN:
             raise InvalidInput(
                 "you cannot remove your own admin role", code="cannot_demote_self", field="role"
             )
-        previous = user.role
-        user.role = role
-        self._record(
-            "user.role",
-            target_type="user",
-            target_id=user.id,
-            username=user.username,
-            role=role.value,
-            previous=previous.value,
-        )
-        self._session.commit()
-        return user
+        with self._uow.write() as tx:
+            current = self._writable_user(tx.session, user)
+            previous = current.role
+            current.role = role
+            self._record(
+                tx.session,
+                "user.role",
+                target_type="user",
+                target_id=user.id,
+                username=current.username,
+                role=role.value,
+                previous=previous.value,
+            )
+        return self.get_user(user.id)
 
     def reset_password(self, user: User) -> str:
         """Replace the password by a one-time password (returned once, never stored in clear)."""
         password = one_time_password()
-        user.password_hash = self._hasher.hash(password)
-        user.must_change_password = True
-        self._record(
-            "user.reset_password", target_type="user", target_id=user.id, username=user.username
-        )
-        self._session.commit()
+        password_hash = self._hasher.hash(password)
+        with self._uow.write() as tx:
+            current = self._writable_user(tx.session, user)
+            current.password_hash = password_hash
+            current.must_change_password = True
+            self._record(
+                tx.session,
+                "user.reset_password",
+                target_type="user",
+                target_id=user.id,
+                username=current.username,
+            )
         return password
 
     def change_own_password(self, user: User, *, current: str, new: str) -> None:
-
         if not self._hasher.verify(user.password_hash, current):
             raise AuthenticationRequired(
                 "the current password is wrong",
@@ -203,18 +233,24 @@ class AccountService:
                 code="password_unchanged",
                 field="new_password",
             )
-        user.password_hash = self._hasher.hash(new)
-        user.must_change_password = False
-        self._record(
-            "user.change_password", target_type="user", target_id=user.id, username=user.username
-        )
-        self._session.commit()
+        password_hash = self._hasher.hash(new)
+        with self._uow.write() as tx:
+            row = self._writable_user(tx.session, user)
+            row.password_hash = password_hash
+            row.must_change_password = False
+            self._record(
+                tx.session,
+                "user.change_password",
+                target_type="user",
+                target_id=user.id,
+                username=row.username,
+            )
 
     # teams ------------------------------------------------------------------------------
 
     def get_team(self, team_id: int) -> Team:
         """The team with its members loaded (rendering them costs no further queries)."""
-        team = self._session.scalar(
+        team = self._uow.read.scalar(
             select(Team)
             .where(Team.id == team_id)
             .options(selectinload(Team.members).selectinload(TeamMember.user))
@@ -225,13 +261,13 @@ class AccountService:
         return team
 
     def find_team(self, name: str, *, field: str = "team") -> Team:
-        team = self._session.scalar(select(Team).where(Team.name == name))
+        team = self._uow.read.scalar(select(Team).where(Team.name == name))
         if team is None:
             raise NotFound(f"no team named '{name}'", code="team_not_found", field=field)
         return team
 
     def list_teams(self) -> Sequence[Team]:
-        return self._session.scalars(
+        return self._uow.read.scalars(
             select(Team)
             .options(selectinload(Team.members).selectinload(TeamMember.user))
             .order_by(Team.name)
@@ -240,49 +276,58 @@ class AccountService:
     def create_team(self, name: str, *, description: str = "") -> Team:
         check_name(name, field="name", what="team name", example="web-team")
         require_text(description, field="description")
-        if self._session.scalar(select(func.count()).where(Team.name == name)):
-            raise Conflict(
-                f"a team named '{name}' already exists", code="team_exists", field="name"
+        with self._uow.write() as tx:
+            if tx.session.scalar(select(func.count()).where(Team.name == name)):
+                raise Conflict(
+                    f"a team named '{name}' already exists", code="team_exists", field="name"
+                )
+            team = Team(name=name, description=description, created_at=self._clock.now())
+            tx.session.add(team)
+            tx.session.flush()
+            self._record(
+                tx.session, "team.create", target_type="team", target_id=team.id, name=name
             )
-        team = Team(name=name, description=description, created_at=self._clock.now())
-        self._session.add(team)
-        self._session.flush()
-        self._record("team.create", target_type="team", target_id=team.id, name=name)
-        self._session.commit()
-        return team
+        return self.get_team(team.id)
 
     def add_member(self, team: Team, user: User) -> None:
-        exists = self._session.get(TeamMember, (team.id, user.id))
-        if exists is not None:
-            raise Conflict(
-                f"'{user.username}' is already a member of '{team.name}'",
-                code="already_member",
-                field="username",
+        with self._uow.write() as tx:
+            if tx.session.get(TeamMember, (team.id, user.id)) is not None:
+                raise Conflict(
+                    f"'{user.username}' is already a member of '{team.name}'",
+                    code="already_member",
+                    field="username",
+                )
+            tx.session.add(TeamMember(team_id=team.id, user_id=user.id, added_at=self._clock.now()))
+            self._record(
+                tx.session,
+                "team.add_member",
+                target_type="team",
+                target_id=team.id,
+                team=team.name,
+                username=user.username,
             )
-        self._session.add(TeamMember(team_id=team.id, user_id=user.id, added_at=self._clock.now()))
-        self._record(
-            "team.add_member",
-            target_type="team",
-            target_id=team.id,
-            team=team.name,
-            username=user.username,
-        )
-        self._session.commit()
 
     def remove_member(self, team: Team, user: User) -> None:
-        member = self._session.get(TeamMember, (team.id, user.id))
-        if member is None:
-            raise NotFound(
-                f"'{user.username}' is not a member of '{team.name}'",
-                code="not_a_member",
-                field="username",
+        with self._uow.write() as tx:
+            member = tx.session.get(TeamMember, (team.id, user.id))
+            if member is None:
+                raise NotFound(
+                    f"'{user.username}' is not a member of '{team.name}'",
+                    code="not_a_member",
+                    field="username",
+                )
+            tx.session.delete(member)
+            self._record(
+                tx.session,
+                "team.remove_member",
+                target_type="team",
+                target_id=team.id,
+                team=team.name,
+                username=user.username,
             )
-        self._session.delete(member)
-        self._record(
-            "team.remove_member",
-            target_type="team",
-            target_id=team.id,
-            team=team.name,
-            username=user.username,
-        )
-        self._session.commit()
+
+
+def _user_exists(username: str) -> Conflict:
+    return Conflict(
+        f"a user named '{username}' already exists", code="user_exists", field="username"
+    )

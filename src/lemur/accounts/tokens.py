@@ -22,6 +22,7 @@ from lemur.accounts.models import ApiToken, TeamMember, TokenScope, User
 from lemur.audit.service import AuditLog
 from lemur.authz import Principal
 from lemur.clock import Clock
+from lemur.db import UnitOfWork
 from lemur.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound
 from lemur.text import require_line
 
@@ -45,8 +46,8 @@ def split_token(token: str) -> tuple[str, str]:
 
 
 class TokenService:
-    def __init__(self, session: Session, *, clock: Clock, max_lifetime_days: int) -> None:
-        self._session = session
+    def __init__(self, uow: UnitOfWork, *, clock: Clock, max_lifetime_days: int) -> None:
+        self._uow = uow
         self._clock = clock
         self._max_lifetime = dt.timedelta(days=max_lifetime_days)
 
@@ -75,61 +76,65 @@ class TokenService:
                 code="invalid_token_lifetime",
                 field="expires_in_days",
             )
-        taken = self._session.scalar(
-            select(func.count()).where(ApiToken.user_id == principal.user_id, ApiToken.name == name)
-        )
-        if taken:
-            raise Conflict(
-                f"you already have a token named '{name}'", code="token_exists", field="name"
-            )
         public_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = self._clock.now()
-        token = ApiToken(
-            public_id=public_id,
-            secret_hash=_digest(secret),
-            user_id=principal.user_id,
-            name=name,
-            scope=scope,
-            created_at=now,
-            expires_at=now + dt.timedelta(days=expires_in_days),
-        )
-        self._session.add(token)
-        self._session.flush()
-        AuditLog(self._session, self._clock).record(
-            principal.audit_actor,
-            "token.create",
-            target_type="token",
-            target_id=token.id,
-            details={"name": name, "scope": scope.value, "public_id": public_id},
-        )
-        self._session.commit()
+        with self._uow.write() as tx:
+            taken = tx.session.scalar(
+                select(func.count()).where(
+                    ApiToken.user_id == principal.user_id, ApiToken.name == name
+                )
+            )
+            if taken:
+                raise Conflict(
+                    f"you already have a token named '{name}'", code="token_exists", field="name"
+                )
+            token = ApiToken(
+                public_id=public_id,
+                secret_hash=_digest(secret),
+                user_id=principal.user_id,
+                name=name,
+                scope=scope,
+                created_at=now,
+                expires_at=now + dt.timedelta(days=expires_in_days),
+            )
+            tx.session.add(token)
+            tx.session.flush()
+            AuditLog(tx.session, self._clock).record(
+                principal.audit_actor,
+                "token.create",
+                target_type="token",
+                target_id=token.id,
+                details={"name": name, "scope": scope.value, "public_id": public_id},
+            )
         return token, f"{PREFIX}_{public_id}_{secret}"
 
     def list_for(self, user_id: int) -> Sequence[ApiToken]:
-        return self._session.scalars(
+        return self._uow.read.scalars(
             select(ApiToken)
             .where(ApiToken.user_id == user_id)
             .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
         ).all()
 
     def revoke(self, principal: Principal, token_id: int) -> ApiToken:
-        token = self._session.get(ApiToken, token_id)
-        if token is None or token.user_id != principal.user_id:
-            # Someone else's token is reported as absent: ids are not an oracle.
-            raise NotFound(
-                f"you have no token with id {token_id}", code="token_not_found", field="token_id"
-            )
-        if token.revoked_at is None:
-            token.revoked_at = self._clock.now()
-            AuditLog(self._session, self._clock).record(
-                principal.audit_actor,
-                "token.revoke",
-                target_type="token",
-                target_id=token.id,
-                details={"name": token.name, "public_id": token.public_id},
-            )
-            self._session.commit()
+        with self._uow.write() as tx:
+            token = tx.session.get(ApiToken, token_id)
+            if token is None or token.user_id != principal.user_id:
+                # Someone else's token is reported as absent: ids are not an oracle.
+                raise NotFound(
+                    f"you have no token with id {token_id}",
+                    code="token_not_found",
+                    field="token_id",
+                )
+            if token.revoked_at is None:
+                token.revoked_at = self._clock.now()
+                AuditLog(tx.session, self._clock).record(
+                    principal.audit_actor,
+                    "token.revoke",
+                    target_type="token",
+                    target_id=token.id,
+                    details={"name": token.name, "public_id": token.public_id},
+                )
         return token
 
 
@@ -209,12 +214,12 @@ def token_needs_touch(use: TokenUse, *, clock: Clock) -> bool:
 
 
 def touch_token(
-    session: Session, use: TokenUse, *, clock: Clock, client_address: str | None
+    uow: UnitOfWork, use: TokenUse, *, clock: Clock, client_address: str | None
 ) -> None:
     """Record last use (a separate short write; callers check token_needs_touch first)."""
-    session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == use.token_id)
-        .values(last_used_at=clock.now(), last_used_address=client_address)
-    )
-    session.commit()
+    with uow.write() as tx:
+        tx.session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == use.token_id)
+            .values(last_used_at=clock.now(), last_used_address=client_address)
+        )

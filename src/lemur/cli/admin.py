@@ -7,18 +7,17 @@ import sys
 
 import typer
 from rich.markup import escape
-from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Role, TokenScope
 from lemur.accounts.schemas import TeamOut, TokenOut, UserOut
-from lemur.accounts.service import AccountService, load_principal
-from lemur.accounts.tokens import TokenService
+from lemur.accounts.service import load_principal
 from lemur.authz import Principal, cli_principal
 from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
 from lemur.cli.context import local_container
 from lemur.cli.options import ranged, record_id
 from lemur.cli.output import col, emit_json, out, table, time_col, when
 from lemur.container import Container
+from lemur.services import Services
 
 users = typer.Typer(help="Create, list, disable users; reset passwords.", no_args_is_help=True)
 teams = typer.Typer(help="Create teams and manage their members.", no_args_is_help=True)
@@ -27,10 +26,9 @@ tokens = typer.Typer(help="API tokens for a user.", no_args_is_help=True)
 JSON = typer.Option(False, "--json", help="print JSON instead of a table")
 
 
-def _service(session: Session, container: Container) -> AccountService:
-    return AccountService(
-        session, clock=container.clock, hasher=container.hasher, actor=cli_principal()
-    )
+def _services(container: Container) -> Services:
+    """The service factory for an administrator at the command line."""
+    return Services(container, cli_principal())
 
 
 @users.command("create")
@@ -47,8 +45,8 @@ def user_create(
 ) -> None:
     """Create a user. Prints a one-time password unless --password-stdin is given."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    with local_container() as container, container.db.write() as session:
-        user, generated = _service(session, container).create_user(
+    with local_container() as container, _services(container) as services:
+        user, generated = services.accounts().create_user(
             username, role=role, password=password, display_name=display_name, email=email
         )
         data = UserOut.of(user).model_dump(mode="json")
@@ -65,8 +63,8 @@ def user_create(
 @users.command("list")
 def user_list(as_json: bool = JSON) -> None:
     """List users with their role, state and teams."""
-    with local_container() as container, container.db.read() as session:
-        rows = [UserOut.of(u) for u in _service(session, container).list_users()]
+    with local_container() as container, _services(container) as services:
+        rows = [UserOut.of(u) for u in services.accounts().list_users()]
     if as_json:
         emit_json([r.model_dump(mode="json") for r in rows])
         return
@@ -99,8 +97,8 @@ def user_disable(
     as_json: bool = JSON,
 ) -> None:
     """Disable a user: their sessions end and their tokens stop working at once."""
-    with local_container() as container, container.db.write() as session:
-        service = _service(session, container)
+    with local_container() as container, _services(container) as services:
+        service = services.accounts()
         user = service.set_disabled(service.find_user(username), not enable)
         data = UserOut.of(user).model_dump(mode="json")
     if as_json:
@@ -112,8 +110,8 @@ def user_disable(
 @users.command("reset-password")
 def user_reset_password(username: str, as_json: bool = JSON) -> None:
     """Replace a user's password with a one-time password, printed once."""
-    with local_container() as container, container.db.write() as session:
-        service = _service(session, container)
+    with local_container() as container, _services(container) as services:
+        service = services.accounts()
         password = service.reset_password(service.find_user(username))
     if as_json:
         emit_json({"username": username, "one_time_password": password})
@@ -124,8 +122,8 @@ def user_reset_password(username: str, as_json: bool = JSON) -> None:
 @teams.command("create")
 def team_create(name: str, description: str = typer.Option(""), as_json: bool = JSON) -> None:
     """Create a team."""
-    with local_container() as container, container.db.write() as session:
-        team = _service(session, container).create_team(name, description=description)
+    with local_container() as container, _services(container) as services:
+        team = services.accounts().create_team(name, description=description)
         data = {"id": team.id, "name": team.name, "description": team.description}
     if as_json:
         emit_json(data)
@@ -136,8 +134,8 @@ def team_create(name: str, description: str = typer.Option(""), as_json: bool = 
 @teams.command("add-member")
 def team_add_member(team: str, username: str, as_json: bool = JSON) -> None:
     """Add a user to a team."""
-    with local_container() as container, container.db.write() as session:
-        service = _service(session, container)
+    with local_container() as container, _services(container) as services:
+        service = services.accounts()
         service.add_member(service.find_team(team), service.find_user(username))
     if as_json:
         emit_json({"team": team, "username": username, "member": True})
@@ -148,8 +146,8 @@ def team_add_member(team: str, username: str, as_json: bool = JSON) -> None:
 @teams.command("remove-member")
 def team_remove_member(team: str, username: str, as_json: bool = JSON) -> None:
     """Remove a user from a team."""
-    with local_container() as container, container.db.write() as session:
-        service = _service(session, container)
+    with local_container() as container, _services(container) as services:
+        service = services.accounts()
         service.remove_member(service.find_team(team), service.find_user(username))
     if as_json:
         emit_json({"team": team, "username": username, "member": False})
@@ -160,8 +158,8 @@ def team_remove_member(team: str, username: str, as_json: bool = JSON) -> None:
 @teams.command("list")
 def team_list(as_json: bool = JSON) -> None:
     """List teams and their members."""
-    with local_container() as container, container.db.read() as session:
-        rows = [TeamOut.of(t) for t in _service(session, container).list_teams()]
+    with local_container() as container, _services(container) as services:
+        rows = [TeamOut.of(t) for t in services.accounts().list_teams()]
     if as_json:
         emit_json([r.model_dump(mode="json") for r in rows])
         return
@@ -172,9 +170,9 @@ def team_list(as_json: bool = JSON) -> None:
     )
 
 
-def _acting_for(session: Session, container: Container, username: str) -> Principal:
-    user = _service(session, container).find_user(username, field="user")
-    principal = load_principal(session, user, via="cli")
+def _acting_for(services: Services, username: str) -> Principal:
+    user = services.accounts().find_user(username, field="user")
+    principal = load_principal(services.uow.read, user, via="cli")
     return dataclasses.replace(principal, acting_as="cli")
 
 
@@ -187,13 +185,11 @@ def token_create(
     as_json: bool = JSON,
 ) -> None:
     """Create an API token. The token is printed once; store it in your secret manager."""
-    with local_container() as container, container.db.write() as session:
-        principal = _acting_for(session, container, user)
-        token, plaintext = TokenService(
-            session,
-            clock=container.clock,
-            max_lifetime_days=container.settings.token_max_lifetime_days,
-        ).create(principal, name=name, scope=scope, expires_in_days=days)
+    with local_container() as container, _services(container) as services:
+        principal = _acting_for(services, user)
+        token, plaintext = services.tokens().create(
+            principal, name=name, scope=scope, expires_in_days=days
+        )
         data = TokenOut.of(token).model_dump(mode="json")
     if as_json:
         emit_json({**data, "token": plaintext})
@@ -207,15 +203,10 @@ def token_create(
 @tokens.command("list")
 def token_list(user: str = typer.Option(..., "--user"), as_json: bool = JSON) -> None:
     """List a user's tokens (never the secrets)."""
-    with local_container() as container, container.db.read() as session:
-        principal = _acting_for(session, container, user)
+    with local_container() as container, _services(container) as services:
+        principal = _acting_for(services, user)
         assert principal.user_id is not None
-        rows = [
-            TokenOut.of(t)
-            for t in TokenService(session, clock=container.clock, max_lifetime_days=1).list_for(
-                principal.user_id
-            )
-        ]
+        rows = [TokenOut.of(t) for t in services.tokens().list_for(principal.user_id)]
     if as_json:
         emit_json([r.model_dump(mode="json") for r in rows])
         return
@@ -251,11 +242,9 @@ def token_revoke(
     as_json: bool = JSON,
 ) -> None:
     """Revoke a token at once."""
-    with local_container() as container, container.db.write() as session:
-        principal = _acting_for(session, container, user)
-        token = TokenService(session, clock=container.clock, max_lifetime_days=1).revoke(
-            principal, token_id
-        )
+    with local_container() as container, _services(container) as services:
+        principal = _acting_for(services, user)
+        token = services.tokens().revoke(principal, token_id)
         data = TokenOut.of(token).model_dump(mode="json")
     if as_json:
         emit_json(data)

@@ -3,7 +3,6 @@ before login it is bound to a random pre-session cookie, after login to the sess
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,17 +13,15 @@ from fastapi.templating import Jinja2Templates
 
 from lemur.accounts.login import (
     DEVICE_COOKIE_LIFETIME,
-    LoginService,
-    ThrottlePolicy,
     authenticate_session,
     csrf_token,
     csrf_valid,
 )
 from lemur.accounts.models import User
-from lemur.accounts.service import AccountService
-from lemur.authz import Principal
+from lemur.authz import Principal, public_principal
 from lemur.container import Container
 from lemur.errors import LemurError, TooManyRequests
+from lemur.services import Services
 from lemur.text import Line, PasswordLine
 from lemur.web.api import SESSION_COOKIE, client_address, get_container
 
@@ -109,22 +106,6 @@ def _forbidden_csrf(request: Request) -> HTMLResponse:
     )
 
 
-def _login_service(container: Container) -> LoginService:
-    settings = container.settings
-    return LoginService(
-        container.db,
-        clock=container.clock,
-        hasher=container.hasher,
-        policy=ThrottlePolicy(
-            settings.login_max_failures_per_account,
-            settings.login_max_failures_per_address,
-            dt.timedelta(seconds=settings.login_failure_window_seconds),
-        ),
-        session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
-        device_secret=container.session_secret,
-    )
-
-
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, container: Container = Depends(get_container)) -> Response:
     signed_in = _signed_in(request, container)
@@ -146,14 +127,14 @@ def login(
     if not nonce or not csrf_valid(container.session_secret, f"login:{nonce}", csrf_token_field):
         return _forbidden_csrf(request)
     settings = container.settings
-    service = _login_service(container)
     try:
-        result = service.login(
-            username,
-            password,
-            client_address=client_address(request),
-            device=request.cookies.get(DEVICE_COOKIE),
-        )
+        with Services(container, public_principal()) as services:
+            result = services.login().login(
+                username,
+                password,
+                client_address=client_address(request),
+                device=request.cookies.get(DEVICE_COOKIE),
+            )
     except LemurError as exc:
         page = _login_page(
             request, container, status=exc.status, error=exc.message, username=username[:64]
@@ -193,7 +174,8 @@ def logout(
     principal, _user, cookie = signed_in
     if not csrf_valid(container.session_secret, cookie, csrf_token_field):
         return _forbidden_csrf(request)
-    _login_service(container).logout(principal, cookie)
+    with Services(container, principal) as services:
+        services.login().logout(principal, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -256,10 +238,8 @@ def change_password(
             csrf_token=token,
             error="The two new passwords differ; type the same new password in both fields.",
         )
-    with container.db.write() as session:
-        service = AccountService(
-            session, clock=container.clock, hasher=container.hasher, actor=principal
-        )
+    with Services(container, principal) as services:
+        service = services.accounts()
         fresh = service.get_user(user.id)
         try:
             service.change_own_password(fresh, current=current_password, new=new_password)

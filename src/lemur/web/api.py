@@ -16,6 +16,7 @@ from lemur.accounts.login import authenticate_session, csrf_valid
 from lemur.accounts.tokens import authenticate_token, token_needs_touch, touch_token
 from lemur.authz import Action, Principal, authorize
 from lemur.container import Container
+from lemur.db import UnitOfWork
 from lemur.errors import AuthenticationRequired, InvalidInput, PermissionDenied
 
 SESSION_COOKIE = "lemur_session"
@@ -63,8 +64,8 @@ def _from_bearer(request: Request, container: Container, session: Session, value
         session, token.strip(), clock=container.clock, client_address=address
     )
     if token_needs_touch(use, clock=container.clock):
-        with container.db.write() as session:
-            touch_token(session, use, clock=container.clock, client_address=address)
+        with UnitOfWork(container.db) as uow:
+            touch_token(uow, use, clock=container.clock, client_address=address)
     if (
         request.method not in SAFE_METHODS
         and principal.token_scope is not None

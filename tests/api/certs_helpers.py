@@ -142,6 +142,31 @@ def create_authority(
     return out
 
 
+CAB_SUBJECT = {"common_name": "Public Root", "organization": "Example", "country": "US"}
+
+
+def create_cab_forum_pair(
+    client: TestClient, world: World, *, sub_name: str = "Public Issuing", **sub_body: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A CA/B Forum root (``public-root``) and an issuing CA below it (``public-sub``); the
+    client must be one whose base URL is plain http (the BR need it for CRL/OCSP URLs)."""
+    root = create_authority(
+        client, world, "public-root", subject=CAB_SUBJECT, cab_forum=True, validity_days=3000
+    )
+    sub = create_authority(
+        client,
+        world,
+        "public-sub",
+        subject={**CAB_SUBJECT, "common_name": sub_name},
+        cab_forum=True,
+        parent_id=root["id"],
+        path_length=0,
+        validity_days=1000,
+        **sub_body,
+    )
+    return root, sub
+
+
 def export(
     client: TestClient,
     world: World,

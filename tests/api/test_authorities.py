@@ -22,6 +22,7 @@ from tests.api.certs_helpers import (
     client_with_base_url,
     counts,
     create_authority,
+    create_cab_forum_pair,
     error,
     issue,
     issue_raw,
@@ -390,20 +391,7 @@ def test_cab_forum_root_and_intermediate(
     public_client: TestClient, world: World, tmp_path: Path
 ) -> None:
     client = public_client
-    subject = {"common_name": "Public Root", "organization": "Example", "country": "US"}
-    root = create_authority(
-        client, world, "public-root", subject=subject, cab_forum=True, validity_days=3000
-    )
-    sub = create_authority(
-        client,
-        world,
-        "public-sub",
-        subject={**subject, "common_name": "Public Sub"},
-        cab_forum=True,
-        parent_id=root["id"],
-        path_length=0,
-        validity_days=1000,
-    )
+    root, sub = create_cab_forum_pair(client, world, sub_name="Public Sub")
     assert root["cab_forum"]
     assert sub["cab_forum"]
     sub_cert = x509_from_pem(sub["certificate_pem"])

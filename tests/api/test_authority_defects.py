@@ -19,6 +19,7 @@ from tests.api.certs_helpers import (
     client_with_base_url,
     counts,
     create_authority,
+    create_cab_forum_pair,
     error,
     export,
     issue_raw,
@@ -67,21 +68,7 @@ def test_cab_forum_authority_shows_the_maximum_it_enforces(
     public_client: TestClient, world: World
 ) -> None:
     client = public_client
-    subject = {"common_name": "Public Root", "organization": "Example", "country": "US"}
-    root = create_authority(
-        client, world, "public-root", subject=subject, cab_forum=True, validity_days=3000
-    )
-    sub = create_authority(
-        client,
-        world,
-        "public-sub",
-        subject={**subject, "common_name": "Public Issuing"},
-        cab_forum=True,
-        parent_id=root["id"],
-        path_length=0,
-        validity_days=1000,
-        max_validity_days=397,
-    )
+    _root, sub = create_cab_forum_pair(client, world, max_validity_days=397)
     # From 2026-03-15 the Baseline Requirements allow 200 days (199 days and one second).
     assert sub["max_validity_days"] == 199
     assert sub["default_validity_days"] == 90

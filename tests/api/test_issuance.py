@@ -23,6 +23,7 @@ from tests.api.certs_helpers import (
     client_with_base_url,
     counts,
     create_authority,
+    create_cab_forum_pair,
     error,
     issue,
     issue_raw,
@@ -331,20 +332,7 @@ def test_cab_forum_authority_issues_br_compliant_server_certificates(
     tmp_path: Path,
 ) -> None:
     default_client, client = client, public_client
-    subject = {"common_name": "Public Root", "organization": "Example", "country": "US"}
-    root = create_authority(
-        client, world, "public-root", subject=subject, cab_forum=True, validity_days=3000
-    )
-    sub = create_authority(
-        client,
-        world,
-        "public-sub",
-        subject={**subject, "common_name": "Public Issuing"},
-        cab_forum=True,
-        parent_id=root["id"],
-        path_length=0,
-        validity_days=1000,
-    )
+    root, sub = create_cab_forum_pair(client, world)
     body = issue(
         client,
         world,

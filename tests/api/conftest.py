@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lemur.accounts.models import Role, TokenScope
@@ -82,7 +83,12 @@ def world(container: Container) -> World:
 def app_for(container: Container) -> Iterator[Callable[[str], TestClient]]:
     """TestClients at chosen client addresses over one app (each its own browser, with its
     own cookies)."""
-    app = create_app(container)
+    yield from clients_at(create_app(container))
+
+
+def clients_at(app: FastAPI) -> Iterator[Callable[[str], TestClient]]:
+    """Yields a factory of TestClients over ``app`` at chosen peer addresses; closes them
+    all when resumed (for fixtures)."""
     clients: list[TestClient] = []
 
     def make(address: str) -> TestClient:

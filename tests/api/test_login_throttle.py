@@ -16,7 +16,7 @@ from lemur.app import create_app
 from lemur.clock import FrozenClock
 from lemur.config import Settings
 from lemur.container import Container, build_container
-from tests.api.conftest import World
+from tests.api.conftest import World, clients_at
 from tests.api.test_login import login_events, post_login
 from tests.conftest import FAST_HASHER
 
@@ -145,17 +145,7 @@ def behind_proxy(
         clock=clock,
         hasher=FAST_HASHER,
     )
-    app = create_app(proxied)
-    clients: list[TestClient] = []
-
-    def make(peer: str) -> TestClient:
-        c = TestClient(app, client=(peer, 40000))
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
+    yield from clients_at(create_app(proxied))
     proxied.close()
 
 

@@ -205,18 +205,7 @@ class AccountService:
     def reset_password(self, user: User) -> str:
         """Replace the password by a one-time password (returned once, never stored in clear)."""
         password = one_time_password()
-        password_hash = self._hasher.hash(password)
-        with self._uow.write() as tx:
-            current = self._writable_user(tx.session, user)
-            current.password_hash = password_hash
-            current.must_change_password = True
-            self._record(
-                tx.session,
-                "user.reset_password",
-                target_type="user",
-                target_id=user.id,
-                username=current.username,
-            )
+        self._store_password(user, password, must_change=True, action="user.reset_password")
         return password
 
     def change_own_password(self, user: User, *, current: str, new: str) -> None:
@@ -233,17 +222,17 @@ class AccountService:
                 code="password_unchanged",
                 field="new_password",
             )
-        password_hash = self._hasher.hash(new)
+        self._store_password(user, new, must_change=False, action="user.change_password")
+
+    def _store_password(self, user: User, password: str, *, must_change: bool, action: str) -> None:
+        """Hash (slow: before the write transaction) and store a new password, audited."""
+        password_hash = self._hasher.hash(password)
         with self._uow.write() as tx:
             row = self._writable_user(tx.session, user)
             row.password_hash = password_hash
-            row.must_change_password = False
+            row.must_change_password = must_change
             self._record(
-                tx.session,
-                "user.change_password",
-                target_type="user",
-                target_id=user.id,
-                username=row.username,
+                tx.session, action, target_type="user", target_id=user.id, username=row.username
             )
 
     # teams ------------------------------------------------------------------------------

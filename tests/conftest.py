@@ -7,6 +7,7 @@ each test. Tests that use ``container`` run once per backend.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -30,6 +31,21 @@ PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.
 START = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 # argon2id with small costs: the tests check behaviour, not the work factor.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024)
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one server under test; yields its SQLAlchemy URL
+    and drops it afterwards (connections still open, or refused, included)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _worker() -> str:

@@ -10,8 +10,8 @@ checked too.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import typer.main
 from rich.console import Console
@@ -32,11 +31,11 @@ from rich.console import Console
 import lemur.cli.output as output
 from lemur.cli import build_app, main
 from tests.cli.test_cert_cli import issue_through_api
+from tests.conftest import scratch_database
 from tests.peers.server import RunningServer, clean_env, free_port, lemur_command, start_server
 
 OK, USAGE, INVALID, DENIED, CONFIG, ERROR = 0, 2, 3, 6, 7, 8
 REPO = Path(__file__).resolve().parents[2]
-PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEAM = "payments"
 ISSUING = "local-issuing-ca"
 # 120 characters, every one of them distinct from its neighbours: a DNS name of two long
@@ -107,12 +106,9 @@ def lemur(
     data_dir = work / "data"
     data_dir.mkdir()
     env: dict[str, str] = {}
-    database = None
+    cleanup = contextlib.ExitStack()
     if request.param == "postgresql":
-        database = f"lemur_cli_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        env["LEMUR_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+        env["LEMUR_DATABASE_URL"] = cleanup.enter_context(scratch_database("lemur_cli"))
     server = None
     try:
         server = start_server(data_dir, env=env, timeout=180)  # the machine may be busy
@@ -124,9 +120,7 @@ def lemur(
     finally:
         if server is not None:
             server.stop()
-        if database is not None:
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        cleanup.close()
 
 
 def column(printed: str, header: str, following: str) -> str:

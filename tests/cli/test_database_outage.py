@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import subprocess
 import threading
 import time
@@ -23,26 +22,20 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.conftest import PG_ADMIN_DSN, scratch_database
 from tests.peers.server import RunningServer, clean_env, lemur_command, start_server
 
 pytestmark = pytest.mark.postgres
 
-PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLIENTS = 8
 OUTAGE_S = 3.0
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    name = f"lemur_outage_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """The name of a database of this test's own."""
+    with scratch_database("lemur_outage") as url:
+        yield url.rsplit("/", 1)[1]
 
 
 def url_of(name: str) -> str:

@@ -3,8 +3,6 @@ throttling."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,24 +15,18 @@ from lemur.authz import cli_principal
 from lemur.config import Settings
 from lemur.container import build_container
 from lemur.services import Services
+from tests.conftest import scratch_database
 from tests.peers.server import RunningServer, form_login, start_server
 
 pytestmark = pytest.mark.postgres
 
-PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 MAX_FAILURES = 5
 
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    name = f"lemur_serve_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("lemur_serve") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

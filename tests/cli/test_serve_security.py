@@ -4,9 +4,7 @@ fails, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,9 +12,9 @@ import httpx
 import psycopg
 import pytest
 
+from tests.conftest import scratch_database
 from tests.peers.server import CSRF_FIELD, RunningServer, form_login, start_server
 
-PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 NEW_PASSWORD = "a-new-password-Osprey-64"
 
 
@@ -26,14 +24,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    name = f"lemur_serve_sec_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("lemur_serve_sec") as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,18 +10,16 @@ import re
 import shutil
 import socket
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
+from tests.conftest import scratch_database
 from tests.peers.server import RunningServer, clean_env, lemur_command, start_server
 
-PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOCS = [ROOT / "README.md", ROOT / "docs" / "certificates.md"]
 
@@ -51,12 +49,9 @@ def served(
 ) -> Iterator[Served]:
     data_dir = tmp_path_factory.mktemp("served") / "data"
     env: dict[str, str] = {}
-    database = None
+    cleanup = contextlib.ExitStack()
     if request.param == "postgresql":
-        database = f"lemur_served_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        env["LEMUR_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+        env["LEMUR_DATABASE_URL"] = cleanup.enter_context(scratch_database("lemur_served"))
     server = start_server(data_dir, env=env)
     try:
         _lemur(data_dir, env, "team", "create", "payments")
@@ -78,9 +73,7 @@ def served(
         yield Served(server, created["token"])
     finally:
         server.stop()
-        if database is not None:
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        cleanup.close()
 
 
 # --- header size ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ OverflowError: a 500, or a traceback)."""
 
 MAX_TOKEN_LIFETIME_DAYS = 3650
 MAX_VALIDITY_DAYS = 3650  # a certificate; an authority's default and maximum for its leaves
+MAX_DAYS_AHEAD = 3650  # how far ahead an expiry search may look
 MAX_CA_VALIDITY_DAYS = 36500
 MAX_PATH_LENGTH = 10
 MAX_WORKERS = 64

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lemur.authorities.records import AuthorityRecord
 from lemur.authorities.signing import backdated, effective_max_validity_days
 from lemur.authorities.urls import AuthorityURLs
+from lemur.bounds import MAX_CA_VALIDITY_DAYS, MAX_PATH_LENGTH, MAX_VALIDITY_DAYS
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.ids import BodyId
@@ -36,18 +37,18 @@ class AuthorityCreate(Strict):
     validity_days: int | None = Field(
         None,
         ge=1,
-        le=36500,
+        le=MAX_CA_VALIDITY_DAYS,
         description="default: 3650 for a root; for an intermediate 3650 or what its parent has left",
     )
     parent_id: BodyId | None = Field(None, description="issuing authority; omit for a root CA")
-    path_length: int | None = Field(None, ge=0, le=10)
+    path_length: int | None = Field(None, ge=0, le=MAX_PATH_LENGTH)
     permitted_dns_domains: list[Line] = Field(default_factory=list, max_length=100)
     excluded_dns_domains: list[Line] = Field(default_factory=list, max_length=100)
     cab_forum: bool = Field(
         False, description="restrict to the CA/Browser Forum Baseline Requirements"
     )
-    default_validity_days: int = Field(90, ge=1, le=3650)
-    max_validity_days: int = Field(397, ge=1, le=3650)
+    default_validity_days: int = Field(90, ge=1, le=MAX_VALIDITY_DAYS)
+    max_validity_days: int = Field(397, ge=1, le=MAX_VALIDITY_DAYS)
     exportable: bool = Field(
         False,
         description="whether the CA's private key may ever be exported (audited as "

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from lemur.authz import Action, Principal
+from lemur.bounds import MAX_DAYS_AHEAD
 from lemur.certificates.enums import SortKey, Status
 from lemur.certificates.imports import ImportedCertificate
 from lemur.certificates.queries import CertificateFilter, search
@@ -204,7 +205,7 @@ def list_certificates(
     authority_id: int | None = Query(None, ge=1, le=MAX_ID),
     issuer: Line | None = Query(None, max_length=255, description="issuer common name, substring"),
     status: Status | None = Query(None),
-    expiring_within_days: int | None = Query(None, ge=0, le=3650),
+    expiring_within_days: int | None = Query(None, ge=0, le=MAX_DAYS_AHEAD),
     key_type: Line | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
     key_size: int | None = Query(None, ge=1, le=16384),
     serial: Line | None = Query(

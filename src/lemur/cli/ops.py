@@ -13,6 +13,7 @@ from rich.text import Text
 
 from lemur.audit.service import Actor
 from lemur.backup import hold_data_dir
+from lemur.bounds import MAX_PORT, MAX_WORKERS
 from lemur.cli.context import load_settings, local_container
 from lemur.cli.output import (
     col,
@@ -89,9 +90,9 @@ def register(app: typer.Typer) -> None:
             None, help="address to bind (default LEMUR_HOST or 127.0.0.1)"
         ),
         port: int | None = typer.Option(
-            None, min=1, max=65535, help="port (default LEMUR_PORT or 8000)"
+            None, min=1, max=MAX_PORT, help="port (default LEMUR_PORT or 8000)"
         ),
-        workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes"),
+        workers: int = typer.Option(1, min=1, max=MAX_WORKERS, help="uvicorn worker processes"),
         init_first: bool = typer.Option(
             True, "--init/--no-init", help="create what is missing before serving"
         ),

@@ -12,9 +12,6 @@ from pydantic import BaseModel
 
 from lemur.ids import MAX_ID
 
-# The API's query limit for ``expiring_within_days`` (certificates/api.py).
-MAX_DAYS_AHEAD = 3650
-
 
 def bounds(model: type[BaseModel], name: str) -> tuple[int, int]:
     """The ``ge``/``le`` bounds of a schema's integer field."""

@@ -7,12 +7,13 @@ from typing import Any
 import typer
 from rich.text import Text
 
+from lemur.bounds import MAX_DAYS_AHEAD
 from lemur.certificates.enums import SortKey, Status
 from lemur.certificates.schemas import CertificateOut, CertificatePageOut
 from lemur.cli.certs.common import API
 from lemur.cli.client import JSON, TOKEN, URL, LemurClient, connect
 from lemur.cli.display import day, key_label, status_text
-from lemur.cli.options import MAX_DAYS_AHEAD, ranged
+from lemur.cli.options import ranged
 from lemur.cli.output import col, emit_json, err, out, table, time_col
 
 PAGE_LIMIT_MAX = 200

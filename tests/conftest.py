@@ -115,6 +115,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         login_max_failures_per_account=3,
         login_max_failures_per_address=6,
+        # Job tests start a runner themselves; other tests see no background work.
+        run_jobs=False,
     )
 
 

@@ -20,6 +20,8 @@ from lemur.catalog.api import router as catalog_router
 from lemur.certificates.api import router as certificates_router
 from lemur.container import Container
 from lemur.health.api import router as health_router
+from lemur.jobs.embedded import EmbeddedRunner
+from lemur.jobs.schedule import build_schedule, runnable_schedule
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
 from lemur.web.limits import BodySizeLimit, HeaderLimit, InputGuard
@@ -30,7 +32,25 @@ OPENAPI_URL = "/api/v1/openapi.json"
 DOCS_URL = "/api/v1/docs"
 
 
-def create_app(container: Container) -> FastAPI:
+def start_embedded_runner(container: Container) -> EmbeddedRunner:
+    """The job runner and scheduler of this server process (lemur.jobs.embedded)."""
+    settings = container.settings
+    runner = EmbeddedRunner(
+        container,
+        container.job_kinds,
+        runnable_schedule(build_schedule(settings.schedule), container.job_kinds),
+        poll_interval=settings.job_poll_seconds,
+    )
+    runner.start()
+    return runner
+
+
+def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI:
+    """The application. ``run_jobs`` (default: the ``run_jobs`` setting) starts the
+    embedded job runner with the application and stops it at shutdown."""
+    if run_jobs is None:
+        run_jobs = container.settings.run_jobs
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Handlers run in a thread pool. With many threads, the one holding a database
@@ -38,7 +58,12 @@ def create_app(container: Container) -> FastAPI:
         # about the size of the connection pool keeps the lock holder running.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = container.settings.worker_threads
-        yield
+        runner = start_embedded_runner(container) if run_jobs else None
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
 
     app = FastAPI(
         lifespan=lifespan,

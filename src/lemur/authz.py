@@ -28,6 +28,9 @@ class Action(enum.StrEnum):
     TEAM_MANAGE = "team.manage"
     # audit
     AUDIT_READ = "audit.read"
+    # jobs
+    JOB_READ = "job.read"
+    JOB_MANAGE = "job.manage"
     # authorities
     AUTHORITY_READ = "authority.read"
     AUTHORITY_MANAGE = "authority.manage"
@@ -52,6 +55,8 @@ GLOBAL: dict[Action, frozenset[Role]] = {
     Action.TEAM_READ: ALL_ROLES,
     Action.TEAM_MANAGE: frozenset({Role.ADMIN}),
     Action.AUDIT_READ: STAFF,
+    Action.JOB_READ: STAFF,
+    Action.JOB_MANAGE: STAFF,
     Action.AUTHORITY_READ: ALL_ROLES,
     Action.AUTHORITY_MANAGE: STAFF,
 }
@@ -75,6 +80,7 @@ WRITES = frozenset(
         Action.USER_MANAGE,
         Action.TEAM_MANAGE,
         Action.AUTHORITY_MANAGE,
+        Action.JOB_MANAGE,
         Action.CERTIFICATE_ISSUE,
         Action.CERTIFICATE_IMPORT,
         Action.CERTIFICATE_REVOKE,
@@ -92,7 +98,7 @@ class Principal:
     username: str
     role: Role
     team_ids: frozenset[int]
-    via: str  # "session" | "token" | "cli" | "public"
+    via: str  # "session" | "token" | "cli" | "public" | "job"
     token_scope: TokenScope | None = None
     client_address: str | None = None
     acting_as: str | None = None  # set when the CLI acts for a user: the audit names "cli"
@@ -123,6 +129,19 @@ def public_principal() -> Principal:
     ``public``."""
     return Principal(
         user_id=None, username="public", role=Role.READ_ONLY, team_ids=frozenset(), via="public"
+    )
+
+
+def system_principal(job_kind: str) -> Principal:
+    """Lemur itself, running a job (a renewal, a notification pass): the admin role, no
+    user. The audit log names it ``job:<kind>``."""
+    return Principal(
+        user_id=None,
+        username=f"job:{job_kind}",
+        role=Role.ADMIN,
+        team_ids=frozenset(),
+        via="job",
+        acting_as=f"job:{job_kind}",
     )
 
 

@@ -22,7 +22,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
-from lemur.errors import ConfigurationError
+from lemur.errors import ConfigurationError, LemurError
 
 DEFAULT_DATA_DIR = Path("lemur-data")
 
@@ -122,9 +122,44 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         4, ge=1, le=200, description="Request-handling threads per server process"
     )
+    run_jobs: bool = Field(
+        True,
+        description="Run the embedded job runner and scheduler in `lemur serve` "
+        "(`lemur serve --no-jobs` turns it off, for Celery workers)",
+    )
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker for `lemur worker` and `lemur scheduler`, e.g. "
+        "redis://127.0.0.1:6379/0",
+        repr=False,  # it may carry a password
+    )
+    schedule: dict[str, str] = Field(
+        default_factory=dict,
+        description="Schedule overrides: entry name -> 'off', an interval ('1h') or "
+        "'daily@HH:MM' (UTC); see docs/operations.md",
+    )
+    job_poll_seconds: float = Field(
+        1.0, ge=0.05, le=60, description="How often an idle job runner looks for due jobs"
+    )
+    test_clock_file: Path | None = Field(
+        None,
+        description="Tests only (needs LEMUR_ALLOW_TEST_CLOCK=1): a file holding the number "
+        "of seconds the clock runs ahead of real time",
+    )
     create_local_ca: bool = Field(
         True, description="At init, create a Local Root CA and a Local Issuing CA if none exist"
     )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: dict[str, str]) -> dict[str, str]:
+        from lemur.jobs.schedule import build_schedule
+
+        try:
+            build_schedule(value)
+        except LemurError as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -188,6 +223,8 @@ class Settings(BaseSettings):
                 out[name] = str(value)
         out["database_url"] = _mask_url_password(self.effective_database_url)
         out["base_url"] = self.effective_base_url
+        out["broker_url"] = _mask_url_password(self.broker_url) if self.broker_url else None
+        out["schedule"] = ", ".join(f"{k}={v}" for k, v in sorted(self.schedule.items())) or None
         return out
 
 

@@ -18,12 +18,13 @@ from lemur import bootstrap
 from lemur.accounts.passwords import PasswordHasher
 from lemur.authorities.signing import SigningKeyCache
 from lemur.bootstrap import InitReport
-from lemur.clock import Clock, SystemClock
+from lemur.clock import Clock, OffsetFileClock, SystemClock
 from lemur.config import Settings
 from lemur.crypto.keyring import KeyRing
 from lemur.db import Database, is_sqlite
 from lemur.errors import ConfigurationError
 from lemur.health.database import SQLiteFileGuard, instance_id
+from lemur.jobs.registry import JobKinds
 from lemur.keys.service import check_keyring, register_primary
 from lemur.migrate import current_revision, is_current, upgrade
 from lemur.plugins.registry import Registry
@@ -44,11 +45,36 @@ class Container:
     # Marks of the database this container opened (lemur.health.database): /ready checks them.
     instance_id: str | None = None
     file_guard: SQLiteFileGuard | None = None
+    # The job kinds this installation runs; None: the built-in catalog, loaded on first use.
+    job_kinds_override: JobKinds | None = None
+    _job_kinds: JobKinds | None = field(default=None, repr=False)
+
+    @property
+    def job_kinds(self) -> JobKinds:
+        if self.job_kinds_override is not None:
+            return self.job_kinds_override
+        if self._job_kinds is None:
+            from lemur.jobs.catalog import default_kinds
+
+            self._job_kinds = default_kinds()
+        return self._job_kinds
 
     def close(self) -> None:
         self.db.dispose()
         if self.file_guard is not None:
             self.file_guard.close()
+
+
+def _clock(settings: Settings) -> Clock:
+    if settings.test_clock_file is None:
+        return SystemClock()
+    if os.environ.get("LEMUR_ALLOW_TEST_CLOCK") != "1":
+        raise ConfigurationError(
+            "LEMUR_TEST_CLOCK_FILE is for tests only: it moves Lemur's clock; unset it "
+            "(a test sets LEMUR_ALLOW_TEST_CLOCK=1 as well)",
+            code="test_clock_refused",
+        )
+    return OffsetFileClock(settings.test_clock_file)
 
 
 def _safe_url(url: str) -> str:
@@ -67,7 +93,7 @@ def build_container(
     """Open everything Lemur needs. With ``init``, create what is missing first: the data
     directory, the schema, the key file, the session secret and an admin account. Existing
     keys, secrets and accounts are never replaced."""
-    clock = clock or SystemClock()
+    clock = clock or _clock(settings)
     hasher = hasher or PasswordHasher()
     report = report if report is not None else InitReport()
     url = settings.effective_database_url

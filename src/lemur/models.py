@@ -5,6 +5,7 @@ from lemur.accounts import models as accounts_models
 from lemur.audit import models as audit_models
 from lemur.authorities import models as authorities_models
 from lemur.certificates import models as certificates_models
+from lemur.jobs import models as jobs_models
 from lemur.keys import models as keys_models
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "audit_models",
     "authorities_models",
     "certificates_models",
+    "jobs_models",
     "keys_models",
 ]

@@ -96,8 +96,16 @@ def register(app: typer.Typer) -> None:
         init_first: bool = typer.Option(
             True, "--init/--no-init", help="create what is missing before serving"
         ),
+        jobs: bool | None = typer.Option(
+            None,
+            "--jobs/--no-jobs",
+            help="run the embedded job runner and scheduler (default LEMUR_RUN_JOBS or on); "
+            "--no-jobs serves HTTP only, for installations with `lemur worker`",
+        ),
     ) -> None:
         """Serve the API and UI. The first run initialises everything and prints the admin password."""
+        if jobs is not None:
+            os.environ["LEMUR_RUN_JOBS"] = "true" if jobs else "false"
         if host is not None:
             os.environ["LEMUR_HOST"] = host
         if port is not None:

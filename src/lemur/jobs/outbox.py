@@ -1,0 +1,94 @@
+"""Enqueueing: a job row written in the caller's transaction (the outbox).
+
+The job exists exactly when the change that causes it is committed. With a ``key``, a
+second enqueue of the same key does nothing (``ON CONFLICT DO NOTHING`` on both
+databases), so a scheduler tick fired by two schedulers, or a pass that finds the same
+certificate twice, yields one job.
+
+Runners in this process are woken when the transaction commits (``after_commit``), so a
+job enqueued by a request starts at once instead of at the next poll.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from lemur.jobs.models import JOBS, JobState
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+_wakers: list[Callable[[], None]] = []
+_wakers_lock = threading.Lock()
+
+
+def add_waker(wake: Callable[[], None]) -> None:
+    """Call ``wake`` whenever a transaction that enqueued a job commits in this process."""
+    with _wakers_lock:
+        _wakers.append(wake)
+
+
+def remove_waker(wake: Callable[[], None]) -> None:
+    with _wakers_lock:
+        if wake in _wakers:
+            _wakers.remove(wake)
+
+
+def _wake_all(_session: Session) -> None:
+    with _wakers_lock:
+        wakers = list(_wakers)
+    for wake in wakers:
+        wake()
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    args: Mapping[str, Any] | None = None,
+    *,
+    now: dt.datetime,
+    key: str | None = None,
+    run_after: dt.datetime | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> int | None:
+    """Write a job in ``session``'s transaction; its id, or None when ``key`` is taken."""
+    values = {
+        "kind": kind,
+        "args": json.dumps(dict(args or {}), separators=(",", ":"), sort_keys=True),
+        "unique_key": key,
+        "state": JobState.PENDING.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after or now,
+        "created_at": now,
+    }
+    table = JOBS
+    dialect = session.get_bind().dialect.name
+    if key is None:
+        statement = insert(table).values(values).returning(table.c.id)
+    elif dialect == "postgresql":
+        statement = (
+            pg_insert(table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["unique_key"])
+            .returning(table.c.id)
+        )
+    else:
+        statement = (
+            sqlite_insert(table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["unique_key"])
+            .returning(table.c.id)
+        )
+    job_id = session.execute(statement).scalar_one_or_none()
+    if job_id is not None and not event.contains(session, "after_commit", _wake_all):
+        event.listen(session, "after_commit", _wake_all, once=True)
+    return job_id

@@ -319,3 +319,31 @@ def test_the_embedded_runner_runs_a_job_as_soon_as_it_is_committed(
         runner.stop()
     # Well before the 30 s poll: the commit woke the runner.
     assert calls.seen == [(job_id, 1)]
+
+
+def _audited_failures(container: Container) -> list[tuple[str, str, str]]:
+    with container.db.read() as session:
+        rows = session.execute(
+            text(
+                "SELECT actor, target_id, outcome FROM audit_events WHERE action = 'job.fail' ORDER BY seq"
+            )
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_a_job_that_gives_up_is_an_audit_event(
+    container: Container, clock: FrozenClock, kinds: JobKinds
+) -> None:
+    broken = _add(container, "broken")
+    lost = _add(container, "ok", max_attempts=1)
+    engine = JobEngine(container, kinds)
+    (first, _) = engine.claim(1), None
+    engine.record([engine.execute(c) for c in first])
+    engine.claim(1)  # the worker holding "lost" on its only attempt dies
+    clock.advance(dt.timedelta(hours=1))
+    assert engine.reap() == 1
+    assert _job(container, lost).state == JobState.FAILED  # type: ignore[arg-type]
+    assert _audited_failures(container) == [
+        ("job:broken", str(broken), "failure"),
+        ("job:ok", str(lost), "failure"),
+    ]

@@ -27,10 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
+from lemur.audit.service import Actor, AuditLog
 from lemur.jobs.models import JOBS, JobState
-from lemur.jobs.outbox import enqueue
 from lemur.jobs.registry import JobContext, JobKind, JobKinds, LeaseLost, PermanentJobError
 
 if TYPE_CHECKING:
@@ -38,12 +39,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lemur.jobs")
 
-# The job kind notifications register for events ("job failed permanently" among them);
-# when it is registered, a job that gives up enqueues one.
-EVENT_KIND = "notifications.event"
+# The audit action of a job that gave up; notifications turn it into "job failed".
+JOB_FAILED_ACTION = "job.fail"
 MAX_ERROR = 2000
 # Outcomes of fast jobs are written together, at most this long after the first finished.
 FLUSH_AFTER_S = 0.2
+
+
+def _audit_failure(
+    session: Session, container: Container, job_id: int, kind: str, error: str | None
+) -> None:
+    """A job that gave up is an audit event (notifications turn it into "job failed")."""
+    AuditLog(session, container.clock).record(
+        Actor(f"job:{kind}", None),
+        JOB_FAILED_ACTION,
+        target_type="job",
+        target_id=job_id,
+        outcome="failure",
+        details={"kind": kind, "error": error},
+    )
 
 
 def worker_name() -> str:
@@ -187,16 +201,27 @@ class JobEngine:
         now = self._now()
         jobs = JOBS
         lost = "the worker running this job stopped before finishing it (lease expired)"
+        expired = (jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now)
         with self.db.write() as session:
+            given_up = session.execute(
+                update(jobs)
+                .where(*expired, jobs.c.attempts >= jobs.c.max_attempts)
+                .values(
+                    state=JobState.FAILED.value,
+                    finished_at=now,
+                    lease_until=None,
+                    worker=None,
+                    last_error=lost,
+                )
+                .returning(jobs.c.id, jobs.c.kind)
+            ).all()
+            for job_id, kind in given_up:
+                _audit_failure(session, self.container, job_id, kind, lost)
             result = session.execute(
                 update(jobs)
-                .where(jobs.c.state == JobState.RUNNING.value, jobs.c.lease_until < now)
+                .where(*expired)
                 .values(
-                    state=case(
-                        (jobs.c.attempts >= jobs.c.max_attempts, JobState.FAILED.value),
-                        else_=JobState.PENDING.value,
-                    ),
-                    finished_at=case((jobs.c.attempts >= jobs.c.max_attempts, now), else_=None),
+                    state=JobState.PENDING.value,
                     run_after=now,
                     lease_until=None,
                     worker=None,
@@ -205,7 +230,7 @@ class JobEngine:
                 )
             )
             session.commit()
-        count: int = result.rowcount
+        count: int = result.rowcount + len(given_up)
         if count:
             log.warning("reaped %d job(s) whose worker stopped", count)
         return count
@@ -264,8 +289,8 @@ class JobEngine:
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
         """Write the outcomes of claimed jobs in one transaction. An outcome is written only
-        if its row is still this claim; a job that gave up enqueues the
-        "job failed permanently" event where notifications are installed."""
+        if its row is still this claim; a job that gave up is an audit event (``job.fail``),
+        which notifications turn into a "job failed" notice."""
         pending = [o for o in outcomes if not o.recorded]
         if not pending:
             return
@@ -300,18 +325,17 @@ class JobEngine:
                     "error": o.error,
                 }
             )
-        failed = [o for o in pending if o.state is JobState.FAILED]
         with self.db.write() as session:
-            session.execute(statement, params)
-            if failed and EVENT_KIND in self.kinds:
-                for o in failed:
-                    enqueue(
-                        session,
-                        EVENT_KIND,
-                        {"event": "job_failed", "job_id": o.job.id, "job_kind": o.job.kind},
-                        now=now,
-                        key=f"job-failed:{o.job.id}:{o.job.attempt}",
-                    )
+            for o, p in zip(pending, params, strict=True):
+                if o.state is not JobState.FAILED:
+                    continue
+                if session.execute(statement, p).rowcount == 1:
+                    _audit_failure(session, self.container, o.job.id, o.job.kind, o.error)
+            rest = [
+                p for o, p in zip(pending, params, strict=True) if o.state is not JobState.FAILED
+            ]
+            if rest:
+                session.execute(statement, rest)
             session.commit()
 
     def run_one(self, job_id: int) -> Outcome | None:

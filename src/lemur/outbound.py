@@ -39,6 +39,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -201,7 +202,7 @@ class GuardedTransport(httpx.BaseTransport):
     """An httpx transport that checks the address policy on every request (redirects
     included, were they followed) and caps the response body."""
 
-    def __init__(self, policy: OutboundPolicy, *, verify: bool | str = True) -> None:
+    def __init__(self, policy: OutboundPolicy, *, verify: bool | ssl.SSLContext = True) -> None:
         self._policy = policy
         self._inner = httpx.HTTPTransport(verify=verify, trust_env=False, retries=0)
 
@@ -236,9 +237,9 @@ class GuardedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-def guarded_client(policy: OutboundPolicy, *, verify: bool | str = True) -> httpx.Client:
+def guarded_client(policy: OutboundPolicy, *, verify: bool | ssl.SSLContext = True) -> httpx.Client:
     """The one HTTP client for plugins: address policy, timeouts, size limit, no redirects,
-    no proxies from the environment. ``verify`` is True, False or a CA bundle path."""
+    no proxies from the environment. ``verify`` is True (system CAs), False, or an SSLContext (a private CA)."""
     return httpx.Client(
         transport=GuardedTransport(policy, verify=verify),
         timeout=httpx.Timeout(policy.timeout, connect=min(policy.timeout, 5.0)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -56,10 +57,12 @@ class Receiver:
 
     path = "/"
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[ReceivedRequest] = []
+        self.scheme = "https" if tls is not None else "http"
         self._lock = threading.Lock()
         self._override: tuple[int, str, bytes] | None = None
+        self._chunked = False
         self._delay = 0.0
         receiver = self
 
@@ -75,13 +78,15 @@ class Receiver:
                 pass
 
         self._server = _Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.host, self.port = self._server.server_address[0], self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -95,12 +100,22 @@ class Receiver:
     def slow(self, seconds: float) -> None:
         self._delay = seconds
 
-    def respond(self, status: int, body: str | bytes, content_type: str = "text/plain") -> None:
+    def respond(
+        self,
+        status: int,
+        body: str | bytes,
+        content_type: str = "text/plain",
+        *,
+        chunked: bool = False,
+    ) -> None:
+        """Answer every request so; ``chunked`` sends the body without Content-Length."""
         data = body.encode() if isinstance(body, str) else body
         self._override = (status, content_type, data)
+        self._chunked = chunked
 
     def normal(self) -> None:
         self._override = None
+        self._chunked = False
         self._delay = 0.0
 
     def clear(self) -> None:
@@ -137,9 +152,17 @@ class Receiver:
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", ctype)
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
+            if self._chunked:
+                handler.send_header("Transfer-Encoding", "chunked")
+                handler.end_headers()
+                for start in range(0, len(data), 1000):
+                    piece = data[start : start + 1000]
+                    handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                handler.wfile.write(b"0\r\n\r\n")
+            else:
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
         except OSError:
             pass  # the client gave up (timeout tests)
 

@@ -102,7 +102,7 @@ def start_moto(directory: Path, *, timeout: float = 60) -> MotoServer:
     port = free_port()
     log_path = directory / "moto.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [*moto_command(), "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,

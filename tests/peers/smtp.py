@@ -198,12 +198,16 @@ class SMTPPeer:
         self._controllers.clear()
 
 
-def start_smtp(directory: Path, *, username: str = "lemur", password: str = "s3cret-Pa55word") -> SMTPPeer:
+def start_smtp(
+    directory: Path, *, username: str = "lemur", password: str = "s3cret-Pa55word"
+) -> SMTPPeer:
     cafile, certfile, keyfile = write_tls_material(directory)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(certfile, keyfile)
 
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
         ok = (
             isinstance(data, LoginPassword)
             and data.login == username.encode()

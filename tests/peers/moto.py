@@ -48,7 +48,7 @@ class SentEmail:
     def part(self, content_type: str) -> str | None:
         for item in self.message.walk():
             if item.get_content_type() == content_type and not item.is_multipart():
-                content: str = item.get_content()  # type: ignore[attr-defined]
+                content: str = item.get_content()
                 return content
         return None
 

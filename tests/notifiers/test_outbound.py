@@ -12,12 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lemur.clock import SystemClock
 from lemur.config import Settings
 from lemur.outbound import (
     OutboundDenied,
     OutboundPolicy,
     ResponseTooLarge,
     guarded_client,
+    plugin_context,
 )
 from lemur.plugins.errors import PluginRejected, PluginTransientError
 from lemur.plugins.values import PluginContext, Recipient
@@ -245,3 +247,15 @@ def test_https_refuses_an_untrusted_certificate(https_receiver: tuple[Receiver, 
     with guarded_client(OutboundPolicy()) as client, pytest.raises(httpx.ConnectError):
         client.post(f"https://localhost:{receiver.port}/", content=b"{}")
     assert receiver.requests == []
+
+
+def test_plugin_context_hands_plugins_the_guarded_client() -> None:
+    policy = OutboundPolicy(denied=(_net("192.0.2.0/24"),))
+    with plugin_context(policy, SystemClock(), "tests.outbound") as ctx:
+        assert ctx.outbound is policy
+        assert ctx.http is not None
+        with pytest.raises(OutboundDenied) as caught:
+            ctx.http.get("http://192.0.2.10/")
+        assert "192.0.2.0/24" in caught.value.message
+        with pytest.raises(OutboundDenied):
+            ctx.outbound.connect("169.254.169.254", 80, 1)

@@ -24,7 +24,7 @@ against your plugin::
 Test against a real system where one can run (a container, a local server); fakes only
 where none can. This package imports pytest, so import it from test code only. Its modules: readback
 (parsing what a plugin produced back), classes (the plugin class as the registry sees it),
-issuers (issuing, revoking, creating authorities, publishing CRLs), exporters.
+issuers (issuing, revoking, creating authorities, publishing CRLs), exporters, notifiers.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from lemur.plugins.testing.issuers import (
     CRLPublisherContract,
     IssuerContract,
 )
+from lemur.plugins.testing.notifiers import NotifierContract, contract_notice, secret_values
 from lemur.plugins.testing.readback import ReadBack, assert_chain_links, read_back
 
 __all__ = [
@@ -43,8 +44,11 @@ __all__ = [
     "CRLPublisherContract",
     "ExporterContract",
     "IssuerContract",
+    "NotifierContract",
     "PluginClassContract",
     "ReadBack",
     "assert_chain_links",
+    "contract_notice",
     "read_back",
+    "secret_values",
 ]

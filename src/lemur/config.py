@@ -231,15 +231,15 @@ class Settings(BaseSettings):
     def secret_file(self) -> Path:
         return self.data_dir / "session-secret"
 
-    def masked(self) -> dict[str, str | int | bool | None]:
+    def masked(self) -> dict[str, str | int | float | bool | None]:
         """The effective configuration, secrets masked (for ``lemur config show``): numbers
         and switches keep their JSON types, paths become strings, unset values are None."""
-        out: dict[str, str | int | bool | None] = {}
+        out: dict[str, str | int | float | bool | None] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 out[name] = "********" if value.get_secret_value() else None
-            elif value is None or isinstance(value, bool | int | str):
+            elif value is None or isinstance(value, bool | int | float | str):
                 out[name] = value
             else:
                 out[name] = str(value)

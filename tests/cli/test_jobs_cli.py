@@ -106,7 +106,7 @@ def test_list_is_a_readable_table_and_json(lemur: Served) -> None:
     assert "0/5" in lines[str(pending)]
 
     body = lemur.json("list", "--kind", KIND, "--state", "failed")
-    assert [j["id"] for j in body["items"]][0] == failed
+    assert body["items"][0]["id"] == failed
     assert {j["state"] for j in body["items"]} == {"failed"}
     assert body["items"][0]["args"] == {"certificate_id": 7}
 

@@ -221,7 +221,9 @@ def ping(
     elif not wait:
         out.print(f"ping job {job.id} enqueued; `lemur jobs show {job.id}` tells when it ran")
     elif alive:
-        out.print(f"a runner is alive: ping job {job.id} ran on {job.worker} within {seconds:.1f} s")
+        out.print(
+            f"a runner is alive: ping job {job.id} ran on {job.worker} within {seconds:.1f} s"
+        )
     else:
         err.print(
             f"[bold red]no runner ran ping job {job.id}[/] within {wait:g} s (it is now "

@@ -37,7 +37,7 @@ def list_jobs(
 ) -> JobPageOut:
     """Jobs, newest first."""
     flt = JobFilter(state=state, kind=search_text(kind, field="kind"))
-    page = _jobs(container, principal, session).list(flt, limit=limit, cursor=cursor)
+    page = _jobs(container, principal, session).page(flt, limit=limit, cursor=cursor)
     return JobPageOut(items=[JobOut.of(j) for j in page.items], next_cursor=page.next_cursor)
 
 
@@ -98,4 +98,3 @@ def cancel_job(
     """A pending job will not run. 409 `job_not_cancellable` in any other state (a running
     job cannot be stopped)."""
     return JobOut.of(_jobs(container, principal, session).cancel(job_id))
-

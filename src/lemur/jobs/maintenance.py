@@ -60,7 +60,8 @@ def cleanup_counts(session: Session, *, now: dt.datetime, settings: Settings) ->
     token_cutoff = now - TOKEN_RETENTION
     job_cutoff = now - dt.timedelta(days=settings.job_retention_days)
     failure_cutoff = now - dt.timedelta(seconds=settings.login_failure_window_seconds)
-    assert isinstance(sessions, Table) and isinstance(tokens, Table)
+    assert isinstance(sessions, Table)
+    assert isinstance(tokens, Table)
     assert isinstance(failures, Table)
     return {
         "sessions": _delete_batch(session, sessions, sessions.c.expires_at <= now),

@@ -139,7 +139,9 @@ def schedule_overview(
         installed = default.kind in kinds
         if entry is None:
             out.append(
-                ScheduledRun(default.name, default.kind, "off", default.description, installed, None)
+                ScheduledRun(
+                    default.name, default.kind, "off", default.description, installed, None
+                )
             )
             continue
         out.append(
@@ -187,7 +189,7 @@ class JobService:
             raise job_not_found(job_id)
         return found
 
-    def list(self, flt: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
+    def page(self, flt: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
         """Newest first (by id); one SELECT per page whatever the filters. The indexes
         (kind, state, id) and (state, id) of migration 0006 serve the filtered lists."""
         authorize(self._actor, Action.JOB_READ)

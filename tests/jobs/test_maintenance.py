@@ -398,3 +398,13 @@ def test_the_schedule_fires_the_verification_daily(
     assert by_kind["audit.verify_chain"] == 3
     assert by_kind["maintenance.cleanup"] == 48
     assert by_kind["authorities.crl_refresh"] == 48
+
+
+def test_events_deleted_at_the_end_are_reported_as_truncated(container: Container) -> None:
+    last = count(container, AuditEvent)
+    tamper(container, "DELETE FROM audit_events WHERE seq = :s", s=last)
+    job = run_job(container, "audit.verify_chain")
+    assert job.state == JobState.FAILED
+    assert f"event {last}: truncated" in (job.last_error or "")
+    (broken,) = events(container, "audit.chain_broken")
+    assert json.loads(broken.details)["first_broken_seq"] == last

@@ -20,6 +20,7 @@ from lemur.catalog.api import router as catalog_router
 from lemur.certificates.api import router as certificates_router
 from lemur.container import Container
 from lemur.health.api import router as health_router
+from lemur.jobs.api import router as jobs_router
 from lemur.jobs.embedded import EmbeddedRunner
 from lemur.jobs.schedule import build_schedule, runnable_schedule
 from lemur.ui.api import router as ui_router
@@ -93,6 +94,7 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         authorities_router,
         certificates_router,
         catalog_router,
+        jobs_router,
         revocation_router,
         ui_router,
     ):

@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(
         1.0, ge=0.05, le=60, description="How often an idle job runner looks for due jobs"
     )
+    job_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Finished jobs (succeeded, failed, cancelled) older than this are deleted "
+        "by the hourly clean-up",
+    )
     test_clock_file: Path | None = Field(
         None,
         description="Tests only (needs LEMUR_ALLOW_TEST_CLOCK=1): a file holding the number "

@@ -27,6 +27,8 @@ from lemur.certificates.revocation import RevocationService
 from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
 from lemur.db import UnitOfWork
+from lemur.jobs.schedule import build_schedule
+from lemur.jobs.service import JobService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -113,6 +115,15 @@ class Services:
             ),
             session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
             device_secret=self._container.session_secret,
+        )
+
+    def jobs(self) -> JobService:
+        return JobService(
+            self.uow,
+            clock=self._container.clock,
+            actor=self.actor,
+            kinds=self._container.job_kinds,
+            schedule=build_schedule(self._container.settings.schedule),
         )
 
     def close(self) -> None:

@@ -226,6 +226,23 @@ def authority_detail(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/authorities/{issuing_ca_id(ctx)}", None
 
 
+def job_in(state: str) -> Build:
+    """A route on a fresh job in ``state`` (one the runners of the tests never run)."""
+
+    def build(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+        from lemur.jobs.models import JOBS
+        from lemur.jobs.outbox import enqueue
+
+        with ctx.c.db.write() as session:
+            job_id = enqueue(session, "matrix.idle", {}, now=ctx.c.clock.now())
+            session.execute(JOBS.update().where(JOBS.c.id == job_id).values(state=state))
+            session.commit()
+        suffix = {"failed": "/retry", "pending": "/cancel"}.get(state, "")
+        return f"/api/v1/jobs/{job_id}{suffix}", None
+
+    return build
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -275,6 +292,13 @@ ROUTES = [
     Row("DELETE", "/api/v1/tokens/{token_id}",                 Action.TOKEN_MANAGE_OWN, "A A A A A S", revoke_token),
     Row("GET",    "/api/v1/audit-events",                      Action.AUDIT_READ,       "A A D D D A", plain("/api/v1/audit-events")),
     Row("GET",    "/api/v1/audit-events/verification",         Action.AUDIT_READ,       "A A D D D A", plain("/api/v1/audit-events/verification")),
+    Row("GET",    "/api/v1/jobs",                              Action.JOB_READ,         "A A D D D A", plain("/api/v1/jobs")),
+    Row("GET",    "/api/v1/jobs/kinds",                        Action.JOB_READ,         "A A D D D A", plain("/api/v1/jobs/kinds")),
+    Row("GET",    "/api/v1/jobs/{job_id}",                     Action.JOB_READ,         "A A D D D A", job_in("succeeded")),
+    Row("POST",   "/api/v1/jobs/{job_id}/retry",               Action.JOB_MANAGE,       "A A D D D S", job_in("failed")),
+    Row("POST",   "/api/v1/jobs/{job_id}/cancel",              Action.JOB_MANAGE,       "A A D D D S", job_in("pending")),
+    # A ping enqueues a noop job (visible in the job list) and is not audited.
+    Row("POST",   "/api/v1/jobs/ping",                         Action.JOB_MANAGE,       "A A D D D S", plain("/api/v1/jobs/ping"), changes_state=False),
     Row("GET",    "/api/v1/plugins",                           Action.SELF_READ,        "A A A A A A", plain("/api/v1/plugins")),
     Row("GET",    "/api/v1/authorities",                       Action.AUTHORITY_READ,   "A A A A A A", plain("/api/v1/authorities")),
     Row("POST",   "/api/v1/authorities",                       Action.AUTHORITY_MANAGE, "A A D D D S", create_authority),

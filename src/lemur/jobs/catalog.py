@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from lemur.jobs.maintenance import KINDS as MAINTENANCE
 from lemur.jobs.registry import JobContext, JobKind, JobKinds, PermanentJobError
 
 MAX_NOOP_SECONDS = 60.0
@@ -32,4 +33,4 @@ BUILTIN = (
 
 
 def default_kinds() -> JobKinds:
-    return JobKinds(BUILTIN)
+    return JobKinds((*BUILTIN, *MAINTENANCE))

@@ -89,6 +89,13 @@ def enqueue(
             .returning(table.c.id)
         )
     job_id = session.execute(statement).scalar_one_or_none()
-    if job_id is not None and not event.contains(session, "after_commit", _wake_all):
-        event.listen(session, "after_commit", _wake_all, once=True)
+    if job_id is not None:
+        wake_on_commit(session)
     return job_id
+
+
+def wake_on_commit(session: Session) -> None:
+    """Wake this process's runners when ``session``'s transaction commits (a job became
+    due in it: enqueued, or retried by an operator)."""
+    if not event.contains(session, "after_commit", _wake_all):
+        event.listen(session, "after_commit", _wake_all, once=True)

@@ -13,6 +13,12 @@ before recording the outcome. Two ways to get "its effect happens once":
 - or check before acting (a certificate already renewed has a successor; a notice already
   sent has a ledger row), so a repeat finds nothing left to do.
 
+Arguments are ids, never secrets: a job's ``args`` (and its idempotency key) are shown to
+operators by ``GET /api/v1/jobs`` and ``lemur jobs``, kept for ``job_retention_days`` and
+written unencrypted. A handler that needs a secret (a plugin's password, a private key)
+loads it by id from where it is stored encrypted; never enqueue one, and never put one in
+an exception message (it becomes the job's ``last_error``).
+
 Raise :class:`PermanentJobError` for failures a retry cannot fix (the certificate was
 deleted, the options are wrong); any other exception is retried with exponential backoff
 and jitter, up to the kind's ``max_attempts``.

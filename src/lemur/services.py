@@ -27,6 +27,7 @@ from lemur.certificates.revocation import RevocationService
 from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
 from lemur.db import UnitOfWork
+from lemur.renewal.service import RenewalService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -75,6 +76,9 @@ class Services:
 
     def revocation(self) -> RevocationService:
         return self._certificate_service(RevocationService)
+
+    def renewal(self) -> RenewalService:
+        return self._certificate_service(RenewalService)
 
     def authorities(self) -> AuthorityService:
         return AuthorityService(

@@ -32,4 +32,6 @@ BUILTIN = (
 
 
 def default_kinds() -> JobKinds:
-    return JobKinds(BUILTIN)
+    from lemur.renewal.jobs import KINDS as RENEWAL
+
+    return JobKinds((*BUILTIN, *RENEWAL))

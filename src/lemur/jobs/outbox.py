@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import event, insert
@@ -92,3 +92,34 @@ def enqueue(
     if job_id is not None and not event.contains(session, "after_commit", _wake_all):
         event.listen(session, "after_commit", _wake_all, once=True)
     return job_id
+
+
+def enqueue_many(
+    session: Session,
+    kind: str,
+    jobs: Sequence[tuple[Mapping[str, Any], str]],
+    *,
+    now: dt.datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> None:
+    """Write one job per (args, key) in ``session``'s transaction, in one statement
+    (executemany); keys already taken are skipped, as with :func:`enqueue`."""
+    if not jobs:
+        return
+    rows = [
+        {
+            "kind": kind,
+            "args": json.dumps(dict(args), separators=(",", ":"), sort_keys=True),
+            "unique_key": key,
+            "state": JobState.PENDING.value,
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "run_after": now,
+            "created_at": now,
+        }
+        for args, key in jobs
+    ]
+    make = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(make(JOBS).on_conflict_do_nothing(index_elements=["unique_key"]), rows)
+    if not event.contains(session, "after_commit", _wake_all):
+        event.listen(session, "after_commit", _wake_all, once=True)

@@ -30,8 +30,7 @@ from lemur.certificates.models import Certificate
 from lemur.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lemur.jobs.outbox import enqueue_many
 from lemur.jobs.registry import JobContext, JobKind, PermanentJobError
-from lemur.renewal.selection import Candidate, due, largest_window
-from lemur.renewal.selection import decision_for
+from lemur.renewal.selection import Candidate, decision_for, due, largest_window
 
 PASS = "renewal.pass"
 RENEW = "renewal.renew"

@@ -9,7 +9,6 @@ import datetime as dt
 import threading
 
 import pytest
-from cryptography import x509
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
@@ -64,7 +63,8 @@ def test_a_certificate_entering_its_window_is_renewed_once(
     run_pass(container)
     [new_id] = successors(container, old_id)
     old, new = detail(client, world, old_id), detail(client, world, new_id)
-    assert old["replaced_by_id"] == new_id and new["replaces_id"] == old_id
+    assert old["replaced_by_id"] == new_id
+    assert new["replaces_id"] == old_id
     assert new["lineage_id"] == old["lineage_id"] == old_id
     assert sorted(new["names"]) == sorted(old["names"])
     assert new["common_name"] == "auto.example.com"
@@ -127,7 +127,9 @@ def test_two_engines_at_once_make_one_successor(
         engine.record([outcome])
         outcomes.append(outcome.state)
 
-    threads = [threading.Thread(target=run, args=(e, c)) for e, c in zip(engines, claimed)]
+    threads = [
+        threading.Thread(target=run, args=(e, c)) for e, c in zip(engines, claimed, strict=True)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -155,7 +157,7 @@ def test_a_rerun_after_the_worker_died_past_the_commit_does_nothing(
     assert engine.reap() == 1
     drain(engine)
     [job] = jobs(container, "renewal.renew")
-    assert job.state == JobState.SUCCEEDED.value and job.attempts == 2
+    assert (job.state, job.attempts) == (JobState.SUCCEEDED.value, 2)
     assert len(successors(container, old_id)) == 1
     assert certificate_count(container) == count
 
@@ -303,8 +305,156 @@ def test_a_transient_failure_is_retried_and_recorded_on_every_attempt(
         drain(engine)
         clock.advance(dt.timedelta(hours=2))  # past any backoff
     [job] = jobs(container, "renewal.renew")
-    assert job.state == JobState.FAILED.value and job.attempts == 5
+    assert (job.state, job.attempts) == (JobState.FAILED.value, 5)
     failures = events(container, "certificate.renewal_failed", cert_id)
     assert [details(f)["attempt"] for f in failures] == [1, 2, 3, 4, 5]
     assert [details(f)["final"] for f in failures] == [False, False, False, False, True]
     assert successors(container, cert_id) == []
+
+
+def test_the_preview_shows_what_the_pass_would_renew_and_notify(
+    container: Container, clock: FrozenClock, client: TestClient, world: World
+) -> None:
+    own, other = world.team_ids["own"], world.team_ids["other"]
+    auto = issue(container, team_id=own, common_name="preview-auto.example.com")
+    notify = issue(container, team_id=other, common_name="preview-notify.example.com")
+    later = issue(container, team_id=own, common_name="later.example.com", validity_days=200)
+    put_policy(client, world, f"{URL}/{notify}/renewal-policy", {"renewal_policy": "notify"})
+    clock.advance(25 * DAY)  # tokens last 30 days: the 90-day certificates get their window
+    put_policy(client, world, f"{URL}/{auto}/renewal-policy", {"renew_before_days": 66})
+    before = certificate_count(container)
+
+    r = client.get("/api/v1/renewals/preview", headers=world.headers("security"))
+    assert r.status_code == 200, r.text
+    items = {i["certificate_id"]: i for i in r.json()["items"]}
+    assert set(items) == {auto}
+    # PUT sets both fields (what it leaves out goes back to inherit).
+    put_policy(
+        client,
+        world,
+        f"{URL}/{notify}/renewal-policy",
+        {"renewal_policy": "notify", "renew_before_days": 66},
+    )
+    r = client.get("/api/v1/renewals/preview", headers=world.headers("security"))
+    items = {i["certificate_id"]: i for i in r.json()["items"]}
+    assert set(items) == {auto, notify}
+    assert later not in items
+    assert items[auto]["action"] == "renew"
+    assert items[auto]["reason"] is None
+    assert items[auto]["window_source"] == "certificate"
+    assert items[auto]["names"] == ["preview-auto.example.com"]
+    assert items[auto]["team"] == {"id": own, "name": "own"}
+    assert items[auto]["job_state"] is None
+    assert items[notify]["action"] == "notify"
+    assert items[notify]["reason"] == "policy"
+    assert items[notify]["owners_notified"] is False
+    # A dry run changes nothing.
+    assert certificate_count(container) == before
+    assert jobs(container, "renewal.renew") == []
+
+    # Members see their own team's; pages follow the cursor.
+    r = client.get("/api/v1/renewals/preview", headers=world.headers("member"))
+    assert [i["certificate_id"] for i in r.json()["items"]] == [auto]
+    first = client.get(
+        "/api/v1/renewals/preview", params={"limit": 1}, headers=world.headers("admin2")
+    ).json()
+    assert first["next_cursor"]
+    second = client.get(
+        "/api/v1/renewals/preview",
+        params={"limit": 1, "cursor": first["next_cursor"]},
+        headers=world.headers("admin2"),
+    ).json()
+    assert {first["items"][0]["certificate_id"], second["items"][0]["certificate_id"]} == {
+        auto,
+        notify,
+    }
+    assert second["next_cursor"] is None
+
+    # After the pass: the renewal's job and the owners' notice show.
+    run_pass(container)
+    r = client.get("/api/v1/renewals/preview", headers=world.headers("admin2"))
+    items = {i["certificate_id"]: i for i in r.json()["items"]}
+    assert set(items) == {notify}
+    assert items[notify]["owners_notified"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "code"),
+    [
+        ("cert", {"renewal_policy": "sometimes"}, "renewal_policy", None),
+        ("cert", {"renew_before_days": 0}, "renew_before_days", None),
+        ("cert", {"renew_before_days": 366}, "renew_before_days", None),
+        ("cert", {"renewal_policy": "auto", "extra": 1}, "extra", None),
+        ("team", {"renew_before_days": "soon"}, "renew_before_days", None),
+        ("authority", {"renewal_policy": None}, "renewal_policy", None),
+        ("authority", {}, "renewal_policy", None),
+        ("preview", None, "cursor", "invalid_cursor"),
+    ],
+)
+def test_bad_renewal_settings_are_422_and_change_nothing(
+    container: Container,
+    client: TestClient,
+    world: World,
+    path: str,
+    body: dict[str, object] | None,
+    field: str,
+    code: str | None,
+) -> None:
+    cert_id = issue(container, team_id=world.team_ids["own"], common_name="bad.example.com")
+    urls = {
+        "cert": f"{URL}/{cert_id}/renewal-policy",
+        "team": f"/api/v1/teams/{world.team_ids['own']}/renewal-policy",
+        "authority": f"/api/v1/authorities/{issuing_authority_id(container)}/renewal-policy",
+    }
+    before = len(events(container, "certificate.renewal_policy"))
+    if path == "preview":
+        r = client.get(
+            "/api/v1/renewals/preview",
+            params={"cursor": "not-a-cursor"},
+            headers=world.headers("admin2"),
+        )
+    else:
+        r = client.put(urls[path], json=body, headers=world.headers("admin2"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == field
+    if code:
+        assert r.json()["error"]["code"] == code
+    assert len(events(container, "certificate.renewal_policy")) == before
+    assert detail(client, world, cert_id)["renewal_policy"] is None
+
+
+def test_policy_settings_show_in_details_and_clear(
+    container: Container, client: TestClient, world: World
+) -> None:
+    admin = world.headers("admin2")
+    ca = issuing_authority_id(container)
+    r = client.put(
+        f"/api/v1/authorities/{ca}/renewal-policy",
+        json={"renewal_policy": "notify", "renew_before_days": 21},
+        headers=admin,
+    )
+    assert r.json() == {"renewal_policy": "notify", "renew_before_days": 21}
+    shown = client.get(f"/api/v1/authorities/{ca}", headers=admin).json()
+    assert (shown["renewal_policy"], shown["renew_before_days"]) == ("notify", 21)
+    created = client.post(
+        "/api/v1/authorities",
+        json={
+            "name": "notify-ca",
+            "subject": {"common_name": "Notify CA"},
+            "renewal_policy": "notify",
+        },
+        headers=admin,
+    ).json()
+    assert created["renewal_policy"] == "notify"
+    cert_id = issue(container, team_id=world.team_ids["own"], common_name="clear.example.com")
+    put_policy(client, world, f"{URL}/{cert_id}/renewal-policy", {"renewal_policy": "auto"})
+    r = client.delete(f"{URL}/{cert_id}/renewal-policy", headers=world.headers("member"))
+    assert r.status_code == 200, r.text
+    assert r.json()["renewal_policy"] is None
+    assert r.json()["effective"]["policy"] == "notify"
+    assert r.json()["effective"]["policy_source"] == "authority"
+    assert r.json()["effective"]["renew_before_days"] == 21
+    assert detail(client, world, cert_id)["renewal_policy"] is None
+    [change, cleared] = events(container, "certificate.renewal_policy", cert_id)
+    assert details(cleared) == {"renewal_policy": None, "renew_before_days": None}
+    assert cleared.actor == "user:member"

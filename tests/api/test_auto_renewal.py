@@ -455,6 +455,6 @@ def test_policy_settings_show_in_details_and_clear(
     assert r.json()["effective"]["policy_source"] == "authority"
     assert r.json()["effective"]["renew_before_days"] == 21
     assert detail(client, world, cert_id)["renewal_policy"] is None
-    [change, cleared] = events(container, "certificate.renewal_policy", cert_id)
+    [_change, cleared] = events(container, "certificate.renewal_policy", cert_id)
     assert details(cleared) == {"renewal_policy": None, "renew_before_days": None}
     assert cleared.actor == "user:member"

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -174,7 +174,7 @@ class AuditLog:
         head: ChainHead,
         actor: Actor,
         action: str,
-        events: list[tuple[str | None, str | int | None, Mapping[str, DetailValue]]],
+        events: Sequence[tuple[str | None, str | int | None, Mapping[str, DetailValue]]],
         *,
         outcome: str = "success",
     ) -> list[AuditRecord]:

@@ -90,14 +90,9 @@ def _override_due(dialect: str, now: dt.datetime) -> ColumnElement[bool]:
     """``not_after - effective days <= now``, in each database's date arithmetic (SQLite
     stores the text form, which julianday() reads)."""
     if dialect == "postgresql":
-        return cast(
-            ColumnElement[bool],
-            C.c.not_after - _EFFECTIVE_DAYS * literal_column("interval '1 day'") <= now,
-        )
-    return cast(
-        ColumnElement[bool],
-        func.julianday(C.c.not_after) - _EFFECTIVE_DAYS
-        <= func.julianday(now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")),
+        return C.c.not_after - _EFFECTIVE_DAYS * literal_column("interval '1 day'") <= now
+    return func.julianday(C.c.not_after) - _EFFECTIVE_DAYS <= func.julianday(
+        now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     )
 
 

@@ -25,6 +25,7 @@ from lemur.renewal.policy import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, R
 from lemur.renewal.selection import Candidate
 from lemur.renewal.service import PolicySetting, PreviewItem
 from lemur.services import Services
+from lemur.text import Line
 from lemur.web.api import get_container, read_session, require
 from lemur.web.openapi import errors
 
@@ -248,7 +249,7 @@ def delete_certificate_policy(
 @router.get("/api/v1/renewals/preview", response_model=PreviewOut)
 def preview(
     limit: int = Query(100, ge=1, le=MAX_PREVIEW_PAGE),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: Line | None = Query(None, max_length=200),
     principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),

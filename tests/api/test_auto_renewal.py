@@ -21,11 +21,12 @@ from lemur.container import Container
 from lemur.crypto.keys import KeySpec
 from lemur.jobs.engine import JobEngine
 from lemur.jobs.models import JobState
+from lemur.jobs.registry import JobKinds
 from lemur.jobs.outbox import enqueue
 from lemur.services import Services
 from tests.api.certs_helpers import make_csr
 from tests.api.conftest import World
-from tests.api.inventory_helpers import issue, issuing_authority_id
+from tests.api.inventory_helpers import issue, issuing_authority_id, statements
 from tests.api.renewal_helpers import (
     DAY,
     certificate_count,
@@ -458,3 +459,36 @@ def test_policy_settings_show_in_details_and_clear(
     [_change, cleared] = events(container, "certificate.renewal_policy", cert_id)
     assert details(cleared) == {"renewal_policy": None, "renew_before_days": None}
     assert cleared.actor == "user:member"
+
+
+def _pass_statements(container: Container) -> int:
+    """Statements one renewal pass executes (the pass alone: its renewals are not run)."""
+    from lemur.renewal.jobs import KINDS
+
+    pass_only = JobKinds([k for k in KINDS if k.name == "renewal.pass"])
+    start_pass(container)
+    db = container.db
+    with statements(db.write_engine) as written, statements(db.read_engine) as read:
+        assert JobEngine(container, pass_only).run_due() == 1
+    return len(written) + (len(read) if db.read_engine is not db.write_engine else 0)
+
+
+def test_a_pass_costs_the_same_statements_for_few_or_many_due_certificates(
+    container: Container, clock: FrozenClock, client: TestClient, world: World
+) -> None:
+    own, other = world.team_ids["own"], world.team_ids["other"]
+    put_policy(client, world, f"/api/v1/teams/{other}/renewal-policy", {"renewal_policy": "notify"})
+    for n in range(2):
+        issue(container, team_id=own, common_name=f"few-{n}.example.com", validity_days=30)
+        issue(container, team_id=other, common_name=f"few-n{n}.example.com", validity_days=30)
+    clock.advance(21 * DAY)
+    few = _pass_statements(container)
+    assert len(jobs(container, "renewal.renew")) == 2
+    for n in range(8):
+        issue(container, team_id=own, common_name=f"many-{n}.example.com", validity_days=30)
+        issue(container, team_id=other, common_name=f"many-n{n}.example.com", validity_days=30)
+    clock.advance(21 * DAY)
+    many = _pass_statements(container)
+    assert len(jobs(container, "renewal.renew")) == 10
+    assert len(events(container, "certificate.renewal_manual")) == 10
+    assert many == few

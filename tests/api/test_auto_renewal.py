@@ -21,8 +21,8 @@ from lemur.container import Container
 from lemur.crypto.keys import KeySpec
 from lemur.jobs.engine import JobEngine
 from lemur.jobs.models import JobState
-from lemur.jobs.registry import JobKinds
 from lemur.jobs.outbox import enqueue
+from lemur.jobs.registry import JobKinds
 from lemur.services import Services
 from tests.api.certs_helpers import make_csr
 from tests.api.conftest import World

@@ -29,6 +29,7 @@ from lemur.certificates.store import CertificateStore
 from lemur.db import UnitOfWork
 from lemur.jobs.schedule import build_schedule
 from lemur.jobs.service import JobService
+from lemur.renewal.service import RenewalService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -77,6 +78,9 @@ class Services:
 
     def revocation(self) -> RevocationService:
         return self._certificate_service(RevocationService)
+
+    def renewal(self) -> RenewalService:
+        return self._certificate_service(RenewalService)
 
     def authorities(self) -> AuthorityService:
         return AuthorityService(

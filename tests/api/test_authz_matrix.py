@@ -304,6 +304,10 @@ ROUTES = [
     Row("POST",   "/api/v1/authorities",                       Action.AUTHORITY_MANAGE, "A A D D D S", create_authority),
     Row("POST",   "/api/v1/authorities/import",                Action.AUTHORITY_MANAGE, "A A D D D S", import_authority),
     Row("GET",    "/api/v1/authorities/{authority_id}",        Action.AUTHORITY_READ,   "A A A A A A", authority_detail),
+    Row("PUT",    "/api/v1/authorities/{authority_id}/renewal-policy", Action.AUTHORITY_MANAGE, "A A D D D S", lambda ctx, who: (f"/api/v1/authorities/{issuing_ca_id(ctx)}/renewal-policy", {"renewal_policy": "auto"})),
+    Row("PUT",    "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", lambda ctx, who: (f"/api/v1/teams/{ctx.world.team_ids[who.team]}/renewal-policy", {"renewal_policy": "notify"})),
+    Row("DELETE", "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", team("/api/v1/teams/{team_id}/renewal-policy")),
+    Row("POST",   "/api/v1/renewals/run",                      Action.JOB_MANAGE,       "A A D D D S", plain("/api/v1/renewals/run")),
     # team-scoped: the member columns differ from here on
     Row("GET",    "/api/v1/certificates",                      Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/certificates")),
     Row("POST",   "/api/v1/certificates",                      Action.CERTIFICATE_ISSUE,  "A A A D D S", issue_certificate),
@@ -313,6 +317,9 @@ ROUTES = [
     Row("POST",   "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A S", on_certificate("/export", {"format": "pem-bundle"}), changes_state=False),
     Row("POST",   "/api/v1/certificates/{certificate_id}/revoke", Action.CERTIFICATE_REVOKE, "A A A H D S", on_certificate("/revoke", {"reason": "superseded"})),
     Row("POST",   "/api/v1/certificates/{certificate_id}/renew",  Action.CERTIFICATE_ISSUE,  "A A A H D S", on_certificate("/renew", {})),
+    Row("PUT",    "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy", {"renewal_policy": "notify", "renew_before_days": 20})),
+    Row("DELETE", "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy")),
+    Row("GET",    "/api/v1/renewals/preview",                  Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/renewals/preview")),
 ]
 # fmt: on
 TABLE = {(r.method, r.path): r for r in ROUTES}

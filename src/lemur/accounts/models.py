@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lemur.db import Base, UTCDateTime
@@ -54,6 +54,9 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Overrides of the authority's renewal policy for this team's certificates (None: inherit).
+    renewal_policy: Mapped[str | None] = mapped_column(String(16))
+    renew_before_days: Mapped[int | None] = mapped_column(Integer)
 
     members: Mapped[list[TeamMember]] = relationship(
         back_populates="team", cascade="all, delete-orphan"

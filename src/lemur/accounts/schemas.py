@@ -87,6 +87,12 @@ class TeamOut(BaseModel):
     description: str
     created_at: dt.datetime
     members: list[MemberOut]
+    renewal_policy: str | None = Field(
+        None, description="overrides the authority's renewal policy (auto|notify); null: inherit"
+    )
+    renew_before_days: int | None = Field(
+        None, description="overrides the renewal window in days; null: inherit"
+    )
 
     @classmethod
     def of(cls, team: Team) -> TeamOut:
@@ -102,6 +108,8 @@ class TeamOut(BaseModel):
                 ),
                 key=lambda m: m.username,
             ),
+            renewal_policy=team.renewal_policy,
+            renew_before_days=team.renew_before_days,
         )
 
 

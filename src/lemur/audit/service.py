@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -168,6 +168,46 @@ class AuditLog:
         conn.execute(_INSERT_EVENT, {name: getattr(event, name) for name in _EVENT_FIELDS})
         conn.execute(_MOVE_HEAD, {"seq": event.seq, "hash": event.hash})
         return event
+
+    def append_many(
+        self,
+        head: ChainHead,
+        actor: Actor,
+        action: str,
+        events: Sequence[tuple[str | None, str | int | None, Mapping[str, DetailValue]]],
+        *,
+        outcome: str = "success",
+    ) -> list[AuditRecord]:
+        """Append one event per (target_type, target_id, details) after ``head``, chained in
+        order, with two statements however many (a batch of the renewal pass)."""
+        if not events:
+            return []
+        head_seq, head_hash = head
+        now = self._clock.now().astimezone(dt.UTC)
+        written: list[AuditRecord] = []
+        for target_type, target_id, details in events:
+            unsealed = AuditRecord(
+                seq=head_seq + 1,
+                occurred_at=now,
+                actor=actor.name,
+                action=action,
+                target_type=target_type,
+                target_id=None if target_id is None else str(target_id),
+                outcome=outcome,
+                client_address=actor.client_address,
+                details=json.dumps(dict(details), sort_keys=True, separators=(",", ":")),
+                prev_hash=head_hash,
+                hash="",
+            )
+            event = dataclasses.replace(unsealed, hash=event_hash(unsealed))
+            written.append(event)
+            head_seq, head_hash = event.seq, event.hash
+        conn = self._session.connection()
+        conn.execute(
+            _INSERT_EVENT, [{name: getattr(e, name) for name in _EVENT_FIELDS} for e in written]
+        )
+        conn.execute(_MOVE_HEAD, {"seq": head_seq, "hash": head_hash})
+        return written
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ def create_authority(
                 default_validity_days=body.default_validity_days,
                 max_validity_days=body.max_validity_days,
                 exportable=body.exportable,
+                renewal_policy=body.renewal_policy.value,
+                renew_before_days=body.renew_before_days,
             )
         )
     except InvalidInput as exc:

@@ -39,3 +39,9 @@ class Authority(Base):
     crl_der: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     crl_next_update: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     crl_stale: Mapped[bool] = mapped_column(default=True)
+    # Automatic renewal (lemur.renewal.policy): "auto" or "notify", overridable per team and
+    # per certificate; renew_before_days replaces the standard renewal window when set.
+    renewal_policy: Mapped[str | None] = mapped_column(
+        String(16), default="auto", server_default="auto"
+    )
+    renew_before_days: Mapped[int | None] = mapped_column(Integer)

@@ -29,6 +29,8 @@ class AuthorityRecord:
     exportable: bool
     created_at: dt.datetime
     certificate: CACertificate | None
+    renewal_policy: str = "auto"
+    renew_before_days: int | None = None
 
     @classmethod
     def of(cls, row: Authority, certificate: CACertificate | None) -> AuthorityRecord:
@@ -46,6 +48,8 @@ class AuthorityRecord:
             exportable=row.exportable,
             created_at=row.created_at,
             certificate=certificate,
+            renewal_policy=row.renewal_policy or "auto",
+            renew_before_days=row.renew_before_days,
         )
 
     @property

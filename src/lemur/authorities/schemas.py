@@ -11,6 +11,7 @@ from lemur.bounds import MAX_CA_VALIDITY_DAYS, MAX_PATH_LENGTH, MAX_VALIDITY_DAY
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.ids import BodyId
+from lemur.renewal.policy import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
 from lemur.text import Line, PEMText, Text
 
 
@@ -54,6 +55,18 @@ class AuthorityCreate(Strict):
         description="whether the CA's private key may ever be exported (audited as "
         "authority.export_key); cannot be changed later",
     )
+    renewal_policy: RenewalPolicy = Field(
+        RenewalPolicy.AUTO,
+        description="auto: renew certificates inside their renewal window; notify: tell "
+        "their owners only (teams and certificates may override it)",
+    )
+    renew_before_days: int | None = Field(
+        None,
+        ge=MIN_RENEW_BEFORE_DAYS,
+        le=MAX_RENEW_BEFORE_DAYS,
+        description="renewal window in days before expiry; default: the last third of the "
+        "lifetime, at most 30 days",
+    )
 
 
 class AuthorityImport(Strict):
@@ -87,6 +100,8 @@ class AuthorityOut(BaseModel):
     ocsp_url: str | None
     ca_issuers_url: str
     created_at: dt.datetime
+    renewal_policy: str
+    renew_before_days: int | None
 
     @classmethod
     def of(
@@ -118,6 +133,8 @@ class AuthorityOut(BaseModel):
             ocsp_url=urls.ocsp(authority.id) if authority.has_key else None,
             ca_issuers_url=urls.ca_issuers(authority.id),
             created_at=authority.created_at,
+            renewal_policy=authority.renewal_policy,
+            renew_before_days=authority.renew_before_days,
         )
 
 

@@ -275,6 +275,8 @@ class AuthorityService:
                 max_validity_days=spec.max_validity_days,
                 active=True,
                 exportable=spec.exportable,
+                renewal_policy=spec.renewal_policy,
+                renew_before_days=spec.renew_before_days,
                 created_at=now,
                 crl_number=0,
                 crl_stale=True,
@@ -302,6 +304,7 @@ class AuthorityService:
                     "key_spec": spec.key_spec.value,
                     "cab_forum": spec.cab_forum,
                     "exportable": spec.exportable,
+                    "renewal_policy": spec.renewal_policy,
                 },
             )
             new_id = authority.id

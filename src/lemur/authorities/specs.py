@@ -55,3 +55,5 @@ class LocalAuthoritySpec:
     max_validity_days: int = 397
     description: str = ""
     exportable: bool = False
+    renewal_policy: str = "auto"
+    renew_before_days: int | None = None

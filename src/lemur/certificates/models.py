@@ -23,6 +23,8 @@ class Certificate(Base):
         Index("ix_certificates_authority_not_after", "authority_id", "not_after"),
         Index("ix_certificates_not_after_id", "not_after", "id"),
         Index("ix_certificates_renew_after", "renew_after"),
+        # The renewal pass reads the largest per-certificate window override (lemur.renewal).
+        Index("ix_certificates_renew_before_days", "renew_before_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,6 +60,11 @@ class Certificate(Base):
     # Start of the renewal window (lemur.certificates.renewal), computed once at insert so
     # that status=expiring is an index range rather than an expression per row.
     renew_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Renewal policy overrides (None: the team's, else the authority's; lemur.renewal) and
+    # when the renewal pass told the owners that Lemur will not renew this one itself.
+    renewal_policy: Mapped[str | None] = mapped_column(String(16))
+    renew_before_days: Mapped[int | None] = mapped_column(Integer)
+    renewal_manual_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     names: Mapped[list[CertificateName]] = relationship(
         back_populates="certificate", cascade="all, delete-orphan", order_by="CertificateName.id"
@@ -111,6 +118,9 @@ class CertificateRecord:
     names: tuple[NameEntry, ...]
     team_name: str | None = None
     authority_name: str | None = None
+    renewal_policy: str | None = None
+    renew_before_days: int | None = None
+    renewal_manual_at: dt.datetime | None = None
 
 
 class CertificateName(Base):

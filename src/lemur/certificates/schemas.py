@@ -290,6 +290,12 @@ class CertificateDetailOut(CertificateOut):
     history: list[HistoryEntry]
     revocation_scope: RevocationScope | None = Field(None, description=SCOPE_DESCRIPTION)
     revocation_note: str | None = None
+    renewal_policy: str | None = Field(
+        None, description="this certificate's renewal policy override (auto|notify); null: inherit"
+    )
+    renew_before_days: int | None = Field(
+        None, description="this certificate's renewal window override in days; null: inherit"
+    )
 
     @classmethod
     def render(cls, view: CertificateView, *, now: dt.datetime) -> CertificateDetailOut:
@@ -327,6 +333,8 @@ class CertificateDetailOut(CertificateOut):
             history=history,
             revocation_scope=scope,
             revocation_note=None if scope is None else scope.note(cert.authority_name),
+            renewal_policy=cert.renewal_policy,
+            renew_before_days=cert.renew_before_days,
         )
 
     @staticmethod

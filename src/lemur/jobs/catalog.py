@@ -33,4 +33,6 @@ BUILTIN = (
 
 
 def default_kinds() -> JobKinds:
-    return JobKinds((*BUILTIN, *MAINTENANCE))
+    from lemur.renewal.jobs import KINDS as RENEWAL
+
+    return JobKinds((*BUILTIN, *MAINTENANCE, *RENEWAL))

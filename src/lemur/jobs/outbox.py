@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import event, insert
@@ -49,6 +49,27 @@ def _wake_all(_session: Session) -> None:
         wake()
 
 
+def _row(
+    kind: str,
+    args: Mapping[str, Any] | None,
+    key: str | None,
+    *,
+    now: dt.datetime,
+    run_after: dt.datetime | None,
+    max_attempts: int,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "args": json.dumps(dict(args or {}), separators=(",", ":"), sort_keys=True),
+        "unique_key": key,
+        "state": JobState.PENDING.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after or now,
+        "created_at": now,
+    }
+
+
 def enqueue(
     session: Session,
     kind: str,
@@ -60,16 +81,7 @@ def enqueue(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> int | None:
     """Write a job in ``session``'s transaction; its id, or None when ``key`` is taken."""
-    values = {
-        "kind": kind,
-        "args": json.dumps(dict(args or {}), separators=(",", ":"), sort_keys=True),
-        "unique_key": key,
-        "state": JobState.PENDING.value,
-        "attempts": 0,
-        "max_attempts": max_attempts,
-        "run_after": run_after or now,
-        "created_at": now,
-    }
+    values = _row(kind, args, key, now=now, run_after=run_after, max_attempts=max_attempts)
     table = JOBS
     dialect = session.get_bind().dialect.name
     if key is None:
@@ -92,6 +104,27 @@ def enqueue(
     if job_id is not None:
         wake_on_commit(session)
     return job_id
+
+
+def enqueue_many(
+    session: Session,
+    kind: str,
+    jobs: Sequence[tuple[Mapping[str, Any], str]],
+    *,
+    now: dt.datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> None:
+    """Write one job per (args, key) in ``session``'s transaction, in one statement
+    (executemany); keys already taken are skipped, as with :func:`enqueue`."""
+    if not jobs:
+        return
+    rows = [
+        _row(kind, args, key, now=now, run_after=None, max_attempts=max_attempts)
+        for args, key in jobs
+    ]
+    make = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(make(JOBS).on_conflict_do_nothing(index_elements=["unique_key"]), rows)
+    wake_on_commit(session)
 
 
 def wake_on_commit(session: Session) -> None:

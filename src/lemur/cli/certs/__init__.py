@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from lemur.cli.certs import export, issue, lifecycle, listing, show
+from lemur.cli.certs import export, issue, lifecycle, listing, renewals, show
 
 cert = typer.Typer(
     help="Request, import, find, export, revoke and renew certificates (through the API: "
@@ -24,5 +24,6 @@ cert.command("show")(show.show)
 cert.command("export")(export.export)
 cert.command("revoke")(lifecycle.revoke)
 cert.command("renew")(lifecycle.renew)
+cert.command("renewals")(renewals.renewals)
 
 __all__ = ["cert"]

@@ -32,4 +32,6 @@ BUILTIN = (
 
 
 def default_kinds() -> JobKinds:
-    return JobKinds(BUILTIN)
+    from lemur.notifications.jobs import KINDS as NOTIFICATIONS
+
+    return JobKinds((*BUILTIN, *NOTIFICATIONS))

@@ -149,6 +149,28 @@ class Settings(BaseSettings):
     create_local_ca: bool = Field(
         True, description="At init, create a Local Root CA and a Local Issuing CA if none exist"
     )
+    outbound_allowed_networks: str = Field(
+        "",
+        description="Comma-separated networks (CIDR) plugins may connect to (webhooks, Slack, "
+        "SMTP, SES); default all but the built-in denied ranges (see lemur/outbound.py)",
+    )
+    outbound_denied_networks: str = Field(
+        "",
+        description="Comma-separated networks (CIDR) plugins may never connect to, on top of "
+        "link-local (cloud metadata), multicast and unspecified addresses",
+    )
+    outbound_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Connect and read timeout of outbound plugin calls"
+    )
+    outbound_max_response_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest response body read from an outbound call"
+    )
+
+    @field_validator("outbound_allowed_networks", "outbound_denied_networks")
+    @classmethod
+    def _outbound_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
     @field_validator("schedule")
     @classmethod

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 
@@ -19,13 +21,28 @@ if TYPE_CHECKING:  # httpx is only needed by plugins that make HTTP calls
     import httpx
 
 
+class OutboundGuard(Protocol):
+    """The outbound address policy for connections that do not go through ``http`` (SMTP,
+    SDKs such as boto3): :mod:`lemur.outbound` implements it."""
+
+    def connect(self, host: str, port: int, timeout: float) -> socket.socket:
+        """A TCP connection to ``host`` resolved once, every address checked, connected to
+        a checked address. Raises PluginRejected (code ``outbound_address_denied``) for a
+        denied address, OSError when the host cannot be resolved or reached."""
+
+    def check_host(self, host: str, port: int) -> tuple[str, ...]:
+        """The checked addresses of ``host`` (for clients that connect by themselves)."""
+
+
 @dataclass(frozen=True)
 class PluginContext:
-    """What a plugin may use besides its options. The HTTP client is the guarded one."""
+    """What a plugin may use besides its options. The HTTP client is the guarded one
+    (:func:`lemur.outbound.guarded_client`), ``outbound`` the same policy for sockets."""
 
     clock: Clock
     logger: logging.Logger
     http: httpx.Client | None = None
+    outbound: OutboundGuard | None = None
 
 
 @dataclass(frozen=True)
@@ -155,16 +172,37 @@ class DiscoveredEndpoint:
     sni: str | None = None
 
 
+_MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
+
+
 @dataclass(frozen=True)
 class Notice:
-    """One message for a notifier: a subject, plain text, and the certificates concerned."""
+    """One message for a notifier: a subject, plain text (``body``), optionally an HTML
+    alternative, and the certificates concerned.
+
+    ``message_id`` (RFC 5322 form ``<left@right>``) is chosen by the caller for one logical
+    message: a resend of the same message carries the same id, so a recipient (or the
+    receiving system) can recognise a repeat. ``link`` points to the message's subject in
+    Lemur (a certificate, or a list of them)."""
 
     event: str
     subject: str
     body: str
     certificate_ids: tuple[int, ...] = ()
+    message_id: str = field(kw_only=True)
+    html: str | None = field(default=None, kw_only=True)
+    link: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not _MESSAGE_ID.match(self.message_id):
+            raise ValueError("message_id must look like <unique-part@domain>")
+        if "\r" in self.subject or "\n" in self.subject:
+            raise ValueError("a subject is one line (no CR or LF)")
 
 
 @dataclass(frozen=True)
 class Recipient:
+    """Where a message goes: an email address for ``email`` and ``ses``; informative for
+    ``slack`` and ``webhook``, whose target is the channel's URL."""
+
     address: str

@@ -24,13 +24,14 @@ against your plugin::
 Test against a real system where one can run (a container, a local server); fakes only
 where none can. This package imports pytest, so import it from test code only. Its modules: readback
 (parsing what a plugin produced back), classes (the plugin class as the registry sees it),
-issuers (issuing, revoking, creating authorities, publishing CRLs), exporters.
+issuers (issuing, revoking, creating authorities, publishing CRLs), exporters, notifiers.
 """
 
 from __future__ import annotations
 
 from lemur.plugins.testing.classes import PluginClassContract
 from lemur.plugins.testing.exporters import ExporterContract
+from lemur.plugins.testing.notifiers import NotifierContract, contract_notice, secret_values
 from lemur.plugins.testing.issuers import (
     AuthorityCreatorContract,
     CRLPublisherContract,
@@ -43,8 +44,11 @@ __all__ = [
     "CRLPublisherContract",
     "ExporterContract",
     "IssuerContract",
+    "NotifierContract",
     "PluginClassContract",
     "ReadBack",
     "assert_chain_links",
+    "contract_notice",
     "read_back",
+    "secret_values",
 ]

@@ -22,6 +22,7 @@ from lemur.container import Container
 from lemur.health.api import router as health_router
 from lemur.jobs.embedded import EmbeddedRunner
 from lemur.jobs.schedule import build_schedule, runnable_schedule
+from lemur.notifications.api import router as notifications_router
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
 from lemur.web.limits import BodySizeLimit, HeaderLimit, InputGuard
@@ -93,6 +94,7 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         authorities_router,
         certificates_router,
         catalog_router,
+        notifications_router,
         revocation_router,
         ui_router,
     ):

@@ -27,6 +27,7 @@ from lemur.certificates.revocation import RevocationService
 from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
 from lemur.db import UnitOfWork
+from lemur.notifications.service import NotificationService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -114,6 +115,9 @@ class Services:
             session_lifetime=dt.timedelta(minutes=settings.session_lifetime_minutes),
             device_secret=self._container.session_secret,
         )
+
+    def notifications(self) -> NotificationService:
+        return NotificationService(self.uow, container=self._container, actor=self.actor)
 
     def close(self) -> None:
         self.uow.close()

@@ -168,10 +168,10 @@ class Recipients:
                 .where(TeamMember.team_id.in_(sorted(team_ids)), has_email)
                 .order_by(User.email)
             ):
-                self.owners[team_id].append(email.strip().lower())
+                self.owners[team_id].append(str(email).strip().lower())
         if any(r.security_team for r in addressed):
             self.security = [
-                e.strip().lower()
+                str(e).strip().lower()
                 for e in session.scalars(
                     select(User.email).where(User.role == Role.SECURITY, has_email)
                 )
@@ -208,7 +208,7 @@ def write_digests(
     if not todo:
         return PassResult(0, 0)
     host = _message_host(base_url)
-    rows = []
+    rows: list[dict[str, Any]] = []
     tokens = []
     for d in todo:
         items = sorted(

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from lemur.clock import SystemClock
 from lemur.crypto.keyring import KeyRing
 from lemur.notifications.models import Channel
 from lemur.plugins.base import Notifier
@@ -38,7 +39,9 @@ def notifier(container: Container, plugin: str, options: Any) -> Iterator[Notifi
     from lemur.outbound import OutboundPolicy, plugin_context
 
     policy = OutboundPolicy.from_settings(container.settings)
-    with plugin_context(policy, container.clock, f"lemur.notifiers.{plugin}") as context:
+    # Wall-clock time, whatever clock the installation runs on: a webhook's signature
+    # timestamp is checked by the receiver against its own clock.
+    with plugin_context(policy, SystemClock(), f"lemur.notifiers.{plugin}") as context:
         yield container.plugins.instantiate("notifier", plugin, options, context)
 
 

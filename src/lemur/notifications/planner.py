@@ -106,8 +106,11 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def days_left(not_after: dt.datetime, now: dt.datetime) -> int:
-    """Whole days left (rounded down): 13.5 days left is 13, past the 14-day threshold."""
-    return int((not_after - now) // DAY)
+    """Days left, rounded up as people count them: 13 days and 23 hours is 14 days, which
+    crosses the 14-day threshold; 14 days and an hour is 15, which does not."""
+    left = not_after - now
+    whole = left // DAY
+    return int(whole) + (1 if left - whole * DAY else 0)
 
 
 def active_rules(session: Session, events: Iterable[str]) -> list[ActiveRule]:
@@ -345,7 +348,7 @@ def expiry_pass(session: Session, *, now: dt.datetime, base_url: str) -> PassRes
             .outerjoin(Team, Team.id == c.team_id)
             .where(
                 c.not_after > now,
-                c.not_after < now + (horizon + 1) * DAY,
+                c.not_after <= now + horizon * DAY,
                 c.revoked_at.is_(None),
                 c.replaced_by_id.is_(None),
                 _not_muted(c.id),

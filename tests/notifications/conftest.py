@@ -18,6 +18,7 @@ from lemur.jobs.engine import JobEngine
 from lemur.notifications.events import Event
 from lemur.notifications.service import RuleInput
 from lemur.services import Services
+from tests.api.conftest import client, world  # noqa: F401  (fixtures)
 from tests.peers.fixtures import (  # noqa: F401  (fixtures)
     WEBHOOK_SECRET,
     _smtp_session,

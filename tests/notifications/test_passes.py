@@ -222,9 +222,7 @@ def test_a_job_that_gave_up_notifies_the_security_team(
     nworld: NWorld, smtp_server: SMTPPeer, clock: FrozenClock
 ) -> None:
     channel = nworld.channel("mail", "email", email_options(smtp_server))
-    nworld.rule(
-        "jobs", channel, events=(Event.JOB_FAILED,), owners=False, security_team=True
-    )
+    nworld.rule("jobs", channel, events=(Event.JOB_FAILED,), owners=False, security_team=True)
     nworld.events_pass()
     with nworld.container.db.write() as session:
         enqueue(session, "noop", {"seconds": -1}, now=clock.now(), max_attempts=1)
@@ -303,5 +301,3 @@ def test_expired_revoked_and_replaced_certificates_get_no_expiry_notice(
     nworld.expiry_pass()
     assert smtp_server.messages == []
     assert expired
-
-

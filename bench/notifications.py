@@ -226,7 +226,7 @@ def add_rule(container: Any, plugin: str, options: dict[str, Any]) -> None:
                 (),
                 None,
                 True,
-            )  # fmt: skip
+            )
         )
 
 
@@ -307,7 +307,7 @@ def bench_pass(backend: str, sizes: list[int], due: int, reps: int) -> list[Pass
                     "port": 25,
                     "security": "none",
                     "from_address": "lemur@bench.example",
-                },  # fmt: skip
+                },
             )
             times, statements, messages, notices = time_pass(container, reps)
             out.append(PassResult(backend, size, due, loaded, times, statements, messages, notices))
@@ -372,7 +372,7 @@ def bench_digest(backend: str, due: int, recipients: int) -> DigestResult:
                     "security": "none",
                     "from_address": "lemur@bench.example",
                     "timeout": 10,
-                },  # fmt: skip
+                },
             )
             started = time.perf_counter()
             with container.db.write() as session:

@@ -232,9 +232,15 @@ def authority_detail(ctx: Ctx, who: Caller) -> tuple[str, Any]:
 def fresh_channel(ctx: Ctx) -> int:
     ctx.n += 1
     with Services(ctx.c, cli_principal()) as services:
-        return services.notifications().create_channel(
-            f"matrix-{ctx.n}", "webhook", {"url": "https://hooks.example.test/x", "secret": "s" * 20}
-        ).id
+        return (
+            services.notifications()
+            .create_channel(
+                f"matrix-{ctx.n}",
+                "webhook",
+                {"url": "https://hooks.example.test/x", "secret": "s" * 20},
+            )
+            .id
+        )
 
 
 def create_channel(ctx: Ctx, who: Caller) -> tuple[str, Any]:
@@ -256,9 +262,23 @@ def fresh_rule(ctx: Ctx) -> int:
 
     channel_id = fresh_channel(ctx)
     with Services(ctx.c, cli_principal()) as services:
-        return services.notifications().create_rule(
-            RuleInput(f"rule-{ctx.n}", channel_id, (Event.EXPIRING,), (30, 7), True, False, (), None, True)
-        ).id
+        return (
+            services.notifications()
+            .create_rule(
+                RuleInput(
+                    f"rule-{ctx.n}",
+                    channel_id,
+                    (Event.EXPIRING,),
+                    (30, 7),
+                    True,
+                    False,
+                    (),
+                    None,
+                    True,
+                )
+            )
+            .id
+        )
 
 
 def create_rule(ctx: Ctx, who: Caller) -> tuple[str, Any]:

@@ -3,12 +3,15 @@ the message history with failures visible, the test message, mutes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
 from lemur.container import Container
 from tests.api.conftest import World
-from tests.notifications.conftest import WEBHOOK_SECRET, NWorld, email_options
+from tests.notifications.conftest import NWorld, email_options
+from tests.peers.fixtures import WEBHOOK_SECRET
 from tests.peers.receivers import WebhookReceiver
 from tests.peers.smtp import SMTPPeer
 
@@ -133,7 +136,7 @@ def test_rules_validate_thresholds_addresses_and_channel(client: TestClient, wor
         },
     ).json()["id"]
     base = {"name": "r", "channel_id": channel, "events": ["expiring"]}
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"thresholds": [30, 14, 0]}, "thresholds[2]"),
         ({"thresholds": [30, 14, 400]}, "thresholds[2]"),
         ({"thresholds": [30, 14, 30]}, "thresholds[2]"),

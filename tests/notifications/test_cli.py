@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.cli.test_cert_cli import Lemur, lemur  # noqa: F401  (fixture)
-from tests.notifications.conftest import WEBHOOK_SECRET
+from tests.peers.fixtures import WEBHOOK_SECRET
 from tests.peers.receivers import WebhookReceiver
 
 
@@ -19,9 +19,18 @@ def test_channels_rules_messages_and_mutes_from_the_command_line(
     options = tmp_path / "hook.json"
     options.write_text(json.dumps({"url": webhook_receiver.url, "timeout": 2}))
     created = lemur.json(
-        "notifications", "channels", "create", "ops-hook", "--plugin", "webhook",
-        "--options-file", str(options), "--secret", "secret", stdin=WEBHOOK_SECRET + "\n",
-    )  # fmt: skip
+        "notifications",
+        "channels",
+        "create",
+        "ops-hook",
+        "--plugin",
+        "webhook",
+        "--options-file",
+        str(options),
+        "--secret",
+        "secret",
+        stdin=WEBHOOK_SECRET + "\n",
+    )
     assert created["options"]["secrets_set"] == ["secret"]
     listed = lemur.run("notifications", "channels", "list", "--json")
     assert WEBHOOK_SECRET not in listed.stdout
@@ -38,14 +47,27 @@ def test_channels_rules_messages_and_mutes_from_the_command_line(
     assert webhook_receiver.verified()
 
     rule = lemur.json(
-        "notifications", "rules", "create", "expiry", "--channel", str(created["id"]),
-        "--thresholds", "30,7,14",
-    )  # fmt: skip
+        "notifications",
+        "rules",
+        "create",
+        "expiry",
+        "--channel",
+        str(created["id"]),
+        "--thresholds",
+        "30,7,14",
+    )
     assert rule["thresholds"] == [30, 14, 7]
     bad = lemur.run(
-        "notifications", "rules", "create", "bad", "--channel", str(created["id"]),
-        "--thresholds", "30,0", "--json",
-    )  # fmt: skip
+        "notifications",
+        "rules",
+        "create",
+        "bad",
+        "--channel",
+        str(created["id"]),
+        "--thresholds",
+        "30,0",
+        "--json",
+    )
     assert bad.returncode == 3
     assert json.loads(bad.stdout or bad.stderr)["error"]["field"] == "thresholds[1]"
     assert lemur.json("notifications", "messages", "list")["items"] == []

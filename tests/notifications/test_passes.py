@@ -19,9 +19,10 @@ from lemur.jobs.outbox import enqueue
 from lemur.notifications.events import Event
 from lemur.notifications.models import LedgerEntry, Message
 from lemur.notifications.planner import expiry_pass
-from tests.notifications.conftest import WEBHOOK_SECRET, NWorld, email_options
+from tests.notifications.conftest import NWorld, email_options
+from tests.peers.fixtures import WEBHOOK_SECRET
 from tests.peers.receivers import WebhookReceiver
-from tests.peers.smtp import SMTPPeer
+from tests.peers.smtp import ReceivedMail, SMTPPeer
 
 DAY = dt.timedelta(days=1)
 
@@ -41,8 +42,14 @@ def ledger(container: Container) -> list[tuple[str, str, int, str, bool]]:
         ]
 
 
-def mails_to(smtp: SMTPPeer, address: str) -> list[object]:
+def mails_to(smtp: SMTPPeer, address: str) -> list[ReceivedMail]:
     return [m for m in smtp.messages if address in m.rcpt_tos]
+
+
+def plain_text(mail: ReceivedMail) -> str:
+    part = mail.message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
 
 
 def test_one_digest_per_member_listing_every_due_certificate(
@@ -64,10 +71,12 @@ def test_one_digest_per_member_listing_every_due_certificate(
         ("bob@example.test",),
     ]
     mail = mails_to(smtp_server, "alice@example.test")[0]
-    message = mail.message  # type: ignore[attr-defined]
+    message = mail.message
     assert message["Subject"] == "Lemur: 3 certificates expire soon, the first in 5 days"
-    text = message.get_body(("plain",)).get_content()
-    html = message.get_body(("html",)).get_content()
+    text = plain_text(mail)
+    html_part = message.get_body(("html",))
+    assert html_part is not None
+    html = str(html_part.get_content())
     base = nworld.container.settings.effective_base_url
     for cert_id, name, left in zip(ids, ("api", "pay", "shop"), (5, 15, 25), strict=True):
         assert f"- {name}.example.com" in text
@@ -82,8 +91,7 @@ def test_one_digest_per_member_listing_every_due_certificate(
     sent = messages(nworld.container)
     assert [m.state for m in sent] == ["sent", "sent"]
     assert {m.message_id for m in sent} == {
-        mail.message["Message-ID"]  # type: ignore[attr-defined]
-        for mail in smtp_server.messages
+        mail.message["Message-ID"] for mail in smtp_server.messages
     }
 
     # Running the pass again (same day, or the next) sends nothing new.
@@ -214,7 +222,7 @@ def test_issued_and_revoked_events_become_messages(
         "Lemur: certificate issued: new.example.com",
         "Lemur: certificate revoked: new.example.com",
     ]
-    body = smtp_server.messages[1].message.get_body(("plain",)).get_content()
+    body = plain_text(smtp_server.messages[1])
     assert "reason: key_compromise" in body
 
 
@@ -232,7 +240,7 @@ def test_a_job_that_gave_up_notifies_the_security_team(
     [mail] = smtp_server.messages
     assert mail.rcpt_tos == ("sam@example.test",)
     assert mail.message["Subject"].startswith("Lemur: job failed: job ")
-    assert "noop" in mail.message.get_body(("plain",)).get_content()
+    assert "noop" in plain_text(mail)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -321,8 +321,16 @@ def rules_create(
     as_json: bool = JSON,
 ) -> None:
     """Create a rule (default: event expiring, thresholds 30,14,7,3,1, the owners)."""
-    body = _rule_body(name, channel, event or [Event.EXPIRING], thresholds, owners,
-                      security_team, address, team_id)  # fmt: skip
+    body = _rule_body(
+        name,
+        channel,
+        event or [Event.EXPIRING],
+        thresholds,
+        owners,
+        security_team,
+        address,
+        team_id,
+    )
     with connect(url, token) as client:
         item = client.post(f"{API}/rules", body, RuleOut)
     if as_json:

@@ -37,7 +37,7 @@ class Strict(BaseModel):
 class ChannelCreate(Strict):
     name: Line = Field(max_length=64, description="lowercase letters, digits, '.', '_', '-'")
     plugin: Line = Field(max_length=64, description="a notifier plugin: email, ses, slack, webhook")
-    options: dict[str, Any] = Field(
+    options: dict[Line, Any] = Field(
         default_factory=dict,
         description="the plugin's options (GET /api/v1/plugins has their schema); secrets are "
         "stored encrypted and never returned",
@@ -47,7 +47,7 @@ class ChannelCreate(Strict):
 
 class ChannelUpdate(Strict):
     name: Line | None = Field(None, max_length=64)
-    options: dict[str, Any] | None = Field(
+    options: dict[Line, Any] | None = Field(
         None,
         description="merged key by key into the stored options: a key left out (a secret in "
         "particular) keeps its value",

@@ -221,9 +221,14 @@ class NotificationService:
             tx.session.add(channel)
             tx.session.flush()
             self._record(
-                tx.session, "notification.channel_create", "channel", channel.id,
-                name=name, plugin=plugin, enabled=enabled,
-            )  # fmt: skip
+                tx.session,
+                "notification.channel_create",
+                "channel",
+                channel.id,
+                name=name,
+                plugin=plugin,
+                enabled=enabled,
+            )
             view = self._channel_view(channel)
         return view
 
@@ -272,9 +277,13 @@ class NotificationService:
                 changed.append("enabled")
             channel.updated_at = self._clock.now()
             self._record(
-                tx.session, "notification.channel_update", "channel", channel.id,
-                name=channel.name, changed=changed,
-            )  # fmt: skip
+                tx.session,
+                "notification.channel_update",
+                "channel",
+                channel.id,
+                name=channel.name,
+                changed=changed,
+            )
             tx.session.flush()
             view = self._channel_view(channel)
         return view
@@ -294,9 +303,13 @@ class NotificationService:
                     field="channel_id",
                 )
             self._record(
-                tx.session, "notification.channel_delete", "channel", channel.id,
-                name=channel.name, plugin=channel.plugin,
-            )  # fmt: skip
+                tx.session,
+                "notification.channel_delete",
+                "channel",
+                channel.id,
+                name=channel.name,
+                plugin=channel.plugin,
+            )
             tx.session.delete(channel)
 
     def send_test(self, channel_id: int, recipients: Sequence[str]) -> TestResult:
@@ -337,10 +350,15 @@ class NotificationService:
             error = LemurError(f"{type(exc).__name__}: {exc}"[:500], code="plugin_error")
         with self._uow.write() as tx:
             self._record(
-                tx.session, "notification.channel_test", "channel", channel.id,
-                name=channel.name, delivered=error is None, recipients=list(recipients),
+                tx.session,
+                "notification.channel_test",
+                "channel",
+                channel.id,
+                name=channel.name,
+                delivered=error is None,
+                recipients=list(recipients),
                 error=None if error is None else error.code,
-            )  # fmt: skip
+            )
         return TestResult(
             delivered=error is None,
             plugin=channel.plugin,
@@ -353,13 +371,17 @@ class NotificationService:
     # -- rules ----------------------------------------------------------------------------
 
     def _rule_views(self, session: Session, rules: Sequence[Rule]) -> list[RuleView]:
-        names = dict(
-            session.execute(
-                select(Channel.id, Channel.name).where(
-                    Channel.id.in_(sorted({r.channel_id for r in rules}))
-                )
-            ).all()
-        ) if rules else {}  # fmt: skip
+        names = (
+            dict(
+                session.execute(
+                    select(Channel.id, Channel.name).where(
+                        Channel.id.in_(sorted({r.channel_id for r in rules}))
+                    )
+                ).all()
+            )
+            if rules
+            else {}
+        )
         return [
             RuleView(
                 id=r.id,
@@ -463,9 +485,14 @@ class NotificationService:
             tx.session.add(rule)
             tx.session.flush()
             self._record(
-                tx.session, "notification.rule_create", "rule", rule.id,
-                name=rule.name, channel_id=rule.channel_id, events=events,
-            )  # fmt: skip
+                tx.session,
+                "notification.rule_create",
+                "rule",
+                rule.id,
+                name=rule.name,
+                channel_id=rule.channel_id,
+                events=events,
+            )
             view = self._rule_views(tx.session, [rule])[0]
         return view
 
@@ -507,9 +534,13 @@ class NotificationService:
             rule.updated_at = self._clock.now()
             tx.session.flush()
             self._record(
-                tx.session, "notification.rule_update", "rule", rule.id,
-                name=rule.name, changed=sorted(changes),
-            )  # fmt: skip
+                tx.session,
+                "notification.rule_update",
+                "rule",
+                rule.id,
+                name=rule.name,
+                changed=sorted(changes),
+            )
             view = self._rule_views(tx.session, [rule])[0]
         return view
 

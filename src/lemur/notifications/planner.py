@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from lemur.accounts.models import Role, Team, TeamMember, User
 from lemur.audit.models import AuditEvent, AuditHead
 from lemur.certificates.models import Certificate, CertificateName
+from lemur.jobs.models import JOBS, JobState
 from lemur.jobs.outbox import enqueue
 from lemur.notifications.events import (
     ACTIONS,
@@ -266,16 +267,32 @@ def write_digests(
             )
     for batch in chunks(ledger_rows):
         _insert_ignoring_conflicts(session, LEDGER, list(batch))
-    for row in rows:
-        message = ids[row["message_id"]]
-        enqueue(
-            session,
-            SEND_KIND,
-            {"message_id": message},
-            now=now,
-            key=f"notify:message:{message}",
-            max_attempts=SEND_MAX_ATTEMPTS,
-        )
+    # The first send job through enqueue() (which also wakes this process's runner when the
+    # transaction commits), the others in batches: a statement per thousand messages.
+    first, *others = [ids[row["message_id"]] for row in rows]
+    enqueue(
+        session,
+        SEND_KIND,
+        {"message_id": first},
+        now=now,
+        key=f"notify:message:{first}",
+        max_attempts=SEND_MAX_ATTEMPTS,
+    )
+    jobs = [
+        {
+            "kind": SEND_KIND,
+            "args": json.dumps({"message_id": message}, separators=(",", ":")),
+            "unique_key": f"notify:message:{message}",
+            "state": JobState.PENDING.value,
+            "attempts": 0,
+            "max_attempts": SEND_MAX_ATTEMPTS,
+            "run_after": now,
+            "created_at": now,
+        }
+        for message in others
+    ]
+    for batch in chunks(jobs):
+        _insert_ignoring_conflicts(session, JOBS, list(batch))
     return PassResult(len(rows), notices)
 
 
@@ -350,7 +367,10 @@ def expiry_pass(session: Session, *, now: dt.datetime, base_url: str) -> PassRes
                 c.not_after > now,
                 c.not_after <= now + horizon * DAY,
                 c.revoked_at.is_(None),
-                c.replaced_by_id.is_(None),
+                # Not "replaced_by_id IS NULL": SQLite (no ANALYZE) would take it for a
+                # selective lookup on ix_certificates_replaced_by_id and walk every current
+                # certificate; as an expression, the not_after range drives the plan.
+                func.coalesce(c.replaced_by_id, 0) == 0,
                 _not_muted(c.id),
             )
             .order_by(c.not_after, c.id)

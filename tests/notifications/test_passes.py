@@ -309,3 +309,55 @@ def test_expired_revoked_and_replaced_certificates_get_no_expiry_notice(
     nworld.expiry_pass()
     assert smtp_server.messages == []
     assert expired
+
+
+def _pass_statements(container: Container, clock: FrozenClock) -> tuple[int, int]:
+    """(statements, messages) of one expiry pass, rolled back afterwards."""
+    from sqlalchemy import event
+
+    count = {"n": 0}
+
+    def on_execute(*_args: object) -> None:
+        count["n"] += 1
+
+    engine = container.db.write_engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        with container.db.write() as session:
+            result = expiry_pass(session, now=clock.now(), base_url="https://lemur.test")
+            session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    return count["n"], result.messages
+
+
+def test_the_pass_costs_the_same_statements_whatever_the_inventory(
+    nworld: NWorld, smtp_server: SMTPPeer, clock: FrozenClock
+) -> None:
+    channel = nworld.channel("mail", "email", email_options(smtp_server))
+    nworld.rule("owners", channel)
+    for n in range(3):
+        nworld.certificate("payments", f"due{n}.example.com", 10 + n)
+    small = _pass_statements(nworld.container, clock)
+    for n in range(15):
+        nworld.certificate("search", f"later{n}.example.com", 100 + n)
+    assert _pass_statements(nworld.container, clock) == small
+    assert small[1] == 2  # alice and bob
+
+
+def test_notification_metrics_count_sent_and_failed_by_channel(
+    nworld: NWorld, webhook_receiver: WebhookReceiver, smtp_server: SMTPPeer
+) -> None:
+    from lemur.notifications.service import notification_metrics
+
+    mail = nworld.channel("mail", "email", email_options(smtp_server))
+    hook = nworld.channel(
+        "hook", "webhook", {"url": webhook_receiver.url, "secret": WEBHOOK_SECRET}
+    )
+    nworld.rule("owners", mail)
+    nworld.rule("hook", hook)
+    nworld.certificate("payments", "m.example.com", 10)
+    webhook_receiver.respond(400, "no")
+    nworld.expiry_pass()
+    with nworld.container.db.read() as session:
+        assert dict(notification_metrics(session)) == {"mail": (2, 0), "hook": (0, 1)}

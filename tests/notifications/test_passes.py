@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -361,3 +362,119 @@ def test_notification_metrics_count_sent_and_failed_by_channel(
     nworld.expiry_pass()
     with nworld.container.db.read() as session:
         assert dict(notification_metrics(session)) == {"mail": (2, 0), "hook": (0, 1)}
+
+
+def test_an_smtp_server_that_is_down_keeps_the_message_pending_until_it_is_back(
+    nworld: NWorld, clock: FrozenClock, tmp_path: Path
+) -> None:
+    from tests.peers.smtp import start_smtp
+
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    peer = start_smtp(tmp_path / "first")
+    channel = nworld.channel("mail", "email", email_options(peer))
+    nworld.rule("owners", channel, team_id=nworld.team_ids["search"])
+    nworld.certificate("search", "down.example.com", 10)
+    peer.stop()
+
+    nworld.expiry_pass()
+    [message] = messages(nworld.container)
+    assert message.state == "pending"
+    assert message.last_error is not None
+    assert message.attempts == 1
+
+    back = start_smtp(tmp_path / "second")  # the relay is back (on a new port)
+    try:
+        with nworld.services() as s:
+            s.notifications().update_channel(
+                channel, options={"port": back.port, "ca_bundle": back.ca_pem}
+            )
+        clock.advance(dt.timedelta(hours=2))
+        nworld.run_jobs()
+        nworld.expiry_pass()
+        [mail] = back.messages
+        assert mail.rcpt_tos == ("carol@example.test",)
+        assert mail.message["Message-ID"] == message.message_id
+        assert messages(nworld.container)[0].state == "sent"
+    finally:
+        back.stop()
+
+
+@pytest.mark.parametrize(
+    ("action", "details", "subject"),
+    [
+        (
+            "certificate.renewal_failed",
+            {"error": "CA unreachable", "final": True},
+            "renewal failed: ",
+        ),
+        ("certificate.renewal_manual", {}, "renew by hand: "),
+    ],
+)
+def test_renewal_events_written_by_renewal_reach_the_owners(
+    nworld: NWorld,
+    smtp_server: SMTPPeer,
+    clock: FrozenClock,
+    action: str,
+    details: dict[str, object],
+    subject: str,
+) -> None:
+    from lemur.audit.service import Actor, AuditLog
+
+    channel = nworld.channel("mail", "email", email_options(smtp_server))
+    nworld.rule(
+        "renewals",
+        channel,
+        events=(Event.RENEWAL_FAILED, Event.RENEWAL_NEEDED),
+        team_id=nworld.team_ids["search"],
+    )
+    cert = nworld.certificate("search", "renew.example.com", 20)
+    nworld.events_pass()
+    with nworld.container.db.write() as session:
+        AuditLog(session, clock).record(
+            Actor("job:renewal.renew"),
+            action,
+            target_type="certificate",
+            target_id=cert,
+            outcome="failure",
+            details=details,  # type: ignore[arg-type]
+        )
+        session.commit()
+    nworld.events_pass()
+    [mail] = smtp_server.messages
+    assert mail.message["Subject"] == f"Lemur: {subject}renew.example.com"
+    if details:
+        assert "CA unreachable" in plain_text(mail)
+
+
+def test_a_broken_audit_chain_reaches_the_security_team(
+    nworld: NWorld, smtp_server: SMTPPeer, clock: FrozenClock
+) -> None:
+    from lemur.audit.service import Actor, AuditLog
+
+    channel = nworld.channel("mail", "email", email_options(smtp_server))
+    nworld.rule(
+        "security",
+        channel,
+        events=(Event.AUDIT_CHAIN_BROKEN,),
+        owners=False,
+        security_team=True,
+        addresses=("soc@example.test",),
+    )
+    nworld.events_pass()
+    with nworld.container.db.write() as session:
+        AuditLog(session, clock).record(
+            Actor("job:audit.verify_chain"),
+            "audit.chain_broken",
+            outcome="failure",
+            target_type="audit_event",
+            target_id=12,
+            details={"checked": 40, "problems": ["event 12: hash: hash mismatch"]},
+        )
+        session.commit()
+    nworld.events_pass()
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
+        "sam@example.test",
+        "soc@example.test",
+    ]
+    assert "hash mismatch" in plain_text(smtp_server.messages[0])

@@ -510,6 +510,8 @@ def _event_items(
             continue
         if event is Event.AUDIT_CHAIN_BROKEN:
             problem = details.get("error") or details.get("message") or details.get("problems")
+            if isinstance(problem, list):
+                problem = "; ".join(str(p) for p in problem)
             out.append(
                 (
                     event,

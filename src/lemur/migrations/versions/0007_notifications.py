@@ -85,9 +85,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_messages")),
         sa.UniqueConstraint("message_id", name=op.f("uq_notification_messages_message_id")),
     )
-    op.create_index(
-        "ix_notification_messages_state_id", "notification_messages", ["state", "id"]
-    )
+    op.create_index("ix_notification_messages_state_id", "notification_messages", ["state", "id"])
     op.create_index(
         "ix_notification_messages_channel_id_id", "notification_messages", ["channel_id", "id"]
     )

@@ -190,6 +190,20 @@ def test_failed_messages_are_listed_with_their_reason(
         == []
     )
 
+    # A second pass with a new certificate: a second message; pages of one, newest first.
+    nworld.certificate("search", "b.example.com", 12)
+    nworld.expiry_pass()
+    first = client.get("/api/v1/notifications/messages", headers=h, params={"limit": 1}).json()
+    assert first["next_cursor"] is not None
+    second = client.get(
+        "/api/v1/notifications/messages",
+        headers=h,
+        params={"limit": 1, "cursor": first["next_cursor"]},
+    ).json()
+    assert second["next_cursor"] is None
+    assert first["items"][0]["id"] > second["items"][0]["id"] == item["id"]
+    assert "b.example.com" in first["items"][0]["subject"]
+
 
 def test_mute_and_unmute_through_the_api(nworld: NWorld, world: World, client: TestClient) -> None:
     cert = nworld.certificate("payments", "mute.example.com", 30)

@@ -70,7 +70,29 @@ def test_channels_rules_messages_and_mutes_from_the_command_line(
     )
     assert bad.returncode == 3
     assert json.loads(bad.stdout or bad.stderr)["error"]["field"] == "thresholds[1]"
-    assert lemur.json("notifications", "messages", "list")["items"] == []
+    assert lemur.json("notifications", "messages", "list", "--state", "failed")["items"] == []
+    # The docs' examples, as written there.
+    security = lemur.json(
+        "notifications",
+        "rules",
+        "create",
+        "security",
+        "--channel",
+        str(created["id"]),
+        "--no-owners",
+        "--security-team",
+        "-e",
+        "job_failed",
+        "-e",
+        "audit_chain_broken",
+        "-e",
+        "revoked",
+    )
+    assert security["events"] == ["job_failed", "audit_chain_broken", "revoked"]
+    assert security["recipients"]["security_team"] is True
+    disabled = lemur.json("notifications", "rules", "update", str(security["id"]), "--disable")
+    assert disabled["enabled"] is False
+    assert "security" in lemur.ok("notifications", "rules", "list")
 
     cert = lemur.issue("muted.example.com")
     muted = lemur.json("cert", "mute", str(cert["id"]), "--reason", "retiring")

@@ -22,6 +22,7 @@ from lemur.cli.display import fields, read_passphrase
 from lemur.cli.options import record_id
 from lemur.cli.output import UsageError, col, emit_json, out, table, time_col, when
 from lemur.errors import InvalidInput
+from lemur.ids import MAX_ID
 from lemur.notifications.events import Event
 from lemur.notifications.schemas import (
     ChannelOut,
@@ -285,7 +286,7 @@ THRESHOLDS = typer.Option(None, "--thresholds", help="days for 'expiring', e.g. 
 OWNERS = typer.Option(None, "--owners/--no-owners", help="the owning team's members")
 SECURITY = typer.Option(None, "--security-team/--no-security-team")
 ADDRESS = typer.Option([], "--address", help="a fixed address; repeatable")
-TEAM = typer.Option(None, "--team-id", help="only certificates of this team")
+TEAM = typer.Option(None, "--team-id", min=1, max=MAX_ID, help="only certificates of this team")
 
 
 @rules.command("list")
@@ -309,7 +310,7 @@ def rules_list(url: str | None = URL, token: str | None = TOKEN, as_json: bool =
 @rules.command("create")
 def rules_create(
     name: str = typer.Argument(...),
-    channel: int = typer.Option(..., "--channel", help="the channel's id"),
+    channel: int = typer.Option(..., "--channel", min=1, max=MAX_ID, help="the channel's id"),
     event: list[Event] = EVENTS,
     thresholds: str | None = THRESHOLDS,
     owners: bool | None = OWNERS,
@@ -360,7 +361,7 @@ def rules_show(
 def rules_update(
     rule_id: int = record_id("rule"),
     name: str | None = typer.Option(None, "--name"),
-    channel: int | None = typer.Option(None, "--channel"),
+    channel: int | None = typer.Option(None, "--channel", min=1, max=MAX_ID),
     event: list[Event] = EVENTS,
     thresholds: str | None = THRESHOLDS,
     owners: bool | None = OWNERS,
@@ -404,7 +405,7 @@ def rules_delete(
 @messages.command("list")
 def messages_list(
     state: str | None = typer.Option(None, "--state", help="pending, sent or failed"),
-    channel: int | None = typer.Option(None, "--channel", help="a channel's id"),
+    channel: int | None = typer.Option(None, "--channel", min=1, max=MAX_ID, help="a channel's id"),
     limit: int = typer.Option(50, min=1, max=500),
     cursor: str | None = typer.Option(None, help="next_cursor from the previous page"),
     url: str | None = URL,

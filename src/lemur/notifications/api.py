@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from lemur.authz import Action, Principal
@@ -113,14 +113,14 @@ def delete_channel(
 )
 def send_test_message(
     channel_id: PathId,
-    body: Annotated[ChannelTest | None, Body()] = None,
+    body: ChannelTest,
     principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> ChannelTestOut:
     """Send a test message now; the answer says whether the channel took it (a channel
     that fails is an answer with ``delivered: false``, not an error)."""
-    recipients = body.recipients if body is not None else []
+    recipients = body.recipients
     service = _service(container, principal, session)
     return ChannelTestOut.of(service.send_test(channel_id, recipients))
 
@@ -248,14 +248,13 @@ def list_mutes(
 )
 def mute_certificate(
     certificate_id: PathId,
-    body: Annotated[MuteIn | None, Body()] = None,
+    body: MuteIn,
     principal: Principal = Depends(require(Action.CERTIFICATE_MUTE)),
     session: Session = Depends(read_session),
     container: Container = Depends(get_container),
 ) -> MuteOut:
     """No notices of any event for this certificate until it is unmuted."""
-    reason = body.reason if body is not None else ""
-    return MuteOut.of(_service(container, principal, session).mute(certificate_id, reason))
+    return MuteOut.of(_service(container, principal, session).mute(certificate_id, body.reason))
 
 
 @router.delete("/api/v1/certificates/{certificate_id}/mute", status_code=204, responses=errors(404))

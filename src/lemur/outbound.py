@@ -96,7 +96,9 @@ class _OutboundSettings(Protocol):
 
 
 def _networks(value: str) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(i.strip(), strict=False) for i in value.split(",") if i.strip())
+    return tuple(
+        ipaddress.ip_network(i.strip(), strict=False) for i in value.split(",") if i.strip()
+    )
 
 
 def _normalise(address: Address) -> Address:

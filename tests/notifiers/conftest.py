@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from lemur.clock import SystemClock
 from lemur.notifiers.email import EmailNotifier, EmailOptions
 from lemur.notifiers.ses import SESNotifier, SESOptions
 from lemur.notifiers.slack import SlackNotifier, SlackOptions
 from lemur.notifiers.webhook import WebhookNotifier, WebhookOptions
-from lemur.outbound import OutboundPolicy, plugin_context
 from lemur.plugins.values import Notice, PluginContext
-from tests.peers.fixtures import (  # noqa: F401  (fixtures)
-    WEBHOOK_SECRET,
-    _moto_session,
-    _slack_session,
-    _smtp_session,
-    _webhook_session,
-    moto_server,
-    slack_receiver,
-    smtp_server,
-    webhook_receiver,
-)
+from tests.peers.fixtures import *  # noqa: F403  (fixtures)
+from tests.peers.fixtures import WEBHOOK_SECRET
 from tests.peers.moto import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoServer
-from tests.peers.receivers import SlackReceiver, WebhookReceiver
 from tests.peers.server import free_port
 from tests.peers.smtp import SMTPPeer
 
 SENDER = "lemur@example.test"
-
-
-@pytest.fixture
-def context() -> Iterator[PluginContext]:
-    """The context the notification service gives plugins: a guarded client, the default
-    address policy (loopback allowed), the real clock (receivers check timestamps)."""
-    with plugin_context(OutboundPolicy(timeout=5), SystemClock(), "tests.notifiers") as ctx:
-        yield ctx
 
 
 def closed_port() -> int:
@@ -80,7 +57,9 @@ def ses_notifier(moto: MotoServer, context: PluginContext, **changes: Any) -> SE
 
 
 def slack_notifier(url: str, context: PluginContext, **changes: Any) -> SlackNotifier:
-    return SlackNotifier(SlackOptions.model_validate({"webhook_url": url, "timeout": 2, **changes}), context)
+    return SlackNotifier(
+        SlackOptions.model_validate({"webhook_url": url, "timeout": 2, **changes}), context
+    )
 
 
 def webhook_notifier(url: str, context: PluginContext, **changes: Any) -> WebhookNotifier:
@@ -104,6 +83,3 @@ def digest_notice(n: int = 1) -> Notice:
         message_id=f"<lemur.n.digest{n}.3f2a9c@lemur.example.test>",
         link="https://lemur.example.test/certificates?expiring=14",
     )
-
-
-__all__ = ["SlackReceiver", "WebhookReceiver"]

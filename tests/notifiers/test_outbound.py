@@ -12,12 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lemur.clock import SystemClock
 from lemur.config import Settings
 from lemur.outbound import (
     OutboundDenied,
     OutboundPolicy,
     ResponseTooLarge,
     guarded_client,
+    plugin_context,
 )
 from lemur.plugins.errors import PluginRejected, PluginTransientError
 from lemur.plugins.values import PluginContext, Recipient
@@ -102,12 +104,16 @@ def test_host_name_resolving_to_a_denied_range_is_refused(
 
 
 def test_denied_range_through_a_notifier(
-    webhook_receiver: WebhookReceiver, context: PluginContext
+    webhook_receiver: WebhookReceiver, notifier_context: PluginContext
 ) -> None:
     policy = OutboundPolicy(denied=(_net("127.0.0.0/8"), _net("::1/128")))
     with guarded_client(policy) as client:
-        guarded = PluginContext(clock=context.clock, logger=context.logger, http=client,
-                                outbound=policy)
+        guarded = PluginContext(
+            clock=notifier_context.clock,
+            logger=notifier_context.logger,
+            http=client,
+            outbound=policy,
+        )
         notifier = webhook_notifier(webhook_receiver.url, guarded)
         with pytest.raises(PluginRejected) as caught:
             notifier.send(digest_notice(), [Recipient("ops@example.test")])
@@ -149,9 +155,10 @@ def test_response_size_is_capped_while_streaming(slack_receiver: SlackReceiver) 
     """Without Content-Length (chunked) the body is counted as it arrives."""
     slack_receiver.respond(200, b"y" * 50_000, chunked=True)
     policy = OutboundPolicy(max_response_bytes=1024)
-    with guarded_client(policy) as client, client.stream(
-        "POST", slack_receiver.url, json={"text": "hi"}
-    ) as response:
+    with (
+        guarded_client(policy) as client,
+        client.stream("POST", slack_receiver.url, json={"text": "hi"}) as response,
+    ):
         assert response.status_code == 200
         assert "content-length" not in response.headers
         with pytest.raises(ResponseTooLarge):
@@ -160,18 +167,16 @@ def test_response_size_is_capped_while_streaming(slack_receiver: SlackReceiver) 
 
 def test_slow_receiver_times_out(slack_receiver: SlackReceiver) -> None:
     slack_receiver.slow(3)
-    with guarded_client(OutboundPolicy(timeout=0.5)) as client, pytest.raises(
-        httpx.ReadTimeout
-    ):
+    with guarded_client(OutboundPolicy(timeout=0.5)) as client, pytest.raises(httpx.ReadTimeout):
         client.post(slack_receiver.url, json={"text": "hi"})
 
 
 def test_a_notifier_maps_an_oversized_answer_to_rejected(
-    webhook_receiver: WebhookReceiver, context: PluginContext
+    webhook_receiver: WebhookReceiver, notifier_context: PluginContext
 ) -> None:
     webhook_receiver.respond(200, b"z" * 2_000_000)
     with pytest.raises(PluginRejected) as caught:
-        webhook_notifier(webhook_receiver.url, context).send(
+        webhook_notifier(webhook_receiver.url, notifier_context).send(
             digest_notice(), [Recipient("ops@example.test")]
         )
     assert caught.value.code == "outbound_response_too_large"
@@ -186,8 +191,9 @@ def test_redirects_are_not_followed(webhook_receiver: WebhookReceiver) -> None:
 
 
 def test_only_http_schemes() -> None:
-    with guarded_client(OutboundPolicy()) as client, pytest.raises(
-        (OutboundDenied, httpx.UnsupportedProtocol)
+    with (
+        guarded_client(OutboundPolicy()) as client,
+        pytest.raises((OutboundDenied, httpx.UnsupportedProtocol)),
     ):
         client.get("ftp://127.0.0.1/file")
 
@@ -198,11 +204,11 @@ def test_unresolvable_name_is_a_connect_error() -> None:
 
 
 def test_a_notifier_maps_a_slow_receiver_to_transient(
-    webhook_receiver: WebhookReceiver, context: PluginContext
+    webhook_receiver: WebhookReceiver, notifier_context: PluginContext
 ) -> None:
     webhook_receiver.slow(3)
     with pytest.raises(PluginTransientError) as caught:
-        webhook_notifier(webhook_receiver.url, context, timeout=0.5).send(
+        webhook_notifier(webhook_receiver.url, notifier_context, timeout=0.5).send(
             digest_notice(), [Recipient("ops@example.test")]
         )
     assert caught.value.code == "peer_timeout"
@@ -228,7 +234,9 @@ def test_https_verifies_the_original_name_on_the_checked_address(
     """The connection goes to the checked IP, while SNI and certificate verification use the
     name from the URL (the certificate is for localhost and 127.0.0.1)."""
     receiver, cafile = https_receiver
-    with guarded_client(OutboundPolicy(), verify=ssl.create_default_context(cafile=cafile)) as client:
+    with guarded_client(
+        OutboundPolicy(), verify=ssl.create_default_context(cafile=cafile)
+    ) as client:
         response = client.post(f"https://localhost:{receiver.port}/", content=b"{}")
     assert response.text == "ok"
     assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"
@@ -239,3 +247,15 @@ def test_https_refuses_an_untrusted_certificate(https_receiver: tuple[Receiver, 
     with guarded_client(OutboundPolicy()) as client, pytest.raises(httpx.ConnectError):
         client.post(f"https://localhost:{receiver.port}/", content=b"{}")
     assert receiver.requests == []
+
+
+def test_plugin_context_hands_plugins_the_guarded_client() -> None:
+    policy = OutboundPolicy(denied=(_net("192.0.2.0/24"),))
+    with plugin_context(policy, SystemClock(), "tests.outbound") as ctx:
+        assert ctx.outbound is policy
+        assert ctx.http is not None
+        with pytest.raises(OutboundDenied) as caught:
+            ctx.http.get("http://192.0.2.10/")
+        assert "192.0.2.0/24" in caught.value.message
+        with pytest.raises(OutboundDenied):
+            ctx.outbound.connect("169.254.169.254", 80, 1)

@@ -13,11 +13,11 @@ OPS = Recipient("ops@example.test")
 
 
 def test_verified_sender_delivers_the_raw_message(
-    moto_server: MotoServer, context: PluginContext
+    moto_server: MotoServer, notifier_context: PluginContext
 ) -> None:
     moto_server.verify_ses_identity(SENDER)
     notice = digest_notice()
-    ses_notifier(moto_server, context).send(notice, [OPS, Recipient("sec@example.test")])
+    ses_notifier(moto_server, notifier_context).send(notice, [OPS, Recipient("sec@example.test")])
 
     [sent] = moto_server.ses_messages()
     assert sent.source == SENDER
@@ -30,18 +30,22 @@ def test_verified_sender_delivers_the_raw_message(
     assert "<b>Web</b>" in (sent.part("text/html") or "")
 
 
-def test_unverified_sender_is_rejected(moto_server: MotoServer, context: PluginContext) -> None:
+def test_unverified_sender_is_rejected(
+    moto_server: MotoServer, notifier_context: PluginContext
+) -> None:
     with pytest.raises(PluginRejected) as caught:
-        ses_notifier(moto_server, context).send(digest_notice(), [OPS])
+        ses_notifier(moto_server, notifier_context).send(digest_notice(), [OPS])
     assert caught.value.code == "ses_rejected"
     assert "MessageRejected" in caught.value.message
     assert SECRET_ACCESS_KEY not in str(caught.value)
     assert moto_server.ses_messages() == []
 
 
-def test_endpoint_down_is_transient(moto_server: MotoServer, context: PluginContext) -> None:
+def test_endpoint_down_is_transient(
+    moto_server: MotoServer, notifier_context: PluginContext
+) -> None:
     notifier = ses_notifier(
-        moto_server, context, endpoint_url=f"http://127.0.0.1:{closed_port()}"
+        moto_server, notifier_context, endpoint_url=f"http://127.0.0.1:{closed_port()}"
     )
     with pytest.raises(PluginTransientError) as caught:
         notifier.send(digest_notice(), [OPS])
@@ -50,19 +54,21 @@ def test_endpoint_down_is_transient(moto_server: MotoServer, context: PluginCont
 
 
 def test_endpoint_on_a_metadata_address_is_refused(
-    moto_server: MotoServer, context: PluginContext
+    moto_server: MotoServer, notifier_context: PluginContext
 ) -> None:
-    notifier = ses_notifier(moto_server, context, endpoint_url="http://169.254.169.254/")
+    notifier = ses_notifier(moto_server, notifier_context, endpoint_url="http://169.254.169.254/")
     with pytest.raises(PluginRejected) as caught:
         notifier.send(digest_notice(), [OPS])
     assert caught.value.code == "outbound_address_denied"
 
 
 def test_invalid_recipient_is_rejected_before_calling_ses(
-    moto_server: MotoServer, context: PluginContext
+    moto_server: MotoServer, notifier_context: PluginContext
 ) -> None:
     moto_server.verify_ses_identity(SENDER)
     with pytest.raises(PluginRejected) as caught:
-        ses_notifier(moto_server, context).send(digest_notice(), [Recipient("not an address")])
+        ses_notifier(moto_server, notifier_context).send(
+            digest_notice(), [Recipient("not an address")]
+        )
     assert caught.value.code == "invalid_recipient"
     assert moto_server.ses_messages() == []

@@ -23,11 +23,11 @@ OPS = [Recipient("ops@example.test")]
 
 
 def test_signed_payload_verified_by_the_receiver(
-    webhook_receiver: WebhookReceiver, context: PluginContext
+    webhook_receiver: WebhookReceiver, notifier_context: PluginContext
 ) -> None:
     notice = digest_notice()
     before = int(time.time())
-    webhook_notifier(webhook_receiver.url, context).send(notice, OPS)
+    webhook_notifier(webhook_receiver.url, notifier_context).send(notice, OPS)
 
     [request] = webhook_receiver.requests
     assert request.verified is True
@@ -53,9 +53,11 @@ def test_signed_payload_verified_by_the_receiver(
 
 
 def test_wrong_secret_is_refused_by_the_receiver(
-    webhook_receiver: WebhookReceiver, context: PluginContext
+    webhook_receiver: WebhookReceiver, notifier_context: PluginContext
 ) -> None:
-    notifier = webhook_notifier(webhook_receiver.url, context, secret="another-secret-0123456789")
+    notifier = webhook_notifier(
+        webhook_receiver.url, notifier_context, secret="another-secret-0123456789"
+    )
     with pytest.raises(PluginRejected) as caught:
         notifier.send(digest_notice(), OPS)
     assert "401" in caught.value.message
@@ -65,16 +67,16 @@ def test_wrong_secret_is_refused_by_the_receiver(
 
 
 def test_receiver_5xx_is_transient(
-    webhook_receiver: WebhookReceiver, context: PluginContext
+    webhook_receiver: WebhookReceiver, notifier_context: PluginContext
 ) -> None:
     webhook_receiver.down()
     with pytest.raises(PluginTransientError):
-        webhook_notifier(webhook_receiver.url, context).send(digest_notice(), OPS)
+        webhook_notifier(webhook_receiver.url, notifier_context).send(digest_notice(), OPS)
 
 
-def test_receiver_down_is_transient(context: PluginContext) -> None:
+def test_receiver_down_is_transient(notifier_context: PluginContext) -> None:
     with pytest.raises(PluginTransientError) as caught:
-        webhook_notifier(f"http://127.0.0.1:{closed_port()}/h", context).send(
+        webhook_notifier(f"http://127.0.0.1:{closed_port()}/h", notifier_context).send(
             digest_notice(), OPS
         )
     assert caught.value.code == "peer_unreachable"
@@ -82,11 +84,11 @@ def test_receiver_down_is_transient(context: PluginContext) -> None:
 
 
 def test_redirect_is_not_followed(
-    webhook_receiver: WebhookReceiver, context: PluginContext
+    webhook_receiver: WebhookReceiver, notifier_context: PluginContext
 ) -> None:
     webhook_receiver.respond(302, "")
     with pytest.raises(PluginRejected) as caught:
-        webhook_notifier(webhook_receiver.url, context).send(digest_notice(), OPS)
+        webhook_notifier(webhook_receiver.url, notifier_context).send(digest_notice(), OPS)
     assert caught.value.code == "peer_redirected"
     assert len(webhook_receiver.requests) == 1
 

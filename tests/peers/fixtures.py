@@ -1,14 +1,13 @@
 """Session-scoped fixtures for the notifier peers, for any test package to import into its
 conftest.py::
 
-    from tests.peers.fixtures import (  # noqa: F401  (fixtures)
-        moto_server, slack_receiver, smtp_server, webhook_receiver,
-    )
+    from tests.peers.fixtures import *  # noqa: F403  (the fixtures below)
 
 Each xdist worker gets its own peers on free loopback ports. The fixtures hand out the
 session's peer *cleared* (no recorded messages, normal behaviour), so tests do not see each
 other's messages:
 
+- ``notifier_context`` -> a PluginContext with the guarded HTTP client and default policy.
 - ``smtp_server`` -> :class:`tests.peers.smtp.SMTPPeer`: ``host``, ``port`` (STARTTLS+AUTH),
   ``tls_port`` (SMTPS+AUTH), ``plain_port``, ``cafile``/``ca_pem``, ``username``,
   ``password``, ``messages`` (:class:`ReceivedMail`), ``with_message_id()``, ``clear()``.
@@ -29,11 +28,35 @@ from pathlib import Path
 
 import pytest
 
+from lemur.clock import SystemClock
+from lemur.outbound import OutboundPolicy, plugin_context
+from lemur.plugins.values import PluginContext
 from tests.peers.moto import MotoServer, start_moto
 from tests.peers.receivers import SlackReceiver, WebhookReceiver
 from tests.peers.smtp import SMTPPeer, start_smtp
 
 WEBHOOK_SECRET = "whsec-test-9f8e7d6c5b4a3210"
+
+__all__ = [
+    "WEBHOOK_SECRET",
+    "_moto_session",
+    "_slack_session",
+    "_smtp_session",
+    "_webhook_session",
+    "moto_server",
+    "notifier_context",
+    "slack_receiver",
+    "smtp_server",
+    "webhook_receiver",
+]
+
+
+@pytest.fixture
+def notifier_context() -> Iterator[PluginContext]:
+    """The context the notification service gives plugins: a guarded client, the default
+    address policy (loopback allowed), the real clock (receivers check timestamps)."""
+    with plugin_context(OutboundPolicy(timeout=5), SystemClock(), "tests.notifiers") as ctx:
+        yield ctx
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ class SentEmail:
     def part(self, content_type: str) -> str | None:
         for item in self.message.walk():
             if item.get_content_type() == content_type and not item.is_multipart():
-                content: str = item.get_content()  # type: ignore[attr-defined]
+                content: str = item.get_content()
                 return content
         return None
 
@@ -102,7 +102,7 @@ def start_moto(directory: Path, *, timeout: float = 60) -> MotoServer:
     port = free_port()
     log_path = directory / "moto.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [*moto_command(), "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -138,7 +138,8 @@ class Receiver:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         if self._override is not None:
             status, ctype, data = self._override
-            verified, problem = None, "told to answer so"
+            verified: bool | None = None
+            problem: str | None = "told to answer so"
         else:
             status, ctype, data, verified, problem = self.judge(handler.path, headers, body)
         with self._lock:
@@ -192,7 +193,7 @@ def _slack_problem(body: bytes) -> str | None:
                 and inner["text"]
             ):
                 return "invalid_blocks"
-            if block["type"] == "header" and len(inner["text"]) > 150:
+            if block["type"] == "header" and len(str((inner or {}).get("text"))) > 150:
                 return "invalid_blocks"
     return None
 

@@ -48,7 +48,7 @@ class ReceivedMail:
         """The decoded text of the first part of that type (``text/plain``, ``text/html``)."""
         for item in self.message.walk():
             if item.get_content_type() == content_type and not item.is_multipart():
-                content: str = item.get_content()  # type: ignore[attr-defined]
+                content: str = item.get_content()
                 return content
         return None
 
@@ -122,7 +122,7 @@ class _QuietSession(Session):
         self._login_data = value
 
 
-class _TestSMTP(SMTP):  # type: ignore[misc]
+class _TestSMTP(SMTP):
     def __init__(self, *args: Any, implicit_tls: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if implicit_tls:
@@ -134,7 +134,7 @@ class _TestSMTP(SMTP):  # type: ignore[misc]
         return _QuietSession(self.loop)
 
 
-class _Controller(Controller):  # type: ignore[misc]
+class _Controller(Controller):
     def __init__(self, handler: Any, *, implicit_tls: bool = False, **kwargs: Any) -> None:
         self._implicit_tls = implicit_tls
         super().__init__(handler, **kwargs)
@@ -198,12 +198,16 @@ class SMTPPeer:
         self._controllers.clear()
 
 
-def start_smtp(directory: Path, *, username: str = "lemur", password: str = "s3cret-Pa55word") -> SMTPPeer:
+def start_smtp(
+    directory: Path, *, username: str = "lemur", password: str = "s3cret-Pa55word"
+) -> SMTPPeer:
     cafile, certfile, keyfile = write_tls_material(directory)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(certfile, keyfile)
 
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
         ok = (
             isinstance(data, LoginPassword)
             and data.login == username.encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,15 +21,39 @@ from lemur.builtin.local_ca import LocalCAIssuer
 from lemur.crypto.keys import KeySpec, generate_private_key
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason, RevokedEntry
-from lemur.plugins.base import Exporter, NoOptions, Plugin
+from lemur.notifiers.email import EmailNotifier
+from lemur.notifiers.ses import SESNotifier
+from lemur.notifiers.slack import SlackNotifier
+from lemur.notifiers.webhook import WebhookNotifier
+from lemur.plugins.base import Exporter, NoOptions, Notifier, Plugin
 from lemur.plugins.testing import (
     AuthorityCreatorContract,
     CRLPublisherContract,
     ExporterContract,
     IssuerContract,
+    NotifierContract,
     PluginClassContract,
 )
-from lemur.plugins.values import AuthoritySpec, Bundle, CRLRequest, IssuanceRequest
+from lemur.plugins.values import (
+    AuthoritySpec,
+    Bundle,
+    CRLRequest,
+    IssuanceRequest,
+    PluginContext,
+    Recipient,
+)
+from tests.notifiers.conftest import (
+    SENDER,
+    closed_port,
+    email_notifier,
+    ses_notifier,
+    slack_notifier,
+    webhook_notifier,
+)
+from tests.peers.fixtures import *  # noqa: F403  (notifier peers)
+from tests.peers.moto import MotoServer
+from tests.peers.receivers import SlackReceiver, WebhookReceiver
+from tests.peers.smtp import SMTPPeer
 from tests.plugins.conftest import (
     CA,
     DAY,
@@ -49,7 +74,25 @@ EXPORTERS: list[type[Exporter[Any]]] = [
     PKCS8KeyExporter,
     PKCS12Exporter,
 ]
-BUILTINS: list[type[Plugin[Any]]] = [LocalCAIssuer, *EXPORTERS]
+NOTIFIERS: list[type[Notifier[Any]]] = [EmailNotifier, SESNotifier, SlackNotifier, WebhookNotifier]
+BUILTINS: list[type[Plugin[Any]]] = [LocalCAIssuer, *EXPORTERS, *NOTIFIERS]
+# Valid options (secrets included) for the plugins that require some.
+OPTIONS: dict[str, dict[str, Any]] = {
+    "email": {
+        "host": "smtp.example.com",
+        "username": "lemur",
+        "password": "smtp-password",
+        "from_address": "lemur@example.com",
+    },
+    "ses": {
+        "region": "eu-west-1",
+        "source": "lemur@example.com",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": "aws-secret",
+    },
+    "slack": {"webhook_url": "https://hooks.slack.com/services/T0/B0/token"},
+    "webhook": {"url": "https://hooks.example.com/lemur", "secret": "0123456789abcdef"},
+}
 
 
 class TestBuiltinPluginClasses(PluginClassContract):
@@ -57,6 +100,10 @@ class TestBuiltinPluginClasses(PluginClassContract):
     def plugin_class(self, request: pytest.FixtureRequest) -> type[Plugin[Any]]:
         cls: type[Plugin[Any]] = request.param
         return cls
+
+    @pytest.fixture
+    def plugin_options(self, plugin_class: type[Plugin[Any]]) -> dict[str, Any] | None:
+        return OPTIONS.get(plugin_class.slug)
 
 
 def _server_ec(ca: CA) -> IssuanceRequest:
@@ -184,3 +231,88 @@ class TestBuiltinExporterContract(ExporterContract):
             "pem-chain": list(bundle.chain),
             "pkcs8-key": [],
         }.get(exporter.slug, [bundle.certificate, *bundle.chain])
+
+
+class TestEmailNotifierContract(NotifierContract):
+    @pytest.fixture
+    def notifier(self, smtp_server: SMTPPeer, notifier_context: PluginContext) -> Notifier[Any]:
+        return email_notifier(smtp_server, notifier_context)
+
+    @pytest.fixture
+    def unreachable_notifier(
+        self, smtp_server: SMTPPeer, notifier_context: PluginContext
+    ) -> Notifier[Any]:
+        return email_notifier(smtp_server, notifier_context, port=closed_port())
+
+    @pytest.fixture
+    def recipients(self) -> list[Recipient]:
+        return [Recipient("ops@example.test")]
+
+    @pytest.fixture
+    def deliveries(self, smtp_server: SMTPPeer) -> Callable[[], list[str]]:
+        return lambda: [m.raw.decode() for m in smtp_server.messages]
+
+
+class TestSESNotifierContract(NotifierContract):
+    @pytest.fixture
+    def notifier(self, moto_server: MotoServer, notifier_context: PluginContext) -> Notifier[Any]:
+        moto_server.verify_ses_identity(SENDER)
+        return ses_notifier(moto_server, notifier_context)
+
+    @pytest.fixture
+    def unreachable_notifier(
+        self, moto_server: MotoServer, notifier_context: PluginContext
+    ) -> Notifier[Any]:
+        return ses_notifier(
+            moto_server, notifier_context, endpoint_url=f"http://127.0.0.1:{closed_port()}"
+        )
+
+    @pytest.fixture
+    def recipients(self) -> list[Recipient]:
+        return [Recipient("ops@example.test")]
+
+    @pytest.fixture
+    def deliveries(self, moto_server: MotoServer) -> Callable[[], list[str]]:
+        return lambda: [m.raw for m in moto_server.ses_messages()]
+
+
+class TestSlackNotifierContract(NotifierContract):
+    @pytest.fixture
+    def notifier(
+        self, slack_receiver: SlackReceiver, notifier_context: PluginContext
+    ) -> Notifier[Any]:
+        return slack_notifier(slack_receiver.url, notifier_context)
+
+    @pytest.fixture
+    def unreachable_notifier(self, notifier_context: PluginContext) -> Notifier[Any]:
+        return slack_notifier(
+            f"http://127.0.0.1:{closed_port()}/services/T1/B1/tok", notifier_context
+        )
+
+    @pytest.fixture
+    def recipients(self) -> list[Recipient]:
+        return [Recipient("#certificates")]
+
+    @pytest.fixture
+    def deliveries(self, slack_receiver: SlackReceiver) -> Callable[[], list[str]]:
+        return lambda: [r.body.decode() for r in slack_receiver.requests if r.answered == 200]
+
+
+class TestWebhookNotifierContract(NotifierContract):
+    @pytest.fixture
+    def notifier(
+        self, webhook_receiver: WebhookReceiver, notifier_context: PluginContext
+    ) -> Notifier[Any]:
+        return webhook_notifier(webhook_receiver.url, notifier_context)
+
+    @pytest.fixture
+    def unreachable_notifier(self, notifier_context: PluginContext) -> Notifier[Any]:
+        return webhook_notifier(f"http://127.0.0.1:{closed_port()}/hooks", notifier_context)
+
+    @pytest.fixture
+    def recipients(self) -> list[Recipient]:
+        return [Recipient("ops@example.test")]
+
+    @pytest.fixture
+    def deliveries(self, webhook_receiver: WebhookReceiver) -> Callable[[], list[str]]:
+        return lambda: [r.body.decode() for r in webhook_receiver.verified()]

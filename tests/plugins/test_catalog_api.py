@@ -80,6 +80,8 @@ def test_filter_by_kind(api: TestClient, world: World) -> None:
     kinds = {p["kind"] for p in r.json()["plugins"]}
     assert kinds == {"exporter"}
     r = api.get("/api/v1/plugins", params={"kind": "notifier"}, headers=world.headers("member"))
+    assert [p["slug"] for p in r.json()["plugins"]] == ["email", "ses", "slack", "webhook"]
+    r = api.get("/api/v1/plugins", params={"kind": "source"}, headers=world.headers("member"))
     assert r.json() == {"plugins": [], "errors": []}
 
 

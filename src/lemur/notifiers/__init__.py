@@ -1,7 +1,7 @@
 """The built-in notifier plugins: ``email`` (SMTP), ``ses`` (AWS SES), ``slack`` (incoming
 webhook) and ``webhook`` (signed JSON POST). See docs/notifiers.md.
 
-"Send a test message" is :meth:`Notifier.send` with :func:`test_notice`: there is no separate
+"Send a test message" is :meth:`Notifier.send` with :func:`make_test_notice`: there is no separate
 capability, so a test exercises exactly the path real notices take.
 """
 
@@ -13,7 +13,9 @@ import secrets
 from lemur.plugins.values import Notice
 
 
-def test_notice(now: dt.datetime, *, domain: str = "lemur.invalid", link: str | None = None) -> Notice:
+def make_test_notice(
+    now: dt.datetime, *, domain: str = "lemur.invalid", link: str | None = None
+) -> Notice:
     """A short test message with a fresh message id (each test is its own message)."""
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return Notice(
@@ -26,6 +28,3 @@ def test_notice(now: dt.datetime, *, domain: str = "lemur.invalid", link: str | 
         message_id=f"<lemur.test.{secrets.token_hex(12)}@{domain}>",
         link=link,
     )
-
-
-test_notice.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -49,6 +49,8 @@ def check_one_line(value: str) -> str:
 
 def check_url(value: str) -> str:
     """An absolute http(s) URL with a host. The message never repeats the value."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("a URL has no spaces or control characters")
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError, ValueError):
@@ -185,5 +187,6 @@ def post(
             "not follow; configure the final URL",
             code="peer_redirected",
         )
-    raise PluginRejected(f"{service} at {host} refused the message: HTTP {status}{said}",
-                         code="peer_rejected")
+    raise PluginRejected(
+        f"{service} at {host} refused the message: HTTP {status}{said}", code="peer_rejected"
+    )

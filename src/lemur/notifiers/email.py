@@ -179,8 +179,9 @@ class EmailNotifier(Notifier[EmailOptions]):
         if isinstance(exc, smtplib.SMTPResponseException):
             said = f"{exc.smtp_code} {self._server_text(exc.smtp_error)}"
             if 400 <= exc.smtp_code < 500 or exc.smtp_code == -1:
-                return PluginTransientError(f"{host} deferred the message ({said})",
-                                            code="smtp_deferred")
+                return PluginTransientError(
+                    f"{host} deferred the message ({said})", code="smtp_deferred"
+                )
             return PluginRejected(f"{host} refused the message ({said})", code="smtp_rejected")
         if isinstance(exc, ssl.SSLCertVerificationError):
             return PluginConfigurationError(

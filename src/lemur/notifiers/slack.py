@@ -34,8 +34,14 @@ def slack_payload(notice: Notice) -> dict[str, Any]:
     """``text`` (the notification fallback) and ``blocks``: a header with the subject, the
     plain-text body (which lists the certificates), and a link to Lemur."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _cut(notice.subject, _HEADER_LIMIT)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(_escape(notice.body), _SECTION_LIMIT)}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(notice.subject, _HEADER_LIMIT)},
+        },
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": _cut(_escape(notice.body), _SECTION_LIMIT)},
+        },
     ]
     if notice.link:
         blocks.append(

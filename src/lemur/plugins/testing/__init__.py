@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from lemur.plugins.testing.classes import PluginClassContract
 from lemur.plugins.testing.exporters import ExporterContract
-from lemur.plugins.testing.notifiers import NotifierContract, contract_notice, secret_values
 from lemur.plugins.testing.issuers import (
     AuthorityCreatorContract,
     CRLPublisherContract,
     IssuerContract,
 )
+from lemur.plugins.testing.notifiers import NotifierContract, contract_notice, secret_values
 from lemur.plugins.testing.readback import ReadBack, assert_chain_links, read_back
 
 __all__ = [

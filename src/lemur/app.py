@@ -23,6 +23,7 @@ from lemur.health.api import router as health_router
 from lemur.jobs.api import router as jobs_router
 from lemur.jobs.embedded import EmbeddedRunner
 from lemur.jobs.schedule import build_schedule, runnable_schedule
+from lemur.notifications.api import router as notifications_router
 from lemur.renewal.api import router as renewal_router
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
@@ -96,6 +97,7 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         certificates_router,
         catalog_router,
         jobs_router,
+        notifications_router,
         revocation_router,
         renewal_router,
         ui_router,

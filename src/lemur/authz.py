@@ -31,6 +31,9 @@ class Action(enum.StrEnum):
     # jobs
     JOB_READ = "job.read"
     JOB_MANAGE = "job.manage"
+    # notifications
+    NOTIFICATION_READ = "notification.read"
+    NOTIFICATION_MANAGE = "notification.manage"
     # authorities
     AUTHORITY_READ = "authority.read"
     AUTHORITY_MANAGE = "authority.manage"
@@ -40,6 +43,7 @@ class Action(enum.StrEnum):
     CERTIFICATE_IMPORT = "certificate.import"
     CERTIFICATE_REVOKE = "certificate.revoke"
     CERTIFICATE_EXPORT_KEY = "certificate.export_key"
+    CERTIFICATE_MUTE = "certificate.mute"
 
 
 ALL_ROLES = frozenset(Role)
@@ -57,6 +61,8 @@ GLOBAL: dict[Action, frozenset[Role]] = {
     Action.AUDIT_READ: STAFF,
     Action.JOB_READ: STAFF,
     Action.JOB_MANAGE: STAFF,
+    Action.NOTIFICATION_READ: STAFF,
+    Action.NOTIFICATION_MANAGE: STAFF,
     Action.AUTHORITY_READ: ALL_ROLES,
     Action.AUTHORITY_MANAGE: STAFF,
 }
@@ -70,6 +76,7 @@ TEAM_SCOPED: dict[Action, tuple[frozenset[Role], frozenset[Role]]] = {
     Action.CERTIFICATE_IMPORT: (STAFF, MEMBER),
     Action.CERTIFICATE_REVOKE: (STAFF, MEMBER),
     Action.CERTIFICATE_EXPORT_KEY: (STAFF, MEMBER),
+    Action.CERTIFICATE_MUTE: (STAFF, MEMBER),
 }
 
 # Actions that change state; a read-scoped API token may never perform them.
@@ -81,6 +88,8 @@ WRITES = frozenset(
         Action.TEAM_MANAGE,
         Action.AUTHORITY_MANAGE,
         Action.JOB_MANAGE,
+        Action.NOTIFICATION_MANAGE,
+        Action.CERTIFICATE_MUTE,
         Action.CERTIFICATE_ISSUE,
         Action.CERTIFICATE_IMPORT,
         Action.CERTIFICATE_REVOKE,

@@ -7,6 +7,7 @@ from lemur.authorities import models as authorities_models
 from lemur.certificates import models as certificates_models
 from lemur.jobs import models as jobs_models
 from lemur.keys import models as keys_models
+from lemur.notifications import models as notifications_models
 
 __all__ = [
     "accounts_models",
@@ -15,4 +16,5 @@ __all__ = [
     "certificates_models",
     "jobs_models",
     "keys_models",
+    "notifications_models",
 ]

@@ -29,6 +29,7 @@ from lemur.certificates.store import CertificateStore
 from lemur.db import UnitOfWork
 from lemur.jobs.schedule import build_schedule
 from lemur.jobs.service import JobService
+from lemur.notifications.service import NotificationService
 from lemur.renewal.service import RenewalService
 
 if TYPE_CHECKING:
@@ -129,6 +130,9 @@ class Services:
             kinds=self._container.job_kinds,
             schedule=build_schedule(self._container.settings.schedule),
         )
+
+    def notifications(self) -> NotificationService:
+        return NotificationService(self.uow, container=self._container, actor=self.actor)
 
     def close(self) -> None:
         self.uow.close()

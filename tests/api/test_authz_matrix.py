@@ -243,6 +243,80 @@ def job_in(state: str) -> Build:
     return build
 
 
+# -- notifications ----------------------------------------------------------------------------
+
+
+def fresh_channel(ctx: Ctx) -> int:
+    ctx.n += 1
+    with Services(ctx.c, cli_principal()) as services:
+        return (
+            services.notifications()
+            .create_channel(
+                f"matrix-{ctx.n}",
+                "webhook",
+                {"url": "https://hooks.example.test/x", "secret": "s" * 20},
+            )
+            .id
+        )
+
+
+def create_channel(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    ctx.n += 1
+    return "/api/v1/notifications/channels", {
+        "name": f"ch-{slug(who)}-{ctx.n}",
+        "plugin": "webhook",
+        "options": {"url": "https://hooks.example.test/x", "secret": "s" * 20},
+    }
+
+
+def on_channel(suffix: str = "", body: Any = None) -> Build:
+    return lambda ctx, who: (f"/api/v1/notifications/channels/{fresh_channel(ctx)}{suffix}", body)
+
+
+def fresh_rule(ctx: Ctx) -> int:
+    from lemur.notifications.events import Event
+    from lemur.notifications.service import RuleInput
+
+    channel_id = fresh_channel(ctx)
+    with Services(ctx.c, cli_principal()) as services:
+        return (
+            services.notifications()
+            .create_rule(
+                RuleInput(
+                    f"rule-{ctx.n}",
+                    channel_id,
+                    (Event.EXPIRING,),
+                    (30, 7),
+                    True,
+                    False,
+                    (),
+                    None,
+                    True,
+                )
+            )
+            .id
+        )
+
+
+def create_rule(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return "/api/v1/notifications/rules", {
+        "name": f"rule-{slug(who)}-{ctx.n}",
+        "channel_id": fresh_channel(ctx),
+        "events": ["expiring"],
+    }
+
+
+def on_rule(body: Any = None) -> Build:
+    return lambda ctx, who: (f"/api/v1/notifications/rules/{fresh_rule(ctx)}", body)
+
+
+def muted_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    cert_id = fresh_certificate(ctx, who.team)
+    with Services(ctx.c, cli_principal()) as services:
+        services.notifications().mute(cert_id, "matrix")
+    return f"/api/v1/certificates/{cert_id}/mute", None
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -320,6 +394,21 @@ ROUTES = [
     Row("PUT",    "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy", {"renewal_policy": "notify", "renew_before_days": 20})),
     Row("DELETE", "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy")),
     Row("GET",    "/api/v1/renewals/preview",                  Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/renewals/preview")),
+    Row("PUT",    "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", on_certificate("/mute", {"reason": "retiring"})),
+    Row("DELETE", "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", muted_certificate),
+    Row("GET",    "/api/v1/notifications/channels",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/channels")),
+    Row("POST",   "/api/v1/notifications/channels",              Action.NOTIFICATION_MANAGE, "A A D D D S", create_channel),
+    Row("GET",    "/api/v1/notifications/channels/{channel_id}", Action.NOTIFICATION_READ,   "A A D D D A", on_channel()),
+    Row("PATCH",  "/api/v1/notifications/channels/{channel_id}", Action.NOTIFICATION_MANAGE, "A A D D D S", on_channel(body={"enabled": False})),
+    Row("DELETE", "/api/v1/notifications/channels/{channel_id}", Action.NOTIFICATION_MANAGE, "A A D D D S", on_channel()),
+    Row("POST",   "/api/v1/notifications/channels/{channel_id}/test", Action.NOTIFICATION_MANAGE, "A A D D D S", on_channel("/test", {})),
+    Row("GET",    "/api/v1/notifications/rules",                 Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/rules")),
+    Row("POST",   "/api/v1/notifications/rules",                 Action.NOTIFICATION_MANAGE, "A A D D D S", create_rule),
+    Row("GET",    "/api/v1/notifications/rules/{rule_id}",       Action.NOTIFICATION_READ,   "A A D D D A", on_rule()),
+    Row("PATCH",  "/api/v1/notifications/rules/{rule_id}",       Action.NOTIFICATION_MANAGE, "A A D D D S", on_rule({"enabled": False})),
+    Row("DELETE", "/api/v1/notifications/rules/{rule_id}",       Action.NOTIFICATION_MANAGE, "A A D D D S", on_rule()),
+    Row("GET",    "/api/v1/notifications/messages",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/messages")),
+    Row("GET",    "/api/v1/notifications/mutes",                 Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/mutes")),
 ]
 # fmt: on
 TABLE = {(r.method, r.path): r for r in ROUTES}

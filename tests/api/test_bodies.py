@@ -51,7 +51,14 @@ def _json_operations(client: TestClient) -> Iterator[tuple[str, str]]:
         for method, op in item.items():
             if "application/json" in op.get("requestBody", {}).get("content", {}):
                 url = path
-                for name in ("user_id", "team_id", "certificate_id", "authority_id"):
+                for name in (
+                    "user_id",
+                    "team_id",
+                    "certificate_id",
+                    "authority_id",
+                    "channel_id",
+                    "rule_id",
+                ):
                     url = url.replace("{" + name + "}", "1")
                 yield method, url
 

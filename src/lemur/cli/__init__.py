@@ -29,6 +29,7 @@ GROUPS = {
     "cert": ("lemur.cli.certs", "cert"),
     "authority": ("lemur.cli.authorities", "authority"),
     "jobs": ("lemur.cli.jobs", "jobs"),
+    "notifications": ("lemur.cli.notifications", "notifications"),
 }
 
 

@@ -33,6 +33,7 @@ BUILTIN = (
 
 
 def default_kinds() -> JobKinds:
+    from lemur.notifications.jobs import KINDS as NOTIFICATIONS
     from lemur.renewal.jobs import KINDS as RENEWAL
 
-    return JobKinds((*BUILTIN, *MAINTENANCE, *RENEWAL))
+    return JobKinds((*BUILTIN, *MAINTENANCE, *RENEWAL, *NOTIFICATIONS))

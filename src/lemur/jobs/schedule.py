@@ -88,6 +88,12 @@ DEFAULT_SCHEDULE: tuple[ScheduleEntry, ...] = (
         offset=dt.timedelta(hours=3),
         description="verify the audit chain; notify the security team if it is broken",
     ),
+    ScheduleEntry(
+        "notification-events",
+        "notifications.events",
+        dt.timedelta(minutes=1),
+        description="turn new audit events (issued, revoked, job failed...) into notices",
+    ),
 )
 
 _INTERVAL = re.compile(r"^(\d{1,5})([smhd])$")

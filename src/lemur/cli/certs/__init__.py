@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from lemur.cli import notifications as notification_commands
 from lemur.cli.certs import export, issue, lifecycle, listing, renewals, show
 
 cert = typer.Typer(
@@ -25,5 +26,7 @@ cert.command("export")(export.export)
 cert.command("revoke")(lifecycle.revoke)
 cert.command("renew")(lifecycle.renew)
 cert.command("renewals")(renewals.renewals)
+cert.command("mute")(notification_commands.mute)
+cert.command("unmute")(notification_commands.unmute)
 
 __all__ = ["cert"]

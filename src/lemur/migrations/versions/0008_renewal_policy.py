@@ -1,7 +1,7 @@
 """renewal policy: per authority, overridable per team and per certificate
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 
 ``renewal_policy`` ("auto" renews inside the renewal window, "notify" only tells the owners)
@@ -19,7 +19,7 @@ from alembic import op
 import lemur.db
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -20,6 +20,7 @@ from lemur.catalog.api import router as catalog_router
 from lemur.certificates.api import router as certificates_router
 from lemur.container import Container
 from lemur.health.api import router as health_router
+from lemur.metrics.api import install_metrics
 from lemur.ui.api import router as ui_router
 from lemur.web.errors import install_error_handlers
 from lemur.web.limits import BodySizeLimit, HeaderLimit, InputGuard
@@ -38,7 +39,11 @@ def create_app(container: Container) -> FastAPI:
         # about the size of the connection pool keeps the lock holder running.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = container.settings.worker_threads
-        yield
+        metrics.start_listener()
+        try:
+            yield
+        finally:
+            metrics.stop_listener()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -61,6 +66,8 @@ def create_app(container: Container) -> FastAPI:
     )
     # Outermost, so that everything inside sees the client's address, not the proxy's.
     app.add_middleware(ForwardedFor, trusted=container.settings.trusted_proxy_networks)
+    # Outside everything: request id and log context, the HTTP histogram; and GET /metrics.
+    metrics = install_metrics(app, container)
     for router in (
         health_router,
         accounts_router,

@@ -37,6 +37,8 @@ class Action(enum.StrEnum):
     CERTIFICATE_IMPORT = "certificate.import"
     CERTIFICATE_REVOKE = "certificate.revoke"
     CERTIFICATE_EXPORT_KEY = "certificate.export_key"
+    # operations
+    METRICS_READ = "metrics.read"
 
 
 ALL_ROLES = frozenset(Role)
@@ -54,6 +56,7 @@ GLOBAL: dict[Action, frozenset[Role]] = {
     Action.AUDIT_READ: STAFF,
     Action.AUTHORITY_READ: ALL_ROLES,
     Action.AUTHORITY_MANAGE: STAFF,
+    Action.METRICS_READ: STAFF,
 }
 
 # Team-scoped actions: roles allowed on any team, and roles allowed on their own teams.

@@ -289,16 +289,22 @@ ROUTES = [
     Row("POST",   "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A S", on_certificate("/export", {"format": "pem-bundle"}), changes_state=False),
     Row("POST",   "/api/v1/certificates/{certificate_id}/revoke", Action.CERTIFICATE_REVOKE, "A A A H D S", on_certificate("/revoke", {"reason": "superseded"})),
     Row("POST",   "/api/v1/certificates/{certificate_id}/renew",  Action.CERTIFICATE_ISSUE,  "A A A H D S", on_certificate("/renew", {})),
+    # operations (outside /api/v1, where scrapers expect it)
+    Row("GET",    "/metrics",                                  Action.METRICS_READ,     "A A D D D A", plain("/metrics")),
 ]
 # fmt: on
 TABLE = {(r.method, r.path): r for r in ROUTES}
+OUTSIDE_API = frozenset({"/metrics"})
 
 
 def api_routes(container: Container) -> Iterator[tuple[str, str, Any]]:
-    """(method, path, route context) for every route of the real application under /api/v1."""
+    """(method, path, route context) for every route of the real application under /api/v1,
+    and the authenticated routes outside it."""
     for route in iter_route_contexts(create_app(container).routes):
         path = route.path
-        if path is None or not (path == "/api/v1" or path.startswith("/api/v1/")):
+        if path is None or not (
+            path == "/api/v1" or path.startswith("/api/v1/") or path in OUTSIDE_API
+        ):
             continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
             yield method, path, route

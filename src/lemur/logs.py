@@ -115,7 +115,7 @@ LOG_CONFIG_FILE = Path(__file__).with_name("log-config.json")
 def json_log_config(level: str = "info") -> dict[str, Any]:
     """The configuration of LOG_CONFIG_FILE, with the root logger at ``level``. uvicorn's
     loggers keep their own level (``--log-level``) and hand their records to the root's
-    handler. In JSON mode uvicorn's access log is off: ``lemur.access``
+    handler. uvicorn's access log goes nowhere: ``lemur.access``
     (lemur.metrics.http) replaces it and names the route and the principal."""
     config: dict[str, Any] = json.loads(LOG_CONFIG_FILE.read_text())
     config["root"]["level"] = level.upper()
@@ -123,7 +123,15 @@ def json_log_config(level: str = "info") -> dict[str, Any]:
 
 
 def configure_logging(format: str, level: str = "info") -> None:
-    """Log JSON lines in this process if ``format`` is json (in text mode the configuration
-    uvicorn made stays as it was)."""
+    """JSON lines for every logger of this process if ``format`` is json. In text mode
+    uvicorn's own configuration stays; Lemur's loggers get a handler in uvicorn's style
+    (without one, Python would print only their warnings and errors, bare)."""
     if format == "json":
         logging.config.dictConfig(json_log_config(level))
+        return
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level.upper())

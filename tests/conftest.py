@@ -26,7 +26,6 @@ from lemur.container import Container, InitReport, build_container
 from lemur.crypto.keyring import generate_key
 from lemur.db import Base, Database
 from lemur.migrate import upgrade
-from tests.jobs_table import ensure_jobs_table
 
 PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -61,7 +60,6 @@ def pg_url() -> Iterator[str]:
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     db = Database.connect(url)
     upgrade(db.write_engine)
-    ensure_jobs_table(db.write_engine)  # TODO(merge): remove with tests/jobs_table.py
     db.dispose()
     yield url
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
@@ -73,7 +71,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "lemur.db"
     db = Database.connect(f"sqlite:///{path}")
     upgrade(db.write_engine)
-    ensure_jobs_table(db.write_engine)  # TODO(merge): remove with tests/jobs_table.py
     db.dispose()
     return path
 

@@ -28,6 +28,9 @@ JOBS = Table(
 )
 
 
-def ensure_jobs_table(engine: Engine) -> None:
-    if not inspect(engine).has_table("jobs"):
-        metadata.create_all(engine)
+def ensure_jobs_table(engine: Engine) -> bool:
+    """Create ``jobs`` if missing; True if this call created it."""
+    if inspect(engine).has_table("jobs"):
+        return False
+    metadata.create_all(engine)
+    return True

@@ -23,6 +23,8 @@ class Certificate(Base):
         Index("ix_certificates_authority_not_after", "authority_id", "not_after"),
         Index("ix_certificates_not_after_id", "not_after", "id"),
         Index("ix_certificates_renew_after", "renew_after"),
+        # Covers what /metrics counts (lemur.metrics.collector; migration 0009).
+        Index("ix_certificates_lifecycle", "not_after", "revoked_at", "not_before", "renew_after"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import event, insert, inspect, text
+from tests.jobs_table import JOBS
 
 from lemur.authorities.models import Authority
 from lemur.certificates.models import Certificate
@@ -34,7 +35,6 @@ from lemur.clock import SystemClock
 from lemur.db import Database
 from lemur.metrics.collector import DatabaseCollector
 from lemur.migrate import upgrade
-from tests.jobs_table import JOBS
 
 PG_ADMIN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BATCH = 5000

@@ -47,7 +47,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def statuses(samples: Samples) -> dict[str, float]:
     return {
-        dict(labels)["status"]: v for (name, labels), v in samples.items() if name == "lemur_certificates"
+        dict(labels)["status"]: v
+        for (name, labels), v in samples.items()
+        if name == "lemur_certificates"
     }
 
 
@@ -120,7 +122,9 @@ def test_counts_follow_what_a_user_did(client: TestClient, world: World) -> None
 
 
 def _authority_id(client: TestClient, headers: dict[str, str], name: str) -> int:
-    found = [a for a in client.get("/api/v1/authorities", headers=headers).json() if a["name"] == name]
+    found = [
+        a for a in client.get("/api/v1/authorities", headers=headers).json() if a["name"] == name
+    ]
     return int(found[0]["id"])
 
 
@@ -176,9 +180,7 @@ def test_statuses_and_expiry_horizons(
     assert len(listed["items"]) == statuses(after)["expiring"]
 
 
-def test_http_histogram_labels_routes_by_template(
-    client: TestClient, world: World
-) -> None:
+def test_http_histogram_labels_routes_by_template(client: TestClient, world: World) -> None:
     headers = world.headers("admin2")
     for user_id in (world.user_ids["member"], world.user_ids["reader"]):
         assert client.get(f"/api/v1/users/{user_id}", headers=headers).status_code == 200
@@ -285,7 +287,9 @@ def _job(
         "finished_at": started + dt.timedelta(seconds=ran) if ran is not None else None,
     }
     if container.db.dialect == "sqlite":  # as UTCDateTime stores them: naive UTC text
-        row = {k: v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for k, v in row.items()}
+        row = {
+            k: v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for k, v in row.items()
+        }
     with container.db.write_engine.begin() as conn:
         conn.execute(jobs.insert().values(**row))
 
@@ -310,7 +314,9 @@ def test_job_metrics(
     assert value(samples, "lemur_jobs", state="cancelled", kind="notify") == 1
     assert ("lemur_jobs", (("kind", "renewal"), ("state", "pending"))) in samples  # zero, shown
     assert value(samples, "lemur_job_run_seconds_count", kind="renewal") == 3
-    assert value(samples, "lemur_job_run_seconds_sum", kind="renewal") == pytest.approx(8.0, abs=0.01)
+    assert value(samples, "lemur_job_run_seconds_sum", kind="renewal") == pytest.approx(
+        8.0, abs=0.01
+    )
     assert value(samples, "lemur_job_run_seconds_count", kind="notify") == 0
     assert value(samples, "lemur_jobs_oldest_pending_age_seconds") == pytest.approx(90, abs=0.5)
 

@@ -310,7 +310,9 @@ def test_json_log_lines_of_requests_carrying_secrets_hold_none(
             )
             assert created.status_code == 201, created.text
             new_token = created.json()["token"]
-            assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {new_token}"}).is_success
+            assert client.get(
+                "/api/v1/me", headers={"Authorization": f"Bearer {new_token}"}
+            ).is_success
             imported = client.post(
                 "/api/v1/certificates/import",
                 json={

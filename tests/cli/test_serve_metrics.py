@@ -190,6 +190,8 @@ def test_json_logs_carry_request_id_principal_and_route(
     assert access["status"] == 200
     assert access["duration_ms"] > 0
     scraped = [r for r in records if r.get("request_id") == generated]
-    assert scraped and scraped[0]["route"] == "/metrics"
+    assert scraped
+    assert scraped[0]["route"] == "/metrics"
     anonymous = [r for r in records if r.get("route") == "/api/v1/me"]
-    assert anonymous[0]["status"] == 401 and "principal" not in anonymous[0]
+    assert anonymous[0]["status"] == 401
+    assert "principal" not in anonymous[0]

@@ -123,7 +123,8 @@ def test_server_output_holds_no_secret_when_the_database_fails(
         lines = [json.loads(line) for line in output.splitlines() if line.strip()]
         assert any(line.get("route") == "/health" and line.get("status") == 200 for line in lines)
         failed = [line for line in lines if line["message"].startswith("unexpected error")]
-        assert failed and failed[0]["principal"] == "user:admin", failed
+        assert failed, lines
+        assert failed[0]["principal"] == "user:admin", failed
     for secret in ("$argon2id$", "lmr_", NEW_PASSWORD, "PRIVATE KEY", "not-for-the-log"):
         assert secret not in output, (secret, output[-4000:])
     # The one-time password is printed once at the start, and never again.

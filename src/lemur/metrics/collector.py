@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import cast
 
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
@@ -62,7 +63,7 @@ CERTIFICATE_STATUSES = ("valid", "expiring", "expired", "revoked", "not_yet_vali
 EXPIRY_HORIZONS_DAYS = (7, 30, 90)
 
 
-def _status_counts(now: dt.datetime) -> list[ColumnElement[int]]:
+def _status_counts(now: dt.datetime) -> dict[str, ColumnElement[int]]:
     """Counts per status but "valid" (the rest), as conditional sums in one pass: no
     GROUP BY on an expression (which would sort every row)."""
     c = Certificate
@@ -73,7 +74,10 @@ def _status_counts(now: dt.datetime) -> list[ColumnElement[int]]:
         "not_yet_valid": and_(live, c.not_before > now),
         "expiring": and_(live, c.not_before <= now, c.renew_after <= now),
     }
-    return [func.coalesce(func.sum(case((cond, 1), else_=0)), 0) for cond in conditions.values()]
+    return {
+        name: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+        for name, cond in conditions.items()
+    }
 
 
 def certificate_metrics(session: Session, now: dt.datetime) -> Iterator[Metric]:
@@ -85,23 +89,17 @@ def certificate_metrics(session: Session, now: dt.datetime) -> Iterator[Metric]:
         "certificates.",
         labels=["status"],
     )
-    total, revoked, expired, not_yet_valid, expiring = session.execute(
-        select(func.count(), *_status_counts(now)).select_from(Certificate)
-    ).one()
-    counts = {
-        "revoked": revoked,
-        "expired": expired,
-        "not_yet_valid": not_yet_valid,
-        "expiring": expiring,
-        "valid": total - revoked - expired - not_yet_valid - expiring,
-    }
+    row = session.execute(select(func.count(), *_status_counts(now)).select_from(Certificate)).one()
+    total, *counted = (int(n) for n in row)
+    counts = dict(zip(("revoked", "expired", "not_yet_valid", "expiring"), counted, strict=True))
+    counts["valid"] = total - sum(counted)
     for name in CERTIFICATE_STATUSES:
         by_status.add_metric([name], counts[name])
     yield by_status
 
     by_authority = GaugeMetricFamily(
         "lemur_certificates_by_authority",
-        "Stored certificates (any status) by issuing authority; authority=\"\" for "
+        'Stored certificates (any status) by issuing authority; authority="" for '
         "certificates of no authority managed by Lemur (imported).",
         labels=["authority"],
     )
@@ -170,7 +168,7 @@ def _run_seconds(dialect: str) -> ColumnElement[float]:
     start, end = JOBS.c.started_at, JOBS.c.finished_at
     if dialect == "sqlite":
         return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
+    return cast(ColumnElement[float], func.extract("epoch", end - start))
 
 
 def job_metrics(session: Session, now: dt.datetime) -> Iterator[Metric]:
@@ -217,9 +215,7 @@ def job_metrics(session: Session, now: dt.datetime) -> Iterator[Metric]:
     yield run_time
 
     oldest = session.scalar(
-        select(func.min(JOBS.c.run_after)).where(
-            JOBS.c.state == "pending", JOBS.c.run_after <= now
-        )
+        select(func.min(JOBS.c.run_after)).where(JOBS.c.state == "pending", JOBS.c.run_after <= now)
     )
     lag = GaugeMetricFamily(
         "lemur_jobs_oldest_pending_age_seconds",

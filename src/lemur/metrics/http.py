@@ -24,7 +24,13 @@ import time
 from prometheus_client import CollectorRegistry, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lemur.logs import REQUEST_ID_HEADER, RequestContext, begin_request, end_request, request_id_from
+from lemur.logs import (
+    REQUEST_ID_HEADER,
+    RequestContext,
+    begin_request,
+    end_request,
+    request_id_from,
+)
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"

@@ -89,9 +89,10 @@ def certificate_metrics(session: Session, now: dt.datetime) -> Iterator[Metric]:
         "certificates.",
         labels=["status"],
     )
-    row = session.execute(select(func.count(), *_status_counts(now)).select_from(Certificate)).one()
+    sums = _status_counts(now)
+    row = session.execute(select(func.count(), *sums.values()).select_from(Certificate)).one()
     total, *counted = (int(n) for n in row)
-    counts = dict(zip(("revoked", "expired", "not_yet_valid", "expiring"), counted, strict=True))
+    counts = dict(zip(sums, counted, strict=True))
     counts["valid"] = total - sum(counted)
     for name in CERTIFICATE_STATUSES:
         by_status.add_metric([name], counts[name])

@@ -129,12 +129,12 @@ def certificate_metrics(session: Session, now: dt.datetime) -> Iterator[Metric]:
         labels=["within_days"],
     )
     horizons = {days: now + dt.timedelta(days=days) for days in EXPIRY_HORIZONS_DAYS}
-    sums = [
+    within = [
         func.coalesce(func.sum(case((Certificate.not_after <= at, 1), else_=0)), 0)
         for at in horizons.values()
     ]
     found = session.execute(
-        select(*sums).where(
+        select(*within).where(
             Certificate.not_after > now,
             Certificate.not_after <= horizons[max(EXPIRY_HORIZONS_DAYS)],
             Certificate.revoked_at.is_(None),

@@ -143,7 +143,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--extra-index", default="", help="CREATE INDEX ... to try")
+    parser.add_argument(
+        "--sql", default="", help="a statement to run after loading (e.g. DROP INDEX ...)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the SQLite database")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="lemur-bench-metrics-"))
@@ -160,9 +162,9 @@ def main() -> None:
         upgrade(db.write_engine)
         started = time.perf_counter()
         _load(db, args.count)
-        if args.extra_index:
+        if args.sql:
             with db.write_engine.begin() as conn:
-                conn.execute(text(args.extra_index))
+                conn.execute(text(args.sql))
                 conn.execute(text("ANALYZE"))
         print(f"loaded {args.count} certificates in {time.perf_counter() - started:.1f} s")
         collector = DatabaseCollector(db, SystemClock())

@@ -9,13 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
 
-from lemur.accounts.models import TokenScope
+from lemur.accounts.models import TokenScope, User
 from lemur.app import create_app
 from lemur.config import Settings
 from lemur.container import Container, build_container
+from lemur.metrics import collector
 from lemur.metrics.collector import BUILTIN_SOURCES, DatabaseCollector, job_metrics
 from tests.api.conftest import World
 from tests.api.inventory_helpers import insert_leaf, throwaway_ca
@@ -240,6 +243,24 @@ def test_a_scrape_costs_the_same_statements_for_3_and_60_certificates(
     with statements(container) as builtin:
         list(DatabaseCollector(container.db, container.clock, BUILTIN_SOURCES).collect())
     assert len(builtin) == 5, builtin
+
+
+def test_a_registered_metric_source_is_scraped_with_the_rest(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook the notification ledger uses: a module registers a source, and its
+    families appear in every scrape."""
+
+    def ledger(session: Session, now: dt.datetime) -> Iterator[Metric]:
+        sent = CounterMetricFamily("lemur_test_sent", "test", labels=["channel"])
+        sent.add_metric(["email"], session.scalar(select(func.count()).select_from(User)) or 0)
+        yield sent
+
+    monkeypatch.setattr(collector, "_REGISTERED", [])
+    collector.register_source(ledger)
+    samples = scrape(client, world.headers("admin2"))
+    assert value(samples, "lemur_test_sent_total", channel="email") == len(world.user_ids)
+    assert ("lemur_certificates", (("status", "valid"),)) in samples
 
 
 def test_the_main_port_does_not_serve_metrics_when_a_separate_address_is_set(

@@ -84,7 +84,7 @@ def _load(db: Database, count: int) -> None:
     rng = random.Random(7)
     with db.write_engine.begin() as conn:
         conn.execute(
-            insert(Authority.__table__),
+            insert(Authority),
             [
                 {
                     "id": n,
@@ -107,7 +107,7 @@ def _load(db: Database, count: int) -> None:
     while done < count:
         batch = _rows(min(BATCH, count - done), now, rng)
         with db.write_engine.begin() as conn:
-            conn.execute(insert(Certificate.__table__), batch)
+            conn.execute(insert(Certificate), batch)
         done += len(batch)
     states = ("pending", "running", "succeeded", "failed", "cancelled")
     # TODO(merge): the job system's migration makes the table (tests/jobs_table.py).
@@ -163,9 +163,9 @@ def main() -> None:
         started = time.perf_counter()
         _load(db, args.count)
         if args.sql:
-            with db.write_engine.begin() as conn:
-                conn.execute(text(args.sql))
-                conn.execute(text("ANALYZE"))
+            with db.write_engine.begin() as extra:
+                extra.execute(text(args.sql))
+                extra.execute(text("ANALYZE"))
         print(f"loaded {args.count} certificates in {time.perf_counter() - started:.1f} s")
         collector = DatabaseCollector(db, SystemClock())
         seen: list[str] = []

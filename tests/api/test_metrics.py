@@ -25,6 +25,7 @@ from tests.api.inventory_helpers import insert_leaf, throwaway_ca
 from tests.api.test_query_counts import statements
 from tests.conftest import FAST_HASHER
 from tests.jobs_table import JOBS
+from tests.peers.server import free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -267,7 +268,7 @@ def test_the_main_port_does_not_serve_metrics_when_a_separate_address_is_set(
     settings: Settings, container: Container
 ) -> None:
     separate = build_container(
-        settings.model_copy(update={"metrics_address": "127.0.0.1:1"}),
+        settings.model_copy(update={"metrics_address": f"127.0.0.1:{free_port()}"}),
         init=False,
         hasher=FAST_HASHER,
     )

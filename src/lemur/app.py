@@ -23,6 +23,7 @@ from lemur.health.api import router as health_router
 from lemur.jobs.api import router as jobs_router
 from lemur.jobs.embedded import EmbeddedRunner
 from lemur.jobs.schedule import build_schedule, runnable_schedule
+from lemur.metrics.api import install_metrics
 from lemur.notifications.api import router as notifications_router
 from lemur.renewal.api import router as renewal_router
 from lemur.ui.api import router as ui_router
@@ -61,12 +62,14 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         # about the size of the connection pool keeps the lock holder running.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = container.settings.worker_threads
+        metrics.start_listener()
         runner = start_embedded_runner(container) if run_jobs else None
         try:
             yield
         finally:
             if runner is not None:
                 runner.stop()
+            metrics.stop_listener()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -89,6 +92,8 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
     )
     # Outermost, so that everything inside sees the client's address, not the proxy's.
     app.add_middleware(ForwardedFor, trusted=container.settings.trusted_proxy_networks)
+    # Outside everything: request id and log context, the HTTP histogram; and GET /metrics.
+    metrics = install_metrics(app, container)
     for router in (
         health_router,
         accounts_router,

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from lemur.app import create_app
 from lemur.config import Settings
 from lemur.container import build_container
+from lemur.logs import configure_logging
 
 
 class _NoQueryStrings(logging.Filter):
@@ -28,5 +29,9 @@ class _NoQueryStrings(logging.Filter):
 
 
 def create() -> FastAPI:
+    settings = Settings()
+    # Again in each worker (``lemur serve`` also hands uvicorn the file): JSON lines also
+    # when uvicorn was started without --log-config.
+    configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("uvicorn.access").addFilter(_NoQueryStrings())
-    return create_app(build_container(Settings(), init=False))
+    return create_app(build_container(settings, init=False))

@@ -44,6 +44,8 @@ class Action(enum.StrEnum):
     CERTIFICATE_REVOKE = "certificate.revoke"
     CERTIFICATE_EXPORT_KEY = "certificate.export_key"
     CERTIFICATE_MUTE = "certificate.mute"
+    # operations
+    METRICS_READ = "metrics.read"
 
 
 ALL_ROLES = frozenset(Role)
@@ -65,6 +67,7 @@ GLOBAL: dict[Action, frozenset[Role]] = {
     Action.NOTIFICATION_MANAGE: STAFF,
     Action.AUTHORITY_READ: ALL_ROLES,
     Action.AUTHORITY_MANAGE: STAFF,
+    Action.METRICS_READ: STAFF,
 }
 
 # Team-scoped actions: roles allowed on any team, and roles allowed on their own teams.

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from lemur.bounds import MAX_TOKEN_LIFETIME_DAYS
 from lemur.errors import ConfigurationError, LemurError
+from lemur.metrics.address import parse_address
 
 DEFAULT_DATA_DIR = Path("lemur-data")
 
@@ -119,6 +120,14 @@ class Settings(BaseSettings):
     )
     token_max_lifetime_days: int = Field(365, ge=1, le=MAX_TOKEN_LIFETIME_DAYS)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one JSON object per log line (docs/operations.md)"
+    )
+    metrics_address: str | None = Field(
+        None,
+        description="HOST:PORT to serve /metrics on without authentication (then only there); "
+        "default: on the main port, for admin and security API tokens",
+    )
     worker_threads: int = Field(
         4, ge=1, le=200, description="Request-handling threads per server process"
     )
@@ -199,6 +208,13 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return parse_networks(self.trusted_proxies)
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)
+        return value
 
     @field_validator("data_dir")
     @classmethod

@@ -409,16 +409,22 @@ ROUTES = [
     Row("DELETE", "/api/v1/notifications/rules/{rule_id}",       Action.NOTIFICATION_MANAGE, "A A D D D S", on_rule()),
     Row("GET",    "/api/v1/notifications/messages",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/messages")),
     Row("GET",    "/api/v1/notifications/mutes",                 Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/mutes")),
+    # operations (outside /api/v1, where scrapers expect it)
+    Row("GET",    "/metrics",                                  Action.METRICS_READ,     "A A D D D A", plain("/metrics")),
 ]
 # fmt: on
 TABLE = {(r.method, r.path): r for r in ROUTES}
+OUTSIDE_API = frozenset({"/metrics"})
 
 
 def api_routes(container: Container) -> Iterator[tuple[str, str, Any]]:
-    """(method, path, route context) for every route of the real application under /api/v1."""
+    """(method, path, route context) for every route of the real application under /api/v1,
+    and the authenticated routes outside it."""
     for route in iter_route_contexts(create_app(container).routes):
         path = route.path
-        if path is None or not (path == "/api/v1" or path.startswith("/api/v1/")):
+        if path is None or not (
+            path == "/api/v1" or path.startswith("/api/v1/") or path in OUTSIDE_API
+        ):
             continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
             yield method, path, route

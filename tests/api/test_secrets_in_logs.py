@@ -24,10 +24,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from lemur.app import create_app
-from lemur.container import Container
-from tests.api.certs_helpers import export, issue, issue_raw
+from lemur.config import Settings
+from lemur.container import Container, build_container
+from lemur.logs import JsonFormatter
+from tests.api.certs_helpers import export, issue, issue_raw, key_pem, make_ca, make_leaf, pem
 from tests.api.conftest import World
 from tests.api.test_login import post_login
+from tests.conftest import FAST_HASHER
 
 PASSPHRASE = "export-passphrase-Quokka-77"
 NEW_PASSWORD = "a-new-password-Wombat-31"
@@ -139,6 +142,7 @@ def _log_text(caplog: pytest.LogCaptureFixture) -> list[str]:
     out = []
     for record in caplog.records:
         out.append(record.getMessage())
+        out.append(JsonFormatter().format(record))  # LEMUR_LOG_FORMAT=json
         if record.exc_info and record.exc_info[1] is not None:
             out.append(logging.Formatter().formatException(record.exc_info))
         if record.exc_text:
@@ -247,3 +251,95 @@ def test_the_next_issuances_succeed_after_a_failed_write(
         remove_faults(container, "private_keys")
     for _ in range(12):
         issue(app_client, world)
+
+
+class JsonLines(logging.Handler):
+    """Every record of every logger as the JSON log line it becomes, formatted when it is
+    emitted (inside the request, as under ``lemur serve``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def json_logs() -> Iterator[JsonLines]:
+    root = logging.getLogger()
+    handler, level = JsonLines(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_json_log_lines_of_requests_carrying_secrets_hold_none(
+    settings: Settings, world: World, json_logs: JsonLines
+) -> None:
+    """A password, a token, a private key PEM and a passphrase sent in (successful and
+    refused) requests appear in no JSON log line (DEBUG and up, access lines included)."""
+    container = build_container(
+        settings.model_copy(update={"log_format": "json"}), init=False, hasher=FAST_HASHER
+    )
+    ca = make_ca("Secrets CA")
+    key, leaf = make_leaf(ca, "secret-import.example.com")
+    key_text = key_pem(key)
+    try:
+        with TestClient(
+            create_app(container), raise_server_exceptions=False, client=("192.0.2.10", 50000)
+        ) as client:
+            assert post_login(client, "member", "wrong-password-Xyz-9").status_code == 401
+            assert post_login(client, "member", "member-password-123").status_code == 303
+            r = client.post(
+                "/api/v1/me/password",
+                json={"current_password": "member-password-123", "new_password": NEW_PASSWORD},
+                headers=world.headers("member"),
+            )
+            assert r.status_code == 204, r.text
+            created = client.post(
+                "/api/v1/tokens",
+                json={"name": "ci", "scope": "read", "expires_in_days": 7},
+                headers=world.headers("member"),
+            )
+            assert created.status_code == 201, created.text
+            new_token = created.json()["token"]
+            assert client.get(
+                "/api/v1/me", headers={"Authorization": f"Bearer {new_token}"}
+            ).is_success
+            imported = client.post(
+                "/api/v1/certificates/import",
+                json={
+                    "team_id": world.team_ids["own"],
+                    "certificate": pem(leaf),
+                    "private_key": key_text,
+                },
+                headers=world.headers("member"),
+            )
+            assert imported.status_code == 201, imported.text
+            exported = export(
+                client, world, imported.json()["id"], "pkcs8-key", passphrase=PASSPHRASE
+            )
+            assert exported.status_code == 200, exported.text
+            weak = export(client, world, imported.json()["id"], "pkcs8-key", passphrase="short")
+            assert weak.status_code == 422
+    finally:
+        container.close()
+    lines = json_logs.lines
+    assert any('"logger": "lemur.access"' in line for line in lines), lines
+    assert_no_secrets(
+        lines,
+        "member-password-123",
+        "wrong-password-Xyz-9",
+        NEW_PASSWORD,
+        PASSPHRASE,
+        new_token,
+        key_text.splitlines()[1],
+        *world.tokens.values(),
+    )

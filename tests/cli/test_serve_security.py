@@ -4,6 +4,7 @@ fails, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,10 +89,11 @@ def install_fault(server: RunningServer, backend: str | None) -> None:
         conn.execute("ALTER TABLE users ADD CONSTRAINT lemur_test_fault CHECK (false) NOT VALID")
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_server_output_holds_no_secret_when_the_database_fails(
-    serve: Callable[..., RunningServer], backend: str | None
+    serve: Callable[..., RunningServer], backend: str | None, log_format: str
 ) -> None:
-    server = serve()
+    server = serve(LEMUR_LOG_FORMAT=log_format)
     password = server.admin_password
     assert password
     with httpx.Client(base_url=server.base_url, timeout=10) as browser:
@@ -112,9 +114,17 @@ def test_server_output_holds_no_secret_when_the_database_fails(
             },
         )
         assert r.status_code == 500, r.text
+    server.stop()  # everything it had to say is written
     output = server.output
     assert "unexpected error" in output  # the failure was logged ...
-    assert "/health HTTP" in output  # ... and so was the request with the query string
+    if log_format == "text":
+        assert "/health HTTP" in output  # ... and so was the request with the query string
+    else:
+        lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+        assert any(line.get("route") == "/health" and line.get("status") == 200 for line in lines)
+        failed = [line for line in lines if line["message"].startswith("unexpected error")]
+        assert failed, lines
+        assert failed[0]["principal"] == "user:admin", failed
     for secret in ("$argon2id$", "lmr_", NEW_PASSWORD, "PRIVATE KEY", "not-for-the-log"):
         assert secret not in output, (secret, output[-4000:])
     # The one-time password is printed once at the start, and never again.

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-ADMIN_PASSWORD = re.compile(r"one-time password:\s*(\S+)")
+# As `lemur serve` prints it in text, and in its first JSON log line (LEMUR_LOG_FORMAT=json).
+ADMIN_PASSWORD = re.compile(r'one-time password:\s*(\S+)|"admin_password": "([^"]+)"')
 
 
 def lemur_command() -> list[str]:
@@ -65,7 +66,7 @@ class RunningServer:
     @property
     def admin_password(self) -> str | None:
         found = ADMIN_PASSWORD.search(self.output)
-        return found.group(1) if found else None
+        return (found.group(1) or found.group(2)) if found else None
 
     def stop(self, timeout: float = 10) -> None:
         if self.process.poll() is None:

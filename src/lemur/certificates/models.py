@@ -25,6 +25,8 @@ class Certificate(Base):
         Index("ix_certificates_renew_after", "renew_after"),
         # The renewal pass reads the largest per-certificate window override (lemur.renewal).
         Index("ix_certificates_renew_before_days", "renew_before_days"),
+        # Covers what /metrics counts (lemur.metrics.collector; migration 0009).
+        Index("ix_certificates_lifecycle", "not_after", "revoked_at", "not_before", "renew_after"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

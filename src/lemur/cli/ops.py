@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -26,27 +27,31 @@ from lemur.config import Settings
 from lemur.container import InitReport
 from lemur.crypto.keyring import generate_key
 from lemur.keys.service import KeyRotation, count_pending
+from lemur.logs import LOG_CONFIG_FILE, configure_logging
 
 keys = typer.Typer(help="The encryption key ring.", no_args_is_help=True)
 config = typer.Typer(help="Configuration.", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="print JSON instead of text")
+serve_log = logging.getLogger("lemur.serve")
+
+
+def _init_data(report: InitReport, settings: Settings) -> dict[str, Any]:
+    return {
+        "data_dir": str(settings.data_dir),
+        "database_url": settings.masked()["database_url"],
+        "created_data_dir": report.created_data_dir,
+        "created_key_file": report.created_key_file,
+        "migrated": report.migrated,
+        "admin_username": report.admin_username,
+        "admin_password": report.admin_password,
+        "created_authorities": report.created_authorities,
+    }
 
 
 def _print_init(report: InitReport, settings: Settings, *, as_json: bool) -> None:
     if as_json:
-        emit_json(
-            {
-                "data_dir": str(settings.data_dir),
-                "database_url": settings.masked()["database_url"],
-                "created_data_dir": report.created_data_dir,
-                "created_key_file": report.created_key_file,
-                "migrated": report.migrated,
-                "admin_username": report.admin_username,
-                "admin_password": report.admin_password,
-                "created_authorities": report.created_authorities,
-            }
-        )
+        emit_json(_init_data(report, settings))
         return
     if report.created_data_dir:
         out.print(f"created data directory {escape(str(settings.data_dir))}")
@@ -111,14 +116,26 @@ def register(app: typer.Typer) -> None:
         if port is not None:
             os.environ["LEMUR_PORT"] = str(port)
         report = InitReport()
+        json_logs = load_settings().log_format == "json"
+        if json_logs:
+            configure_logging("json")
         with local_container(init=init_first, report=report) as container:
-            _print_init(report, container.settings, as_json=False)
             settings = container.settings
+            if json_logs:
+                # What init did, as one log line (with the one-time password, as the text
+                # output shows it), so that every line of a JSON-logging server is JSON.
+                serve_log.info("initialised", extra={"init": _init_data(report, settings)})
+            else:
+                _print_init(report, settings, as_json=False)
         # Held by this process and the uvicorn it becomes: `lemur restore` refuses to
         # replace the data directory while it is held.
         hold_data_dir(settings.data_dir)
-        out.print(f"Lemur serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
-        out.file.flush()
+        serving = f"Lemur serving on http://{settings.host}:{settings.port}/"
+        if json_logs:
+            serve_log.info(serving)
+        else:
+            out.print(f"{serving}  (Ctrl-C stops)")
+            out.file.flush()
         # Replace this process by a fresh uvicorn: the supervisor of several workers then
         # holds none of the modules and data initialisation loaded (about 90 MiB), and the
         # process id stays the same for whoever started `lemur serve`.
@@ -138,6 +155,9 @@ def register(app: typer.Typer) -> None:
             settings.log_level,
             "--no-proxy-headers",
         ]
+        if json_logs:
+            # JSON lines from uvicorn's supervisor too; lemur.access replaces its access log.
+            argv += ["--log-config", str(LOG_CONFIG_FILE), "--no-access-log"]
         os.execv(sys.executable, argv)  # noqa: S606 (fixed argv, no shell)
 
 

@@ -21,6 +21,7 @@ from lemur.accounts.models import User
 from lemur.authz import Principal, public_principal
 from lemur.container import Container
 from lemur.errors import LemurError, TooManyRequests
+from lemur.logs import set_principal
 from lemur.services import Services
 from lemur.text import Line, PasswordLine
 from lemur.web.api import SESSION_COOKIE, client_address, get_container
@@ -71,6 +72,7 @@ def _signed_in(request: Request, container: Container) -> tuple[Principal, User,
         if found is None:
             return None
         principal, user = found
+        set_principal(principal.actor_name)
         _ = [m.team.name for m in user.memberships]  # load for the template
     return principal, user, cookie
 

@@ -18,6 +18,7 @@ from lemur.authz import Action, Principal, authorize
 from lemur.container import Container
 from lemur.db import UnitOfWork
 from lemur.errors import AuthenticationRequired, InvalidInput, PermissionDenied
+from lemur.logs import set_principal
 
 SESSION_COOKIE = "lemur_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -121,6 +122,7 @@ async def current_principal(
     else:
         raise AuthenticationRequired("authentication required: send an API token or log in")
     request.state.principal = principal
+    set_principal(principal.actor_name)
     return principal
 
 

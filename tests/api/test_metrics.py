@@ -239,11 +239,11 @@ def test_a_scrape_costs_the_same_statements_for_3_and_60_certificates(
     with statements(container) as many:
         scrape(client, headers)
     assert len(few) == len(many), (few, many)
-    # The built-in sources: 3 statements for certificates, 2 for jobs (plus, through the
-    # API, the token lookup).
+    # The built-in sources: 3 statements for certificates, 2 for jobs, 1 for notification
+    # messages (plus, through the API, the token lookup).
     with statements(container) as builtin:
         list(DatabaseCollector(container.db, container.clock, BUILTIN_SOURCES).collect())
-    assert len(builtin) == 5, builtin
+    assert len(builtin) == 6, builtin
 
 
 def test_a_registered_metric_source_is_scraped_with_the_rest(
@@ -310,10 +310,6 @@ def _job(
         "started_at": started if ran is not None else None,
         "finished_at": started + dt.timedelta(seconds=ran) if ran is not None else None,
     }
-    if container.db.dialect == "sqlite":  # as UTCDateTime stores them: naive UTC text
-        row = {
-            k: v.replace(tzinfo=None) if isinstance(v, dt.datetime) else v for k, v in row.items()
-        }
     with container.db.write_engine.begin() as conn:
         conn.execute(jobs.insert().values(**row))
 

@@ -149,9 +149,10 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
         )
         assert channel.status_code == 201, channel.text
         channel_id = channel.json()["id"]
-        assert "password" not in json.dumps(channel.json()["options"]).replace(
-            '"password": null', ""
-        )
+        shown = channel.json()["options"]
+        assert shown["password"] is None
+        assert shown["secrets_set"] == ["password"]
+        assert smtp_server.password not in channel.text
         for name, events in (("expiring", ["expiring"]), ("lifecycle", ["issued", "renewed"])):
             rule = sam.post(
                 "/api/v1/notifications/rules",

@@ -1,0 +1,177 @@
+"""The relay (outbox publisher) and the loop of ``lemur scheduler``.
+
+The relay reads due jobs from the ``jobs`` table and sends "run job N" to the broker, then
+marks them ``dispatched_at``. A job is sent again when it became due again since it was
+sent (a retry: the engine clears ``dispatched_at``), or when it is still pending long after
+it was sent (the message was lost: Redis restarted without persistence, a worker's
+prefetched messages went with it). A duplicate message is harmless: a worker claims a job
+with a conditional UPDATE, and only one claim succeeds.
+
+On PostgreSQL candidates are picked ``FOR UPDATE SKIP LOCKED`` and kept locked until the
+rows are marked, so two relays send different jobs; on SQLite the write lock serialises
+them. A broker that cannot be reached leaves the jobs unmarked: they are sent in a later
+round, nothing is lost and the relay keeps running.
+
+:class:`SchedulerLoop` is one process's round: fire due schedule ticks (each tick fires
+once, whatever the number of schedulers, through the job's unique key), return jobs of
+dead workers to ``pending`` (:meth:`JobEngine.reap`), relay due jobs. No celery beat: the
+database, not a single beat process, decides once-per-tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from celery import Celery
+from sqlalchemy import or_, select, update
+
+from lemur.jobs.celery_app import TASK
+from lemur.jobs.embedded import Ticker
+from lemur.jobs.engine import JobEngine
+from lemur.jobs.models import JOBS, JobState
+from lemur.jobs.registry import JobKinds
+from lemur.jobs.schedule import ScheduleEntry
+
+if TYPE_CHECKING:
+    from lemur.container import Container
+
+log = logging.getLogger("lemur.jobs")
+
+# A job still pending this long after it was sent is sent again (its message was lost).
+REDISPATCH_AFTER_S = 300.0
+
+
+class Relay:
+    def __init__(
+        self,
+        container: Container,
+        app: Celery,
+        kinds: JobKinds,
+        *,
+        queue: str | None = None,
+        redispatch_after: float = REDISPATCH_AFTER_S,
+    ) -> None:
+        self.container = container
+        self.app = app
+        self.kinds = kinds
+        self.queue = queue or container.settings.broker_queue
+        self.redispatch_after = dt.timedelta(seconds=redispatch_after)
+        self.broker_down_since: float | None = None
+
+    def dispatch_due(self, limit: int = 500) -> int:
+        """Send up to ``limit`` due jobs not yet sent; returns how many were sent."""
+        now = self.container.clock.now()
+        jobs = JOBS
+        candidates = (
+            select(jobs.c.id)
+            .where(
+                jobs.c.state == JobState.PENDING.value,
+                jobs.c.run_after <= now,
+                jobs.c.kind.in_(list(self.kinds)),
+                or_(
+                    jobs.c.dispatched_at.is_(None),
+                    jobs.c.dispatched_at < jobs.c.run_after,
+                    jobs.c.dispatched_at < now - self.redispatch_after,
+                ),
+            )
+            .order_by(jobs.c.run_after, jobs.c.id)
+            .limit(limit)
+        )
+        with self.container.db.write() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(session.scalars(candidates))
+            if not ids:
+                session.rollback()
+                return 0
+            sent = self._send(ids)
+            if sent:
+                session.execute(
+                    update(jobs).where(jobs.c.id.in_(sent)).values(dispatched_at=now)
+                )
+            session.commit()
+        return len(sent)
+
+    def _send(self, ids: Sequence[int]) -> list[int]:
+        sent: list[int] = []
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for job_id in ids:
+                    self.app.send_task(
+                        TASK, args=[job_id], producer=producer, queue=self.queue, retry=False
+                    )
+                    sent.append(job_id)
+        except Exception as exc:  # kombu, redis and socket errors alike
+            if self.broker_down_since is None:
+                self.broker_down_since = time.monotonic()
+                log.error(
+                    "relay: cannot reach the broker %s (%s: %s); %d due job(s) stay pending "
+                    "and are sent when it is back",
+                    _masked(self.container),
+                    type(exc).__name__,
+                    exc,
+                    len(ids) - len(sent),
+                )
+            return sent
+        if self.broker_down_since is not None:
+            log.warning(
+                "relay: the broker is back after %.0fs", time.monotonic() - self.broker_down_since
+            )
+            self.broker_down_since = None
+        return sent
+
+
+def _masked(container: Container) -> str:
+    return str(container.settings.masked()["broker_url"])
+
+
+class SchedulerLoop:
+    """One ``lemur scheduler``: ticks, reaping and relaying, until stopped."""
+
+    def __init__(
+        self,
+        container: Container,
+        app: Celery,
+        kinds: JobKinds,
+        schedule: Sequence[ScheduleEntry],
+        *,
+        poll_interval: float = 1.0,
+        tick_interval: float = 5.0,
+        reap_interval: float = 15.0,
+        batch: int = 500,
+    ) -> None:
+        self.relay = Relay(container, app, kinds)
+        self.engine = JobEngine(container, kinds)
+        self.ticker = Ticker(container, schedule, interval=tick_interval)
+        self.poll_interval = poll_interval
+        self.reap_interval = reap_interval
+        self.batch = batch
+        self._last_reap = 0.0
+        self.stopping = threading.Event()
+
+    def step(self) -> int:
+        """Fire due ticks, reap if it is time, relay one batch; how many jobs were sent."""
+        self.ticker.maybe_fire()
+        if time.monotonic() - self._last_reap >= self.reap_interval:
+            self._last_reap = time.monotonic()
+            self.engine.reap()
+        return self.relay.dispatch_due(self.batch)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                sent = self.step()
+            except Exception:
+                # The database may be down: log, wait, try again; never exit for it.
+                log.exception("scheduler: round failed; retrying in %.1fs", self.poll_interval)
+                sent = 0
+            if sent < self.batch:
+                self.stopping.wait(self.poll_interval)
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -77,7 +77,9 @@ def all_kinds() -> JobKinds:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # A parametrize mark (not a call) so that it takes precedence over the params of the
     # database_url fixture: Celery runs on PostgreSQL only.
-    if "job_runner" in metafunc.fixturenames:
+    marks = metafunc.definition.iter_markers("parametrize")
+    chosen = any("job_runner" in str(mark.args[0]) for mark in marks)
+    if "job_runner" in metafunc.fixturenames and not chosen:
         metafunc.definition.add_marker(
             pytest.mark.parametrize(
                 ("database_url", "job_runner"),

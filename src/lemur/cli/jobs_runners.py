@@ -10,17 +10,19 @@ jobs from the database to the broker). See docs/operations.md.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
 import signal
 import socket
+import sys
 from types import FrameType
 
 import typer
 from rich.markup import escape
 
 from lemur.cli.context import load_settings, local_container
-from lemur.cli.output import emit_json, err, out
+from lemur.cli.output import err, out
 from lemur.config import Settings
 from lemur.db import is_sqlite
 
@@ -49,8 +51,8 @@ def _setup_logging(level: str) -> None:
 
 
 def _started(what: str, data: dict[str, object], *, as_json: bool) -> None:
-    if as_json:
-        emit_json({"command": what, **data})
+    if as_json:  # one line: the process goes on logging after it
+        sys.stdout.write(json.dumps({"command": what, **data}) + "\n")
     else:
         parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.items())
         out.print(f"lemur {what}: {escape(parts)}", highlight=False)

@@ -7,10 +7,10 @@ it was sent (the message was lost: Redis restarted without persistence, a worker
 prefetched messages went with it). A duplicate message is harmless: a worker claims a job
 with a conditional UPDATE, and only one claim succeeds.
 
-On PostgreSQL candidates are picked ``FOR UPDATE SKIP LOCKED`` and kept locked until the
-rows are marked, so two relays send different jobs; on SQLite the write lock serialises
-them. A broker that cannot be reached leaves the jobs unmarked: they are sent in a later
-round, nothing is lost and the relay keeps running.
+On PostgreSQL candidates are picked ``FOR UPDATE SKIP LOCKED`` and marked in the same
+transaction, so two relays send different jobs; on SQLite the write lock serialises
+them. Jobs the broker did not take (it cannot be reached) are unmarked again: they are
+sent in a later round, nothing is lost and the relay keeps running.
 
 :class:`SchedulerLoop` is one process's round: fire due schedule ticks (each tick fires
 once, whatever the number of schedulers, through the job's unique key), return jobs of
@@ -20,6 +20,7 @@ database, not a single beat process, decides once-per-tick.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -82,6 +83,11 @@ class Relay:
             .order_by(jobs.c.run_after, jobs.c.id)
             .limit(limit)
         )
+        # Mark first and commit, then send: the rows are not held locked while messages go
+        # out (a worker claiming one would wait), and a second relay, skipping locked rows
+        # and then seeing them marked, sends other jobs. Rows the broker did not take are
+        # unmarked again; if this process dies in between, they are sent again after
+        # ``redispatch_after``.
         with self.container.db.write() as session:
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
@@ -89,45 +95,52 @@ class Relay:
             if not ids:
                 session.rollback()
                 return 0
-            sent = self._send(ids)
-            if sent:
-                session.execute(
-                    update(jobs).where(jobs.c.id.in_(sent)).values(dispatched_at=now)
-                )
+            session.execute(update(jobs).where(jobs.c.id.in_(ids)).values(dispatched_at=now))
             session.commit()
+        sent = self._send(ids)
+        taken = set(sent)
+        unsent = [i for i in ids if i not in taken]
+        if unsent:
+            with self.container.db.write() as session:
+                session.execute(
+                    update(jobs)
+                    .where(jobs.c.id.in_(unsent), jobs.c.dispatched_at == now)
+                    .values(dispatched_at=None)
+                )
+                session.commit()
         return len(sent)
 
     def _send(self, ids: Sequence[int]) -> list[int]:
-        sent: list[int] = []
+        """Send the messages; the ids the broker took (all, or none if it failed: in a
+        batch the messages go out together, in one pipeline round trip on Redis)."""
         try:
             with self.app.producer_or_acquire() as producer:
-                for job_id in ids:
-                    self.app.send_task(
-                        TASK, args=[job_id], producer=producer, queue=self.queue, retry=False
-                    )
-                    sent.append(job_id)
+                # kombu >= 5.7 buffers the messages of a batch; older ones send each at once.
+                batch = getattr(producer, "batch", None)
+                with batch(max_size=len(ids)) if batch else contextlib.nullcontext():
+                    for job_id in ids:
+                        self.app.send_task(
+                            TASK, args=[job_id], producer=producer, queue=self.queue, retry=False
+                        )
         except Exception as exc:  # kombu, redis and socket errors alike
             if self.broker_down_since is None:
                 self.broker_down_since = time.monotonic()
                 log.error(
                     "relay: cannot reach the broker %s (%s: %s); %d due job(s) stay pending "
                     "and are sent when it is back",
-                    _masked(self.container),
+                    self.app.connection_for_write().as_uri(),  # password masked
                     type(exc).__name__,
                     exc,
-                    len(ids) - len(sent),
+                    len(ids),
                 )
-            return sent
+            return []
+        sent = list(ids)
         if self.broker_down_since is not None:
             log.warning(
                 "relay: the broker is back after %.0fs", time.monotonic() - self.broker_down_since
             )
             self.broker_down_since = None
         return sent
-
-
-def _masked(container: Container) -> str:
-    return str(container.settings.masked()["broker_url"])
 
 
 class SchedulerLoop:

@@ -191,7 +191,9 @@ def run_embedded(backend: str, n: int, log: Callable[[str], None]) -> JobResult:
         finally:
             container.close()
         result = JobResult("embedded", backend, n, seconds, "raw SQL", raw)
-        log(f"[jobs] embedded {backend}: {result.rate:.0f} jobs/s (raw SQL {result.baseline_rate:.0f}/s)")
+        log(
+            f"[jobs] embedded {backend}: {result.rate:.0f} jobs/s (raw SQL {result.baseline_rate:.0f}/s)"
+        )
         return result
     finally:
         server.destroy()
@@ -219,10 +221,8 @@ class Process:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
@@ -245,8 +245,19 @@ def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> Process:
 def redis_server(root: Path) -> Iterator[str]:
     port = _free_port()
     redis = spawn(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(root)],  # fmt: skip
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(root),
+        ],
         dict(os.environ),
         root / "redis.log",
     )
@@ -273,9 +284,21 @@ def bare_celery(broker: str, root: Path, n: int, concurrency: int) -> float:
     os.environ["BENCH_QUEUE"] = queue
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = spawn(
-        [sys.executable, "-m", "celery", "-A", "bench.celery_bare", "worker",
-         f"--concurrency={concurrency}", "--pool=prefork", "--loglevel=WARNING",
-         f"--queues={queue}", "--without-gossip", "--without-mingle", "--without-heartbeat"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.celery_bare",
+            "worker",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            "--loglevel=WARNING",
+            f"--queues={queue}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
         env,
         root / "bare-worker.log",
     )
@@ -328,9 +351,7 @@ def run_celery(n: int, concurrency: int, log: Callable[[str], None]) -> JobResul
                 # The worker logs every task at INFO; measure with its real log level.
                 started = time.perf_counter()
                 bulk_enqueue(container, n)
-                wait_until(
-                    "the Celery jobs", lambda: count_succeeded(container) >= n + 200, 1200
-                )
+                wait_until("the Celery jobs", lambda: count_succeeded(container) >= n + 200, 1200)
                 seconds = time.perf_counter() - started
             finally:
                 container.close()
@@ -400,7 +421,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, backends: bool = True) -> 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.jobs", description=__doc__.split("\n\n")[0]
+    )
     add_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="2,000 jobs per run")
     parser.add_argument("--json", type=Path)

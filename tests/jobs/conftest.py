@@ -21,6 +21,7 @@ runs the jobs that the relay, driven by the test, sends it. Write the test once:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -142,8 +143,19 @@ def start_redis(port: int | None = None) -> RedisServer:
     """A throw-away redis-server on a loopback port (no persistence)."""
     port = port or free_port()
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", "/tmp"],  # fmt: skip
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/tmp",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -194,10 +206,8 @@ class Worker:
 
     def kill(self) -> None:
         """kill -9 of the worker and of its pool processes (its own process group)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)
 
 
@@ -343,7 +353,9 @@ class EmbeddedJobRunner:
         self.engine.reap()
         while self.engine.run_due() or not jobs_idle(self.container, self.kinds):
             if time.monotonic() > deadline:
-                raise AssertionError(f"jobs still due after {timeout}s: {job_states(self.container)}")
+                raise AssertionError(
+                    f"jobs still due after {timeout}s: {job_states(self.container)}"
+                )
 
 
 class CeleryJobRunner:

@@ -197,11 +197,17 @@ def test_a_broker_that_is_down_loses_nothing_and_jobs_run_when_it_is_back(
     server = None
     try:
         wait_for("the relay to notice", lambda: "cannot reach the broker" in caplog.text)
+        assert f"redis://127.0.0.1:{port}/0" in caplog.text
+
+        def untouched() -> bool:
+            jobs = [get_job(container, job_id) for job_id in ids]
+            return all(j.state == JobState.PENDING and j.dispatched_at is None for j in jobs)
+
+        # The jobs it tried to send are unmarked again, and stay so while the broker is down.
+        wait_for("the jobs to be unmarked", untouched)
+        time.sleep(3)
+        assert untouched()
         assert thread.is_alive()
-        for job_id in ids:
-            job = get_job(container, job_id)
-            assert job.state == JobState.PENDING
-            assert job.dispatched_at is None
         # The broker comes back (on the same address), and a worker with it.
         server = start_redis(port)
         worker = celery.start(LEMUR_BROKER_URL=f"redis://127.0.0.1:{port}/0")
@@ -255,4 +261,3 @@ def test_the_commands_refuse_to_start_without_a_broker(
         assert process.process.returncode == 7, process.output
         error = json.loads(process.output.strip().splitlines()[-1])
         assert "LEMUR_BROKER_URL" in error["error"]["message"]
-

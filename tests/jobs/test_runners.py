@@ -68,9 +68,7 @@ def test_a_permanent_failure_stays_visible_with_its_error(
     assert "seconds must be a number" in job.last_error
 
 
-def test_the_last_failed_attempt_fails_the_job(
-    job_runner: JobRunner, container: Container
-) -> None:
+def test_the_last_failed_attempt_fails_the_job(job_runner: JobRunner, container: Container) -> None:
     job_id = add_job(container, "test.flaky", max_attempts=1)
     job_runner.drain()
     job = get_job(container, job_id)

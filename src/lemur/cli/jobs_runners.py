@@ -106,7 +106,9 @@ def register(app: typer.Typer) -> None:
             )
         name = f"lemur-{os.getpid()}@{socket.gethostname()}"
         app = create_celery(settings)
-        app.worker_main(worker_argv(settings, concurrency=processes, pool=pool.value, loglevel=level, name=name))
+        app.worker_main(
+            worker_argv(settings, concurrency=processes, pool=pool.value, loglevel=level, name=name)
+        )
 
     @app.command()
     def scheduler(

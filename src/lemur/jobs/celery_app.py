@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
+
 from celery import Celery
 
 from lemur.config import Settings
@@ -26,6 +28,8 @@ from lemur.jobs.engine import JobEngine
 log = logging.getLogger("lemur.jobs")
 
 TASK = "lemur.run_job"
+# user:password@ in each URL of a broker URL (sentinel URLs list several, with ";")
+_PASSWORD = re.compile(r"(//[^:/@;]*:)[^@/;]*@")
 # Messages a worker process reserves ahead of the one it runs. Jobs are claimed from the
 # database only when they start, so a reserved message holds nothing; a few ahead keep a
 # process busy between fast jobs, while a slow job delays at most this many others (the
@@ -47,8 +51,13 @@ def broker_url(settings: Settings) -> str:
     return settings.broker_url
 
 
+def masked_url(url: str) -> str:
+    """A broker URL as it may be printed: its password replaced by ``***``."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
 def masked_broker(settings: Settings) -> str:
-    return str(settings.masked()["broker_url"])
+    return masked_url(broker_url(settings))
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from celery import Celery
 from sqlalchemy import or_, select, update
 
-from lemur.jobs.celery_app import TASK
+from lemur.jobs.celery_app import TASK, masked_url
 from lemur.jobs.embedded import Ticker
 from lemur.jobs.engine import JobEngine
 from lemur.jobs.models import JOBS, JobState
@@ -66,6 +66,8 @@ class Relay:
 
     def dispatch_due(self, limit: int = 500) -> int:
         """Send up to ``limit`` due jobs not yet sent; returns how many were sent."""
+        if self.broker_down_since is not None and not self._reachable():
+            return 0  # still down: leave the jobs alone (no marking and unmarking)
         now = self.container.clock.now()
         jobs = JOBS
         candidates = (
@@ -110,6 +112,14 @@ class Relay:
                 session.commit()
         return len(sent)
 
+    def _reachable(self) -> bool:
+        try:
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1)
+        except Exception:
+            return False
+        return True
+
     def _send(self, ids: Sequence[int]) -> list[int]:
         """Send the messages; the ids the broker took (all, or none if it failed: in a
         batch the messages go out together, in one pipeline round trip on Redis)."""
@@ -128,7 +138,7 @@ class Relay:
                 log.error(
                     "relay: cannot reach the broker %s (%s: %s); %d due job(s) stay pending "
                     "and are sent when it is back",
-                    self.app.connection_for_write().as_uri(),  # password masked
+                    masked_url(str(self.app.conf.broker_url)),
                     type(exc).__name__,
                     exc,
                     len(ids),

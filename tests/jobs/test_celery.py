@@ -20,7 +20,7 @@ from lemur.container import Container
 from lemur.jobs.celery_app import create_celery
 from lemur.jobs.engine import JobEngine
 from lemur.jobs.models import Job, JobState
-from lemur.jobs.relay import Relay, SchedulerLoop
+from lemur.jobs.relay import REDISPATCH_AFTER_S, Relay, SchedulerLoop
 from tests.jobs import kinds as test_kinds
 from tests.jobs.conftest import (
     CeleryEnv,
@@ -261,3 +261,24 @@ def test_the_commands_refuse_to_start_without_a_broker(
         assert process.process.returncode == 7, process.output
         error = json.loads(process.output.strip().splitlines()[-1])
         assert "LEMUR_BROKER_URL" in error["error"]["message"]
+
+
+def test_a_lost_message_is_sent_again_but_a_waiting_backlog_is_not_doubled(
+    job_runner: JobRunner, container: Container, clock: SharedFileClock, celery: CeleryEnv
+) -> None:
+    queue = f"lost-{uuid.uuid4().hex[:6]}"  # nobody consumes it
+    relay = Relay(container, create_celery(container.settings), all_kinds(), queue=queue)
+    client = redis.Redis.from_url(celery.redis.url)
+    ids = add_jobs(container, "test.ok", [{"n": n} for n in range(5)])
+    assert relay.dispatch_due() == 5
+    assert relay.dispatch_due() == 0
+    # Long after: still pending, but their messages wait in the queue (a backlog).
+    clock.advance(dt.timedelta(seconds=REDISPATCH_AFTER_S + 1))
+    assert relay.dispatch_due() == 0
+    assert client.llen(queue) == 5
+    # Redis loses its data: the jobs are sent again.
+    client.delete(queue, f"_kombu.binding.{queue}")
+    assert relay.dispatch_due() == 5
+    assert client.llen(queue) == 5
+    assert all(get_job(container, i).state == JobState.PENDING for i in ids)
+    client.delete(queue, f"_kombu.binding.{queue}")

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from amqp.exceptions import ChannelError
 from celery import Celery
 from sqlalchemy import or_, select, update
 
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lemur.jobs")
 
-# A job still pending this long after it was sent is sent again (its message was lost).
+# A job still pending this long after it was sent, while the broker's queue is empty, is
+# sent again (its message was lost).
 REDISPATCH_AFTER_S = 300.0
 
 
@@ -70,17 +72,19 @@ class Relay:
             return 0  # still down: leave the jobs alone (no marking and unmarking)
         now = self.container.clock.now()
         jobs = JOBS
+        not_sent = or_(jobs.c.dispatched_at.is_(None), jobs.c.dispatched_at < jobs.c.run_after)
+        if self._queue_empty():
+            # Sent long ago, still pending, and nothing waits in the queue: the message was
+            # lost (Redis lost its data). While messages wait, a backlog is the reason, and
+            # sending again would only pile up duplicates.
+            not_sent = or_(not_sent, jobs.c.dispatched_at < now - self.redispatch_after)
         candidates = (
             select(jobs.c.id)
             .where(
                 jobs.c.state == JobState.PENDING.value,
                 jobs.c.run_after <= now,
                 jobs.c.kind.in_(list(self.kinds)),
-                or_(
-                    jobs.c.dispatched_at.is_(None),
-                    jobs.c.dispatched_at < jobs.c.run_after,
-                    jobs.c.dispatched_at < now - self.redispatch_after,
-                ),
+                not_sent,
             )
             .order_by(jobs.c.run_after, jobs.c.id)
             .limit(limit)
@@ -111,6 +115,17 @@ class Relay:
                 )
                 session.commit()
         return len(sent)
+
+    def _queue_empty(self) -> bool:
+        try:
+            with self.app.connection_for_write() as connection:
+                declared = connection.default_channel.queue_declare(queue=self.queue, passive=True)
+        except ChannelError as exc:
+            # No such queue: nothing waits in it (a broker that lost its data lost it too).
+            return str(getattr(exc, "reply_code", "")) == "404"
+        except Exception:
+            return False  # no broker: nothing can be sent anyway
+        return int(declared.message_count) == 0
 
     def _reachable(self) -> bool:
         try:

@@ -16,7 +16,8 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from lemur.container import Container
+from lemur.clock import FrozenClock
+from lemur.container import Container, build_container
 from lemur.jobs.celery_app import create_celery
 from lemur.jobs.engine import JobEngine
 from lemur.jobs.models import Job, JobState
@@ -282,3 +283,28 @@ def test_a_lost_message_is_sent_again_but_a_waiting_backlog_is_not_doubled(
     assert client.llen(queue) == 5
     assert all(get_job(container, i).state == JobState.PENDING for i in ids)
     client.delete(queue, f"_kombu.binding.{queue}")
+
+
+def test_a_job_sent_early_by_a_relay_whose_clock_is_ahead_runs_once_due(
+    job_runner: JobRunner, container: Container, clock: SharedFileClock, celery: CeleryEnv
+) -> None:
+    job_id = add_job(container, "test.ok", run_after=clock.now() + dt.timedelta(minutes=30))
+    # A scheduler on a machine whose clock runs an hour ahead sends it now.
+    ahead = build_container(
+        container.settings, init=False, clock=FrozenClock(clock.now() + dt.timedelta(hours=1))
+    )
+    try:
+        early = Relay(ahead, create_celery(ahead.settings), all_kinds())
+        assert early.dispatch_due() == 1
+    finally:
+        ahead.close()
+    # The worker does not run it before it is due by its own clock, and unmarks it.
+    wait_for("the worker to hand it back", lambda: get_job(container, job_id).dispatched_at is None)
+    job = get_job(container, job_id)
+    assert job.state == JobState.PENDING
+    assert job.attempts == 0
+    clock.advance(dt.timedelta(minutes=31))
+    job_runner.drain()
+    job = get_job(container, job_id)
+    assert job.state == JobState.SUCCEEDED
+    assert job.attempts == 1

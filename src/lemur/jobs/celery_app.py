@@ -20,10 +20,12 @@ import re
 import threading
 
 from celery import Celery
+from sqlalchemy import update
 
 from lemur.config import Settings
 from lemur.errors import ConfigurationError
 from lemur.jobs.engine import JobEngine
+from lemur.jobs.models import JOBS, JobState
 
 log = logging.getLogger("lemur.jobs")
 
@@ -94,11 +96,30 @@ def create_celery(settings: Settings) -> Celery:
 
     @app.task(name=TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_job(job_id: int) -> None:
-        outcome = process_engine(settings).run_one(int(job_id))
-        if outcome is None:
-            log.debug("job %s: already taken, finished or not due; nothing to do", job_id)
+        engine = process_engine(settings)
+        if engine.run_one(int(job_id)) is None and too_early(engine, int(job_id)):
+            log.info("job %s is not due by this worker's clock; the relay sends it again", job_id)
 
     return app
+
+
+def too_early(engine: JobEngine, job_id: int) -> bool:
+    """A message for a job that is pending but not due by this worker's clock (the relay's
+    clock is ahead): mark it not sent, so that the relay sends it again once due, instead of
+    only after its redispatch delay. False for a job already taken or finished."""
+    jobs = JOBS
+    with engine.db.write() as session:
+        changed = session.execute(
+            update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.state == JobState.PENDING.value,
+                jobs.c.run_after > engine.container.clock.now(),
+            )
+            .values(dispatched_at=None)
+        ).rowcount
+        session.commit()
+    return bool(changed)
 
 
 _engines: dict[int, JobEngine] = {}

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import compare, inventory, issuance
+from bench import compare, inventory, issuance, jobs
 from bench.harness import BACKENDS
 
 
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument(
-        "--only", choices=("issuance", "inventory"), help="run one benchmark instead of both"
+        "--only",
+        choices=("issuance", "inventory", "jobs"),
+        help="run one benchmark instead of all",
     )
     parser.add_argument(
         "--quick",
@@ -79,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     issuance.add_arguments(parser.add_argument_group("issuance"), backends=False)  # type: ignore[arg-type]
     inventory.add_arguments(parser.add_argument_group("inventory"), backends=False)  # type: ignore[arg-type]
+    jobs.add_arguments(parser.add_argument_group("jobs"), backends=False)  # type: ignore[arg-type]
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.baseline_seconds = 3.0, 2.0
         args.sizes, args.reps = "2000,20000", 10
+        args.jobs = 2000
     backends = args.backends.split(",")
     info = machine()
     started = time.perf_counter()
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     load_results: list[issuance.LoadResult] = []
     size_results: list[inventory.SizeResult] = []
     notes: list[str] = []
+    job_results: list[jobs.JobResult] = []
     if args.only in (None, "issuance"):
         load_results = issuance.run(
             backends,
@@ -116,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             args.processes,
             log=log,
         )
+
+    if args.only in (None, "jobs"):
+        job_results, job_notes = jobs.run(backends, args.jobs, args.celery_concurrency, log=log)
+        notes += job_notes
 
     print()
     print(
@@ -139,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             "\nInventory (GET, admin token; p50/p95 over repeated calls; SQL = statements/request)"
         )
         print(inventory.table(size_results))
+    if job_results:
+        print("\nJob throughput (no-op jobs enqueued in bulk, then drained; jobs/s)")
+        print(jobs.table(job_results))
     for note in notes:
         print(f"note: {note}")
     failed = [r for r in load_results if r.failed]
@@ -155,13 +167,14 @@ def main(argv: list[str] | None = None) -> int:
                     "machine": info,
                     "issuance": issuance.to_json(load_results),
                     "inventory": inventory.to_json(size_results),
+                    "jobs": jobs.to_json(job_results),
                     "notes": notes,
                 },
                 indent=2,
                 default=str,
             )
         )
-    return 1 if failed or not (load_results or size_results) else 0
+    return 1 if failed or not (load_results or size_results or job_results) else 0
 
 
 def compare_main(

@@ -5,6 +5,8 @@ set -eu
 need=""
 command -v chromium >/dev/null 2>&1 || need="$need chromium fonts-liberation"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
+# Celery broker for the job tests under `lemur worker` (tests/jobs/conftest.py starts its own)
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 if [ -n "$need" ]; then
     echo "installing Debian packages:$need"
     apt-get update -qq

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0",
         repr=False,  # it may carry a password
     )
+    broker_queue: str = Field(
+        "lemur",
+        pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+        description="The Celery queue `lemur worker` consumes and `lemur scheduler` sends to "
+        "(installations sharing one broker use different queues)",
+    )
     schedule: dict[str, str] = Field(
         default_factory=dict,
         description="Schedule overrides: entry name -> 'off', an interval ('1h') or "

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +84,9 @@ def start_server(
     env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
     timeout: float = 30,
+    args: Sequence[str] = (),
 ) -> RunningServer:
-    """Start ``lemur serve`` on a free port and wait until /ready says 200."""
+    """Start ``lemur serve [args]`` on a free port and wait until /ready says 200."""
     port = free_port()
     log_path = log_path or data_dir.parent / f"serve-{port}.log"
     environment = clean_env(
@@ -93,7 +94,7 @@ def start_server(
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*lemur_command(), "serve"],
+            [*lemur_command(), "serve", *args],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,

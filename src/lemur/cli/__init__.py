@@ -50,6 +50,7 @@ def build_app(argv: list[str]) -> typer.Typer:
     if first not in GROUPS:
         importlib.import_module("lemur.cli.ops").register(app)
         importlib.import_module("lemur.cli.backup").register(app)
+        importlib.import_module("lemur.cli.jobs_runners").register(app)
     return app
 
 

@@ -4,6 +4,7 @@ behaviour. PostgreSQL and a Redis server of the test session (tests/jobs/conftes
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
@@ -151,7 +152,7 @@ def test_two_relays_send_each_job_once(
 ) -> None:
     # No worker consumes this queue: the messages stay there to be counted.
     queue = f"count-{uuid.uuid4().hex[:6]}"
-    add_jobs(container, "test.ok", [{"n": n} for n in range(300)])
+    ids = add_jobs(container, "test.ok", [{"n": n} for n in range(300)])
     relays = [
         Relay(container, create_celery(container.settings), all_kinds(), queue=queue)
         for _ in range(2)
@@ -168,7 +169,8 @@ def test_two_relays_send_each_job_once(
     for t in threads:
         t.join(60)
     client = redis.Redis.from_url(celery.redis.url)
-    assert client.llen(queue) == 300
+    queued = [job_id for raw in client.lrange(queue, 0, -1) for job_id in _job_ids(raw)]
+    assert sorted(queued) == sorted(ids)
     assert sum(sent) == 300
     assert all(sent), f"one relay sent everything: {sent}"
     with container.db.read() as session:
@@ -308,3 +310,11 @@ def test_a_job_sent_early_by_a_relay_whose_clock_is_ahead_runs_once_due(
     job = get_job(container, job_id)
     assert job.state == JobState.SUCCEEDED
     assert job.attempts == 1
+
+
+def _job_ids(raw: bytes) -> list[int]:
+    """The job ids a queued Celery message carries (protocol 2: base64 JSON body
+    ``[args, kwargs, embed]``, our one argument being the list of ids)."""
+    message = json.loads(raw)
+    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    return [int(i) for i in args[0]]

@@ -1,9 +1,11 @@
 """Celery for scale-out: ``lemur worker`` runs the jobs the broker names.
 
-The database is the truth; a Celery message only says "run job N". The relay
-(:mod:`lemur.jobs.relay`, in ``lemur scheduler``) sends one message per due job; a worker
-claims that job with :meth:`lemur.jobs.engine.JobEngine.run_one`, a conditional UPDATE, so
-a duplicate or stale message does nothing, and a lost one is sent again by the relay.
+The database is the truth; a Celery message only says "run jobs N, M, ...". The relay
+(:mod:`lemur.jobs.relay`, in ``lemur scheduler``) sends the due jobs in small batches (one
+message per batch, so a burst of fast jobs costs one claim and one record per batch, not
+per job); a worker claims them with :meth:`lemur.jobs.engine.JobEngine.run_ids`, a
+conditional UPDATE, so a duplicate or stale message does nothing, and a lost one is sent
+again by the relay.
 Nothing is stored in the broker that the database does not also hold: Redis may be
 flushed or restarted without losing a job.
 
@@ -29,7 +31,7 @@ from lemur.jobs.models import JOBS, JobState
 
 log = logging.getLogger("lemur.jobs")
 
-TASK = "lemur.run_job"
+TASK = "lemur.run_jobs"
 # user:password@ in each URL of a broker URL (sentinel URLs list several, with ";")
 _PASSWORD = re.compile(r"(//[^:/@;]*:)[^@/;]*@")
 # Messages a worker process reserves ahead of the one it runs. Jobs are claimed from the
@@ -95,31 +97,42 @@ def create_celery(settings: Settings) -> Celery:
     )
 
     @app.task(name=TASK, ignore_result=True)  # type: ignore[untyped-decorator]
-    def run_job(job_id: int) -> None:
+    def run_jobs(job_ids: list[int]) -> None:
         engine = process_engine(settings)
-        if engine.run_one(int(job_id)) is None and too_early(engine, int(job_id)):
-            log.info("job %s is not due by this worker's clock; the relay sends it again", job_id)
+        wanted = [int(i) for i in job_ids]
+        ran = set(engine.run_ids(wanted))
+        early = too_early(engine, [i for i in wanted if i not in ran])
+        if early:
+            log.info(
+                "jobs %s are not due by this worker's clock; the relay sends them again", early
+            )
 
     return app
 
 
-def too_early(engine: JobEngine, job_id: int) -> bool:
-    """A message for a job that is pending but not due by this worker's clock (the relay's
-    clock is ahead): mark it not sent, so that the relay sends it again once due, instead of
-    only after its redispatch delay. False for a job already taken or finished."""
+def too_early(engine: JobEngine, job_ids: list[int]) -> list[int]:
+    """Of the jobs a message named that did not run, those pending but not due by this
+    worker's clock (the relay's clock is ahead): marked not sent, so that the relay sends
+    them again once due, instead of only after its redispatch delay. Jobs already taken or
+    finished are left alone."""
+    if not job_ids:
+        return []
     jobs = JOBS
     with engine.db.write() as session:
-        changed = session.execute(
-            update(jobs)
-            .where(
-                jobs.c.id == job_id,
-                jobs.c.state == JobState.PENDING.value,
-                jobs.c.run_after > engine.container.clock.now(),
+        early = list(
+            session.scalars(
+                update(jobs)
+                .where(
+                    jobs.c.id.in_(job_ids),
+                    jobs.c.state == JobState.PENDING.value,
+                    jobs.c.run_after > engine.container.clock.now(),
+                )
+                .values(dispatched_at=None)
+                .returning(jobs.c.id)
             )
-            .values(dispatched_at=None)
-        ).rowcount
+        )
         session.commit()
-    return bool(changed)
+    return early
 
 
 _engines: dict[int, JobEngine] = {}

@@ -1,7 +1,7 @@
 """The runner-agnostic core: claim due jobs, run them, record what happened.
 
 Both runners use it: the embedded runner claims batches (:meth:`JobEngine.run_due`), a
-Celery worker claims the one job a message names (:meth:`JobEngine.run_one`). Safety
+Celery worker claims the jobs a message names (:meth:`JobEngine.run_ids`). Safety
 between runners comes from the database, never from the broker:
 
 - a claim is one conditional UPDATE (``pending`` and due -> ``running``, ``attempts + 1``,
@@ -181,17 +181,19 @@ class JobEngine:
         claimed.sort(key=lambda c: c.id)
         return claimed
 
-    def claim_one(self, job_id: int) -> Claimed | None:
-        """Claim the job ``job_id`` if it is pending and due (a Celery message names it);
-        None when another runner has it, it is done, or it is not due yet."""
+    def claim_ids(self, job_ids: Sequence[int]) -> list[Claimed]:
+        """Claim those of ``job_ids`` that are pending and due (a Celery message names
+        them); the others are taken by another runner, done, or not due yet."""
+        if not job_ids:
+            return []
         now = self._now()
         jobs = JOBS
         with self.db.write() as session:
             relaxed_commit(session)
-            row = session.execute(
+            rows = session.execute(
                 update(jobs)
                 .where(
-                    jobs.c.id == job_id,
+                    jobs.c.id.in_(list(job_ids)),
                     jobs.c.state == JobState.PENDING.value,
                     jobs.c.run_after <= now,
                 )
@@ -205,11 +207,13 @@ class JobEngine:
                 .returning(
                     jobs.c.id, jobs.c.kind, jobs.c.args, jobs.c.attempts, jobs.c.max_attempts
                 )
-            ).one_or_none()
+            ).all()
             session.commit()
-        if row is None:
-            return None
-        return Claimed(row.id, row.kind, json.loads(row.args), row.attempts, row.max_attempts)
+        claimed = [
+            Claimed(r.id, r.kind, json.loads(r.args), r.attempts, r.max_attempts) for r in rows
+        ]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
 
     def reap(self) -> int:
         """Return running jobs whose lease has run out to ``pending`` (or ``failed`` when
@@ -363,15 +367,6 @@ class JobEngine:
                 session.execute(statement, rest)
             session.commit()
 
-    def run_one(self, job_id: int) -> Outcome | None:
-        """Claim, run and record the job ``job_id`` (the Celery task)."""
-        job = self.claim_one(job_id)
-        if job is None:
-            return None
-        outcome = self.execute(job)
-        self.record([outcome])
-        return outcome
-
     def release(self, jobs: Sequence[Claimed]) -> None:
         """Hand claimed jobs that did not start back to ``pending``, as if never claimed."""
         if not jobs:
@@ -391,16 +386,28 @@ class JobEngine:
                     started_at=None,
                     lease_until=None,
                     worker=None,
+                    dispatched_at=None,
                 ),
                 [{"job_id": j.id, "attempt": j.attempt} for j in jobs],
             )
             session.commit()
 
     def run_due(self, limit: int = 100) -> int:
-        """Claim up to ``limit`` due jobs and run them one after another; outcomes of fast
-        jobs are recorded together. Jobs not started within half the lease are handed back
-        (their lease would run out before they finish). Returns how many ran."""
-        claimed = self.claim(limit)
+        """Claim up to ``limit`` due jobs and run them (the embedded runner). Returns how
+        many ran."""
+        return self.run_claimed(self.claim(limit))
+
+    def run_ids(self, job_ids: Sequence[int]) -> list[int]:
+        """Claim and run those of ``job_ids`` that are pending and due (the Celery task);
+        returns the ids that ran."""
+        claimed = self.claim_ids(job_ids)
+        ran = self.run_claimed(claimed)
+        return [job.id for job in claimed[:ran]]
+
+    def run_claimed(self, claimed: Sequence[Claimed]) -> int:
+        """Run claimed jobs one after another; outcomes of fast jobs are recorded together.
+        Jobs not started within half the lease are handed back (their lease would run out
+        before they finish). Returns how many ran."""
         if not claimed:
             return 0
         deadline = time.monotonic() + min(k.lease_seconds for k in self.kinds.values()) / 2

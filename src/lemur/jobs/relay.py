@@ -1,8 +1,8 @@
 """The relay (outbox publisher) and the loop of ``lemur scheduler``.
 
-The relay reads due jobs from the ``jobs`` table and sends "run job N" to the broker, then
-marks them ``dispatched_at``. A job is sent again when it became due again since it was
-sent (a retry: the engine clears ``dispatched_at``), or when it is still pending long after
+The relay reads due jobs from the ``jobs`` table, sends them to the broker in batches ("run
+jobs N, M, ..."), then marks them ``dispatched_at``. A job is sent again when it became due
+again since it was sent (a retry: the engine clears ``dispatched_at``), or when it is still pending long after
 it was sent (the message was lost: Redis restarted without persistence, a worker's
 prefetched messages went with it). A duplicate message is harmless: a worker claims a job
 with a conditional UPDATE, and only one claim succeeds.
@@ -47,6 +47,12 @@ log = logging.getLogger("lemur.jobs")
 # A job still pending this long after it was sent, while the broker's queue is empty, is
 # sent again (its message was lost).
 REDISPATCH_AFTER_S = 300.0
+# Jobs per message: a worker claims and records a message's jobs together, so bursts of
+# fast jobs cost one claim per message; a slow job delays at most this many in its message
+# (the engine hands back those not started within half their lease).
+JOBS_PER_MESSAGE = 20
+# A burst of at least this many jobs goes out as at least this many messages.
+SPREAD = 8
 
 
 class Relay:
@@ -142,10 +148,11 @@ class Relay:
             with self.app.producer_or_acquire() as producer:
                 # kombu >= 5.7 buffers the messages of a batch; older ones send each at once.
                 batch = getattr(producer, "batch", None)
-                with batch(max_size=len(ids)) if batch else contextlib.nullcontext():
-                    for job_id in ids:
+                chunks = batches(ids)
+                with batch(max_size=len(chunks)) if batch else contextlib.nullcontext():
+                    for chunk in chunks:
                         self.app.send_task(
-                            TASK, args=[job_id], producer=producer, queue=self.queue, retry=False
+                            TASK, args=[chunk], producer=producer, queue=self.queue, retry=False
                         )
         except Exception as exc:  # kombu, redis and socket errors alike
             if self.broker_down_since is None:
@@ -166,6 +173,14 @@ class Relay:
             )
             self.broker_down_since = None
         return sent
+
+
+def batches(ids: Sequence[int]) -> list[list[int]]:
+    """The messages for ``ids``: at most JOBS_PER_MESSAGE jobs each, and at least
+    SPREAD messages when there are that many jobs, so that a small burst still spreads
+    over several worker processes."""
+    size = max(1, min(JOBS_PER_MESSAGE, -(-len(ids) // SPREAD)))
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
 class SchedulerLoop:

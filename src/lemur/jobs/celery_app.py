@@ -88,7 +88,7 @@ def create_celery(settings: Settings) -> Celery:
         task_default_routing_key=settings.broker_queue,
         # The relay handles an unreachable broker itself (keeps the jobs, tries again).
         task_publish_retry=False,
-        # No remote control, events or results: nothing but "run job N" goes through
+        # No remote control, events or results: nothing but "run jobs N, M, ..." goes through
         # the broker, and installations sharing one Redis do not hear each other.
         worker_enable_remote_control=False,
         worker_send_task_events=False,

@@ -282,3 +282,38 @@ def test_env_ring_rotation(
         _env_settings(settings, new), init=False, clock=clock, hasher=FAST_HASHER
     )
     third.close()
+
+
+def test_rotate_reencrypts_the_secrets_inside_stored_plugin_options(
+    container: Container, settings: Settings
+) -> None:
+    from lemur.authz import cli_principal
+    from lemur.crypto.keyring import KeyRing
+    from lemur.notifications.delivery import stored_options
+    from lemur.notifications.models import Channel
+    from lemur.services import Services
+
+    with Services(container, cli_principal()) as services:
+        made = services.notifications().create_channel(
+            "hooks",
+            "webhook",
+            {"url": "https://hooks.example.test/lemur", "secret": "whsec-rotate-me-0123456789"},
+        )
+    old = container.keyring.primary_kid
+    assert pending(container) == 0
+
+    report = rotation(container).rotate(batch_size=40)
+
+    assert report.reencrypted["notification_channels.options"] == 1
+    assert report.retired == [old]
+    with container.db.read() as session:
+        left = count_pending(session, KeyRing.from_file(settings.key_file))
+    assert left["notification_channels.options"] == 0
+    with container.db.read() as session:
+        channel = session.get(Channel, made.id)
+        assert channel is not None
+        assert f'"{old}:' not in channel.options
+    # Only the new key is needed: the old one can go from the key file.
+    only_new = KeyRing.from_file(settings.key_file).without({old})
+    options = stored_options(container.plugins, only_new, channel)
+    assert options.secret.get_secret_value() == "whsec-rotate-me-0123456789"

@@ -19,7 +19,9 @@ class Authority(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(String(500), default="")
     plugin_slug: Mapped[str] = mapped_column(String(64))
-    options: Mapped[str] = mapped_column(Text, default="{}")
+    # The issuer plugin's options (dump_options): secrets encrypted inside, re-encrypted by
+    # `lemur keys rotate`.
+    options: Mapped[str] = mapped_column(Text, default="{}", info={"encrypted_json": True})
     certificate_id: Mapped[int | None] = mapped_column(
         ForeignKey(
             "certificates.id", use_alter=True, name="fk_authorities_certificate_id_certificates"

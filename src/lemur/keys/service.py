@@ -1,18 +1,22 @@
 """Key-ring checks at start-up, and rotation with re-encryption in resumable batches.
 
-Encrypted columns declare themselves with ``info={"encrypted": True}``; rotation finds
-them in the metadata, so a new table with secrets is rotated without touching this code.
+Encrypted columns declare themselves with ``info={"encrypted": True}`` (the column is one
+ciphertext) or ``info={"encrypted_json": True}`` (JSON with ciphertexts inside, as plugin
+options are stored); rotation finds them in the metadata, so a new table with secrets is
+rotated without touching this code. JSON columns are read whole (they hold a few rows:
+channels, authorities) and their pending count is computed in Python.
 Each batch is its own transaction, so the server keeps serving, and an interrupted
 rotation resumes where it stopped: the rows left are exactly those not under the primary.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, ColumnElement, Table, func, not_, select, update
+from sqlalchemy import Column, ColumnElement, Table, func, not_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from lemur.audit.service import Actor, AuditLog
@@ -21,6 +25,7 @@ from lemur.crypto.keyring import FOLLOW_SECONDS, KeyRing, generate_key
 from lemur.db import Base, Database
 from lemur.errors import ConfigurationError
 from lemur.keys.models import KeyringKey
+from lemur.plugins.options import ENCRYPTED, map_secrets, secret_tokens
 
 Progress = Callable[[str, int, int], None]  # (table.column, done, total)
 
@@ -32,6 +37,35 @@ def encrypted_columns() -> list[tuple[Table, Column[str]]]:
             if column.info.get("encrypted"):
                 found.append((table, column))
     return found
+
+
+def encrypted_json_columns() -> list[tuple[Table, Column[str]]]:
+    return [
+        (table, column)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if column.info.get("encrypted_json")
+    ]
+
+
+def _json_rows(
+    session: Session,
+    table: Table,
+    column: Column[str],
+    after: tuple[object, ...] | None,
+    limit: int,
+) -> list[tuple[tuple[object, ...], str]]:
+    """Rows of a JSON column that hold a secret, in primary-key order after ``after``."""
+    pk = list(table.primary_key.columns)
+    query = select(*pk, column).where(column.contains(ENCRYPTED, autoescape=True))
+    if after is not None:
+        query = query.where(tuple_(*pk) > tuple_(*after))
+    rows = session.execute(query.order_by(*pk).limit(limit)).all()
+    return [(tuple(row[: len(pk)]), row[-1]) for row in rows]
+
+
+def _json_pending(value: str, ring: KeyRing) -> bool:
+    return any(not t.startswith(ring.primary_kid + ":") for t in secret_tokens(json.loads(value)))
 
 
 def register_primary(session: Session, ring: KeyRing, clock: Clock) -> None:
@@ -62,6 +96,12 @@ def count_pending(session: Session, ring: KeyRing) -> dict[str, int]:
             )
             or 0
         )
+    for table, column in encrypted_json_columns():
+        count, after = 0, None
+        while rows := _json_rows(session, table, column, after, 1000):
+            count += sum(_json_pending(value, ring) for _, value in rows)
+            after = rows[-1][0]
+        out[f"{table.name}.{column.name}"] = count
     return out
 
 
@@ -163,6 +203,46 @@ class KeyRotation:
         return report
 
     def _reencrypt_all(
+        self, report: RotationReport, batch_size: int, progress: Progress | None
+    ) -> None:
+        self._reencrypt_columns(report, batch_size, progress)
+        self._reencrypt_json(report, batch_size, progress)
+
+    def _reencrypt_json(
+        self, report: RotationReport, batch_size: int, progress: Progress | None
+    ) -> None:
+        def fresh(token: str) -> str:
+            if token.startswith(self._ring.primary_kid + ":"):
+                return token
+            return self._ring.encrypt(self._ring.decrypt(token))
+
+        for table, column in encrypted_json_columns():
+            name = f"{table.name}.{column.name}"
+            pk = list(table.primary_key.columns)
+            done, after = 0, None
+            while True:
+                with self._db.write() as session:
+                    rows = _json_rows(session, table, column, after, batch_size)
+                    if not rows:
+                        break
+                    for keys, value in rows:
+                        if not _json_pending(value, self._ring):
+                            continue
+                        new = json.dumps(map_secrets(json.loads(value), fresh))
+                        cond = [c == k for c, k in zip(pk, keys, strict=True)]
+                        # Compare-and-set, as for plain columns.
+                        session.execute(
+                            update(table).where(*cond, column == value).values({column.name: new})
+                        )
+                        done += 1
+                    session.commit()
+                after = rows[-1][0]
+            if done:
+                report.reencrypted[name] = report.reencrypted.get(name, 0) + done
+            if progress:
+                progress(name, done, done)
+
+    def _reencrypt_columns(
         self, report: RotationReport, batch_size: int, progress: Progress | None
     ) -> None:
         for table, column in encrypted_columns():

@@ -46,7 +46,8 @@ class Channel(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     plugin: Mapped[str] = mapped_column(String(64))
-    options: Mapped[str] = mapped_column(Text)  # JSON (dump_options), secrets encrypted
+    # JSON (dump_options), secrets encrypted inside; `lemur keys rotate` re-encrypts them.
+    options: Mapped[str] = mapped_column(Text, info={"encrypted_json": True})
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))

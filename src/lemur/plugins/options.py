@@ -219,3 +219,28 @@ def options_schema(model_cls: type[BaseModel]) -> dict[str, object]:
     schema: dict[str, object] = model_cls.model_json_schema(mode="validation")
     _mark_write_only(schema)
     return schema
+
+
+def map_secrets(stored: object, change: Callable[[str], str]) -> object:
+    """``stored`` (what :func:`dump_options` wrote) with every encrypted token replaced by
+    ``change(token)``: key rotation re-encrypts stored options with it, without knowing the
+    plugin's model."""
+    if isinstance(stored, Mapping):
+        if _is_encrypted(stored) and isinstance(stored[ENCRYPTED], str):
+            return {**stored, ENCRYPTED: change(stored[ENCRYPTED])}
+        return {k: map_secrets(v, change) for k, v in stored.items()}
+    if isinstance(stored, list):
+        return [map_secrets(item, change) for item in stored]
+    return stored
+
+
+def secret_tokens(stored: object) -> list[str]:
+    """Every encrypted token in ``stored``."""
+    found: list[str] = []
+
+    def collect(token: str) -> str:
+        found.append(token)
+        return token
+
+    map_secrets(stored, collect)
+    return found

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.test_cli import lemur as lemur_cli
 from tests.conftest import scratch_database
@@ -237,7 +238,31 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
     assert "renewed" in str(mails[2].message["Subject"]).lower()
     assert len({m.message["Message-ID"] for m in mails}) == 3
 
-    # 7. The audit chain verifies.
+    # 7. Everything above is visible in /metrics, in the jobs list and in the audit log,
+    # whose chain verifies.
+    with lemur.api("sam") as sam:
+        metrics = sam.get("/metrics")
+        assert metrics.status_code == 200, metrics.text
+        families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
+        statuses = {s.labels["status"]: s.value for s in families["lemur_certificates"].samples}
+        assert sum(statuses.values()) >= 2  # the renewed certificate and its successor
+        sent = {
+            s.labels["channel"]: s.value
+            for s in families["lemur_notifications_sent"].samples
+            if s.name.endswith("_total")
+        }
+        assert sent == {"mail": 3}
+        jobs = {
+            (s.labels["kind"], s.labels["state"]): s.value for s in families["lemur_jobs"].samples
+        }
+        assert jobs[("renewal.renew", "succeeded")] == 1
+        assert jobs[("notifications.send", "failed")] == 0
+        renewals = sam.get("/api/v1/jobs", params={"kind": "renewal.renew"}).json()["items"]
+        assert [(j["state"], j["attempts"]) for j in renewals] == [("succeeded", 1)]
+        trail = sam.get("/api/v1/audit-events", params={"target_type": "certificate"}).json()["items"]
+        actions = {(e["action"], e["actor"]) for e in trail}
+        assert ("certificate.issue", "user:dana") in actions
+        assert ("certificate.renew", "job:renewal.renew") in actions
     lemur.cli("audit", "verify")
 
 

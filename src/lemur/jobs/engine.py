@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import ColumnElement, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from lemur.audit.service import Actor, AuditLog
@@ -145,41 +145,19 @@ class JobEngine:
     def claim(self, limit: int) -> list[Claimed]:
         """Claim up to ``limit`` due jobs of the kinds this engine knows, oldest due first."""
         now = self._now()
-        jobs = JOBS
         candidates = (
-            select(jobs.c.id)
+            select(JOBS.c.id)
             .where(
-                jobs.c.state == JobState.PENDING.value,
-                jobs.c.run_after <= now,
-                jobs.c.kind.in_(list(self.kinds)),
+                JOBS.c.state == JobState.PENDING.value,
+                JOBS.c.run_after <= now,
+                JOBS.c.kind.in_(list(self.kinds)),
             )
-            .order_by(jobs.c.run_after, jobs.c.id)
+            .order_by(JOBS.c.run_after, JOBS.c.id)
             .limit(limit)
         )
-        with self.db.write() as session:
-            relaxed_commit(session)
-            if session.get_bind().dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            rows = session.execute(
-                update(jobs)
-                .where(jobs.c.id.in_(candidates.scalar_subquery()))
-                .values(
-                    state=JobState.RUNNING.value,
-                    attempts=jobs.c.attempts + 1,
-                    started_at=now,
-                    lease_until=self._lease(now),
-                    worker=self.worker,
-                )
-                .returning(
-                    jobs.c.id, jobs.c.kind, jobs.c.args, jobs.c.attempts, jobs.c.max_attempts
-                )
-            ).all()
-            session.commit()
-        claimed = [
-            Claimed(r.id, r.kind, json.loads(r.args), r.attempts, r.max_attempts) for r in rows
-        ]
-        claimed.sort(key=lambda c: c.id)
-        return claimed
+        if self.db.dialect == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        return self._claim(now, JOBS.c.id.in_(candidates.scalar_subquery()))
 
     def claim_ids(self, job_ids: Sequence[int]) -> list[Claimed]:
         """Claim those of ``job_ids`` that are pending and due (a Celery message names
@@ -187,25 +165,30 @@ class JobEngine:
         if not job_ids:
             return []
         now = self._now()
-        jobs = JOBS
+        return self._claim(
+            now,
+            JOBS.c.id.in_(list(job_ids)),
+            JOBS.c.state == JobState.PENDING.value,
+            JOBS.c.run_after <= now,
+        )
+
+    def _claim(self, now: dt.datetime, *which: ColumnElement[bool]) -> list[Claimed]:
+        """The claim itself: the rows ``which`` selects become this runner's, with a lease,
+        one attempt more, in one UPDATE ... RETURNING."""
         with self.db.write() as session:
             relaxed_commit(session)
             rows = session.execute(
-                update(jobs)
-                .where(
-                    jobs.c.id.in_(list(job_ids)),
-                    jobs.c.state == JobState.PENDING.value,
-                    jobs.c.run_after <= now,
-                )
+                update(JOBS)
+                .where(*which)
                 .values(
                     state=JobState.RUNNING.value,
-                    attempts=jobs.c.attempts + 1,
+                    attempts=JOBS.c.attempts + 1,
                     started_at=now,
                     lease_until=self._lease(now),
                     worker=self.worker,
                 )
                 .returning(
-                    jobs.c.id, jobs.c.kind, jobs.c.args, jobs.c.attempts, jobs.c.max_attempts
+                    JOBS.c.id, JOBS.c.kind, JOBS.c.args, JOBS.c.attempts, JOBS.c.max_attempts
                 )
             ).all()
             session.commit()

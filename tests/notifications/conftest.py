@@ -21,8 +21,8 @@ from lemur.services import Services
 from tests.api.conftest import client, world  # noqa: F401  (fixtures)
 from tests.peers.fixtures import (  # noqa: F401  (fixtures)
     WEBHOOK_SECRET,
-    _smtp_session,
-    _webhook_session,
+    _smtp_server_session,
+    _webhook_receiver_session,
     smtp_server,
     webhook_receiver,
 )

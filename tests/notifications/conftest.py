@@ -21,29 +21,12 @@ from lemur.services import Services
 from tests.api.conftest import client, world  # noqa: F401  (fixtures)
 from tests.peers.fixtures import (  # noqa: F401  (fixtures)
     WEBHOOK_SECRET,
-    _smtp_session,
-    _webhook_session,
+    _smtp_server_session,
+    _webhook_receiver_session,
     smtp_server,
     webhook_receiver,
 )
-from tests.peers.smtp import SMTPPeer
-
-SENDER = "lemur@example.test"
-
-
-def email_options(smtp: SMTPPeer, **changes: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "host": smtp.host,
-        "port": smtp.port,
-        "security": "starttls",
-        "username": smtp.username,
-        "password": smtp.password,
-        "from_address": SENDER,
-        "ca_bundle": smtp.ca_pem,
-        "timeout": 5,
-    }
-    values.update(changes)
-    return values
+from tests.peers.smtp import email_options  # noqa: F401  (for the tests)
 
 
 @dataclass

@@ -13,9 +13,8 @@ from tests.peers.fixtures import *  # noqa: F403  (fixtures)
 from tests.peers.fixtures import WEBHOOK_SECRET
 from tests.peers.moto import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoServer
 from tests.peers.server import free_port
-from tests.peers.smtp import SMTPPeer
-
-SENDER = "lemur@example.test"
+from tests.peers.smtp import SENDER, SMTPPeer
+from tests.peers.smtp import email_options as smtp_options
 
 
 def closed_port() -> int:
@@ -24,19 +23,7 @@ def closed_port() -> int:
 
 
 def email_options(smtp: SMTPPeer, **changes: Any) -> EmailOptions:
-    values: dict[str, Any] = {
-        "host": smtp.host,
-        "port": smtp.port,
-        "security": "starttls",
-        "username": smtp.username,
-        "password": smtp.password,
-        "from_address": SENDER,
-        "from_name": "Lemur",
-        "ca_bundle": smtp.ca_pem,
-        "timeout": 5,
-    }
-    values.update(changes)
-    return EmailOptions.model_validate(values)
+    return EmailOptions.model_validate(smtp_options(smtp, **{"from_name": "Lemur", **changes}))
 
 
 def email_notifier(smtp: SMTPPeer, context: PluginContext, **changes: Any) -> EmailNotifier:

@@ -23,8 +23,8 @@ other's messages:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -39,10 +39,10 @@ WEBHOOK_SECRET = "whsec-test-9f8e7d6c5b4a3210"
 
 __all__ = [
     "WEBHOOK_SECRET",
-    "_moto_session",
-    "_slack_session",
-    "_smtp_session",
-    "_webhook_session",
+    "_moto_server_session",
+    "_slack_receiver_session",
+    "_smtp_server_session",
+    "_webhook_receiver_session",
     "moto_server",
     "notifier_context",
     "slack_receiver",
@@ -59,53 +59,43 @@ def notifier_context() -> Iterator[PluginContext]:
         yield ctx
 
 
-@pytest.fixture(scope="session")
-def _smtp_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPPeer]:
-    peer = start_smtp(tmp_path_factory.mktemp("smtp"))
-    yield peer
-    peer.stop()
+class _Peer(Protocol):
+    def stop(self) -> None: ...
 
 
-@pytest.fixture
-def smtp_server(_smtp_session: SMTPPeer) -> SMTPPeer:
-    _smtp_session.clear()
-    return _smtp_session
+P = TypeVar("P", bound=_Peer)
 
 
-@pytest.fixture(scope="session")
-def _moto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = start_moto(Path(tmp_path_factory.mktemp("moto")))
-    yield server
-    server.stop()
+def _peer_fixtures(
+    name: str, start: Callable[[pytest.TempPathFactory], P], clear: Callable[[P], object]
+) -> tuple[Any, Any]:
+    """Two fixtures for a peer: ``_{name}_session`` starts it once per session (per xdist
+    worker) and stops it at the end; ``{name}`` hands it to each test cleared."""
+
+    @pytest.fixture(scope="session", name=f"_{name}_session")
+    def session_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P]:
+        peer = start(tmp_path_factory)
+        yield peer
+        peer.stop()
+
+    @pytest.fixture(name=name)
+    def cleared_peer(request: pytest.FixtureRequest) -> P:
+        peer: P = request.getfixturevalue(f"_{name}_session")
+        clear(peer)
+        return peer
+
+    return session_peer, cleared_peer
 
 
-@pytest.fixture
-def moto_server(_moto_session: MotoServer) -> MotoServer:
-    _moto_session.reset()
-    return _moto_session
-
-
-@pytest.fixture(scope="session")
-def _slack_session() -> Iterator[SlackReceiver]:
-    receiver = SlackReceiver()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def slack_receiver(_slack_session: SlackReceiver) -> SlackReceiver:
-    _slack_session.clear()
-    return _slack_session
-
-
-@pytest.fixture(scope="session")
-def _webhook_session() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver(WEBHOOK_SECRET)
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def webhook_receiver(_webhook_session: WebhookReceiver) -> WebhookReceiver:
-    _webhook_session.clear()
-    return _webhook_session
+_smtp_server_session, smtp_server = _peer_fixtures(
+    "smtp_server", lambda tmp: start_smtp(tmp.mktemp("smtp")), SMTPPeer.clear
+)
+_moto_server_session, moto_server = _peer_fixtures(
+    "moto_server", lambda tmp: start_moto(tmp.mktemp("moto")), MotoServer.reset
+)
+_slack_receiver_session, slack_receiver = _peer_fixtures(
+    "slack_receiver", lambda _: SlackReceiver(), SlackReceiver.clear
+)
+_webhook_receiver_session, webhook_receiver = _peer_fixtures(
+    "webhook_receiver", lambda _: WebhookReceiver(WEBHOOK_SECRET), WebhookReceiver.clear
+)

@@ -33,6 +33,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.peers.server import free_port
 
+SENDER = "lemur@example.test"
+
 
 @dataclass(frozen=True)
 class ReceivedMail:
@@ -196,6 +198,23 @@ class SMTPPeer:
             if getattr(controller, "_thread", None) is not None:
                 controller.stop()
         self._controllers.clear()
+
+
+def email_options(smtp: SMTPPeer, **changes: Any) -> dict[str, Any]:
+    """Options of the email notifier that reach ``smtp`` (STARTTLS, AUTH, its CA), sending
+    from :data:`SENDER`; ``changes`` override them."""
+    values: dict[str, Any] = {
+        "host": smtp.host,
+        "port": smtp.port,
+        "security": "starttls",
+        "username": smtp.username,
+        "password": smtp.password,
+        "from_address": SENDER,
+        "ca_bundle": smtp.ca_pem,
+        "timeout": 5,
+    }
+    values.update(changes)
+    return values
 
 
 def start_smtp(

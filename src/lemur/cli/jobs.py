@@ -12,7 +12,18 @@ from rich.text import Text
 
 from lemur.cli.client import JSON, TOKEN, URL, LemurClient, connect
 from lemur.cli.display import fields, utc
-from lemur.cli.output import EXIT_CHECK_FAILED, col, emit_json, err, out, table, time_col, when
+from lemur.cli.output import (
+    EXIT_CHECK_FAILED,
+    col,
+    emit,
+    emit_json,
+    err,
+    more,
+    out,
+    table,
+    time_col,
+    when,
+)
 from lemur.errors import Conflict
 from lemur.jobs.models import FINISHED, JobState
 from lemur.jobs.schemas import JobKindsOut, JobOut, JobPageOut
@@ -83,6 +94,11 @@ def print_jobs(items: list[JobOut]) -> None:
     )
 
 
+def print_page(page: JobPageOut) -> None:
+    print_jobs(page.items)
+    more(page.next_cursor)
+
+
 def print_job(job: JobOut) -> None:
     out.print(f"job [bold]{job.id}[/]: {escape(job.kind)}")
     fields(
@@ -122,12 +138,7 @@ def list_jobs(
             limit=limit,
             cursor=cursor,
         )
-    if as_json:
-        emit_json(page.model_dump(mode="json"))
-        return
-    print_jobs(page.items)
-    if page.next_cursor:
-        out.print(f"more: --cursor {page.next_cursor}")
+    emit(page, as_json, print_page)
 
 
 @jobs.command("show")
@@ -140,10 +151,7 @@ def show_job(
     """Show one job, with its whole last error."""
     with connect(url, token) as client:
         job = client.get(f"{API}/{job_id}", JobOut)
-    if as_json:
-        emit_json(job.model_dump(mode="json"))
-    else:
-        print_job(job)
+    emit(job, as_json, print_job)
 
 
 @jobs.command("retry")
@@ -156,13 +164,12 @@ def retry_job(
     """Run a failed or cancelled job again, with all its attempts (audited)."""
     with connect(url, token) as client:
         job = client.post(f"{API}/{job_id}/retry", None, JobOut)
-    if as_json:
-        emit_json(job.model_dump(mode="json"))
-    else:
-        out.print(
-            f"job {job.id} ({escape(job.kind)}) is pending again: a runner takes it as soon as "
-            "it is free"
-        )
+    emit(
+        job,
+        as_json,
+        note=f"job {job.id} ({escape(job.kind)}) is pending again: a runner takes it as soon "
+        "as it is free",
+    )
 
 
 @jobs.command("cancel")
@@ -175,10 +182,7 @@ def cancel_job(
     """Cancel a pending job: it will not run (audited; `lemur jobs retry` undoes it)."""
     with connect(url, token) as client:
         job = client.post(f"{API}/{job_id}/cancel", None, JobOut)
-    if as_json:
-        emit_json(job.model_dump(mode="json"))
-    else:
-        out.print(f"job {job.id} ({escape(job.kind)}) cancelled")
+    emit(job, as_json, note=f"job {job.id} ({escape(job.kind)}) cancelled")
 
 
 def _wait_for(client: LemurClient, job: JobOut, seconds: float) -> JobOut:
@@ -243,9 +247,10 @@ def kinds(
     """The job kinds this server runs, and the schedule with each entry's next run."""
     with connect(url, token) as client:
         body = client.get(f"{API}/kinds", JobKindsOut)
-    if as_json:
-        emit_json(body.model_dump(mode="json"))
-        return
+    emit(body, as_json, print_kinds)
+
+
+def print_kinds(body: JobKindsOut) -> None:
     table(
         "Job kinds",
         ["kind", "description", col("attempts", fixed=True, right=True)],

@@ -20,7 +20,7 @@ from rich.markup import escape
 from lemur.cli.client import JSON, TOKEN, URL, LemurClient, connect
 from lemur.cli.display import fields, read_passphrase
 from lemur.cli.options import record_id
-from lemur.cli.output import UsageError, col, emit_json, out, table, time_col, when
+from lemur.cli.output import UsageError, col, emit, more, table, time_col, when
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID
 from lemur.notifications.events import Event
@@ -94,6 +94,14 @@ def _show_channel(c: ChannelOut) -> None:
     )
 
 
+def _channels_table(items: list[ChannelOut]) -> None:
+    table(
+        "Channels",
+        [col("id", fixed=True, right=True), "name", col("plugin", fixed=True), "enabled"],
+        [(c.id, c.name, c.plugin, "yes" if c.enabled else "no") for c in items],
+    )
+
+
 def _request(client: LemurClient, method: str, path: str, body: Any, shape: Any) -> Any:
     return client.parse(client.request(method, path, body=body), shape)
 
@@ -103,14 +111,7 @@ def channels_list(url: str | None = URL, token: str | None = TOKEN, as_json: boo
     """List channels (secrets are never shown)."""
     with connect(url, token) as client:
         items = client.get(f"{API}/channels", list[ChannelOut])
-    if as_json:
-        emit_json([i.model_dump(mode="json") for i in items])
-        return
-    table(
-        "Channels",
-        [col("id", fixed=True, right=True), "name", col("plugin", fixed=True), "enabled"],
-        [(c.id, c.name, c.plugin, "yes" if c.enabled else "no") for c in items],
-    )
+    emit(items, as_json, _channels_table)
 
 
 @channels.command("create")
@@ -130,11 +131,12 @@ def channels_create(
     body = {"name": name, "plugin": plugin, "options": options, "enabled": not disabled}
     with connect(url, token) as client:
         item = client.post(f"{API}/channels", body, ChannelOut)
-    if as_json:
-        emit_json(item.model_dump(mode="json"))
-        return
-    out.print(f"created channel [bold]{item.id}[/] ({escape(item.name)})")
-    _show_channel(item)
+    emit(
+        item,
+        as_json,
+        _show_channel,
+        note=f"created channel [bold]{item.id}[/] ({escape(item.name)})",
+    )
 
 
 @channels.command("show")
@@ -147,10 +149,7 @@ def channels_show(
     """Show a channel."""
     with connect(url, token) as client:
         item = client.get(f"{API}/channels/{channel_id}", ChannelOut)
-    if as_json:
-        emit_json(item.model_dump(mode="json"))
-        return
-    _show_channel(item)
+    emit(item, as_json, _show_channel)
 
 
 @channels.command("update")
@@ -176,11 +175,7 @@ def channels_update(
         body["enabled"] = enable
     with connect(url, token) as client:
         item = _request(client, "PATCH", f"{API}/channels/{channel_id}", body, ChannelOut)
-    if as_json:
-        emit_json(item.model_dump(mode="json"))
-        return
-    out.print(f"updated channel [bold]{item.id}[/]")
-    _show_channel(item)
+    emit(item, as_json, _show_channel, note=f"updated channel [bold]{item.id}[/]")
 
 
 @channels.command("delete")
@@ -193,10 +188,7 @@ def channels_delete(
     """Delete a channel (refused while a rule uses it)."""
     with connect(url, token) as client:
         client.request("DELETE", f"{API}/channels/{channel_id}")
-    if as_json:
-        emit_json({"deleted": channel_id})
-        return
-    out.print(f"deleted channel {channel_id}")
+    emit({"deleted": channel_id}, as_json, note=f"deleted channel {channel_id}")
 
 
 @channels.command("test")
@@ -212,12 +204,11 @@ def channels_test(
         result = client.post(
             f"{API}/channels/{channel_id}/test", {"recipients": to}, ChannelTestOut
         )
-    if as_json:
-        emit_json(result.model_dump(mode="json"))
-    elif result.delivered:
-        out.print(f"delivered (Message-ID {escape(result.message_id)})")
+    if result.delivered:
+        note = f"delivered (Message-ID {escape(result.message_id)})"
     else:
-        out.print(f"[bold red]not delivered[/]: {escape(result.error or '')} ({result.error_code})")
+        note = f"[bold red]not delivered[/]: {escape(result.error or '')} ({result.error_code})"
+    emit(result, as_json, note=note)
     raise typer.Exit(0 if result.delivered else 1)
 
 
@@ -241,6 +232,17 @@ def _show_rule(r: RuleOut) -> None:
             ("team", r.team_id),
             ("enabled", "yes" if r.enabled else "no"),
         ]
+    )
+
+
+def _rules_table(items: list[RuleOut]) -> None:
+    table(
+        "Rules",
+        [col("id", fixed=True, right=True), "name", "channel", "events", "enabled"],
+        [
+            (r.id, r.name, r.channel_name, ", ".join(r.events), "yes" if r.enabled else "no")
+            for r in items
+        ],
     )
 
 
@@ -294,17 +296,7 @@ def rules_list(url: str | None = URL, token: str | None = TOKEN, as_json: bool =
     """List rules."""
     with connect(url, token) as client:
         items = client.get(f"{API}/rules", list[RuleOut])
-    if as_json:
-        emit_json([i.model_dump(mode="json") for i in items])
-        return
-    table(
-        "Rules",
-        [col("id", fixed=True, right=True), "name", "channel", "events", "enabled"],
-        [
-            (r.id, r.name, r.channel_name, ", ".join(r.events), "yes" if r.enabled else "no")
-            for r in items
-        ],
-    )
+    emit(items, as_json, _rules_table)
 
 
 @rules.command("create")
@@ -334,11 +326,7 @@ def rules_create(
     )
     with connect(url, token) as client:
         item = client.post(f"{API}/rules", body, RuleOut)
-    if as_json:
-        emit_json(item.model_dump(mode="json"))
-        return
-    out.print(f"created rule [bold]{item.id}[/] ({escape(item.name)})")
-    _show_rule(item)
+    emit(item, as_json, _show_rule, note=f"created rule [bold]{item.id}[/] ({escape(item.name)})")
 
 
 @rules.command("show")
@@ -351,10 +339,7 @@ def rules_show(
     """Show a rule."""
     with connect(url, token) as client:
         item = client.get(f"{API}/rules/{rule_id}", RuleOut)
-    if as_json:
-        emit_json(item.model_dump(mode="json"))
-        return
-    _show_rule(item)
+    emit(item, as_json, _show_rule)
 
 
 @rules.command("update")
@@ -379,11 +364,7 @@ def rules_update(
         body["enabled"] = enable
     with connect(url, token) as client:
         item = _request(client, "PATCH", f"{API}/rules/{rule_id}", body, RuleOut)
-    if as_json:
-        emit_json(item.model_dump(mode="json"))
-        return
-    out.print(f"updated rule [bold]{item.id}[/]")
-    _show_rule(item)
+    emit(item, as_json, _show_rule, note=f"updated rule [bold]{item.id}[/]")
 
 
 @rules.command("delete")
@@ -396,35 +377,10 @@ def rules_delete(
     """Delete a rule."""
     with connect(url, token) as client:
         client.request("DELETE", f"{API}/rules/{rule_id}")
-    if as_json:
-        emit_json({"deleted": rule_id})
-        return
-    out.print(f"deleted rule {rule_id}")
+    emit({"deleted": rule_id}, as_json, note=f"deleted rule {rule_id}")
 
 
-@messages.command("list")
-def messages_list(
-    state: str | None = typer.Option(None, "--state", help="pending, sent or failed"),
-    channel: int | None = typer.Option(None, "--channel", min=1, max=MAX_ID, help="a channel's id"),
-    limit: int = typer.Option(50, min=1, max=500),
-    cursor: str | None = typer.Option(None, help="next_cursor from the previous page"),
-    url: str | None = URL,
-    token: str | None = TOKEN,
-    as_json: bool = JSON,
-) -> None:
-    """Messages, newest first; failures with their reason."""
-    with connect(url, token) as client:
-        page = client.get(
-            f"{API}/messages",
-            MessagePageOut,
-            state=state,
-            channel_id=channel,
-            limit=limit,
-            cursor=cursor,
-        )
-    if as_json:
-        emit_json(page.model_dump(mode="json"))
-        return
+def _messages_table(page: MessagePageOut) -> None:
     table(
         "Messages",
         [
@@ -452,8 +408,30 @@ def messages_list(
         ],
         drop_empty=["last error"],
     )
-    if page.next_cursor:
-        out.print(f"more: --cursor {page.next_cursor}")
+    more(page.next_cursor)
+
+
+@messages.command("list")
+def messages_list(
+    state: str | None = typer.Option(None, "--state", help="pending, sent or failed"),
+    channel: int | None = typer.Option(None, "--channel", min=1, max=MAX_ID, help="a channel's id"),
+    limit: int = typer.Option(50, min=1, max=500),
+    cursor: str | None = typer.Option(None, help="next_cursor from the previous page"),
+    url: str | None = URL,
+    token: str | None = TOKEN,
+    as_json: bool = JSON,
+) -> None:
+    """Messages, newest first; failures with their reason."""
+    with connect(url, token) as client:
+        page = client.get(
+            f"{API}/messages",
+            MessagePageOut,
+            state=state,
+            channel_id=channel,
+            limit=limit,
+            cursor=cursor,
+        )
+    emit(page, as_json, _messages_table)
 
 
 # -- lemur cert mute | unmute -----------------------------------------------------------------
@@ -475,12 +453,8 @@ def mute(
             {"reason": reason},
             MuteOut,
         )
-    if as_json:
-        emit_json(item.model_dump(mode="json"))
-        return
-    out.print(
-        f"muted certificate [bold]{item.certificate_id}[/] ({escape(item.common_name or '')})"
-    )
+    note = f"muted certificate [bold]{item.certificate_id}[/] ({escape(item.common_name or '')})"
+    emit(item, as_json, note=note)
 
 
 def unmute(
@@ -492,10 +466,11 @@ def unmute(
     """Notify about a muted certificate again."""
     with connect(url, token) as client:
         client.request("DELETE", f"/api/v1/certificates/{certificate_id}/mute")
-    if as_json:
-        emit_json({"certificate_id": certificate_id, "muted": False})
-        return
-    out.print(f"unmuted certificate {certificate_id}")
+    emit(
+        {"certificate_id": certificate_id, "muted": False},
+        as_json,
+        note=f"unmuted certificate {certificate_id}",
+    )
 
 
 __all__ = ["mute", "notifications", "unmute"]

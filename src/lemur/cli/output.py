@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -23,6 +24,8 @@ from lemur.errors import (
     NotFound,
     PermissionDenied,
 )
+
+T = TypeVar("T")
 
 # soft_wrap: messages are left to the terminal to wrap, never broken at 80 columns in a pipe.
 out = Console(soft_wrap=True, highlight=False)
@@ -83,6 +86,39 @@ def print_error(exc: LemurError, *, as_json: bool) -> None:
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def jsonable(data: Any) -> Any:
+    """An API answer (a schema, or a list of them) as plain JSON values."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [jsonable(d) for d in data]
+    return data
+
+
+def emit(
+    data: T,
+    as_json: bool,
+    show: Callable[[T], object] | None = None,
+    *,
+    note: str | None = None,
+) -> None:
+    """Print a command's answer: with ``--json`` the data as JSON (for scripts), else the
+    line ``note`` (markup) if given, then the human view ``show(data)`` if given."""
+    if as_json:
+        emit_json(jsonable(data))
+        return
+    if note is not None:
+        out.print(note)
+    if show is not None:
+        show(data)
+
+
+def more(next_cursor: str | None) -> None:
+    """Say how to ask for the next page of a list, if there is one."""
+    if next_cursor:
+        out.print(f"more: --cursor {next_cursor}")
 
 
 def col(

@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy.orm import Session
 
-from lemur.authz import Action, Principal
-from lemur.container import Container
+from lemur.authz import Action
 from lemur.ids import MAX_ID, PathId
 from lemur.notifications.models import MessageState
 from lemur.notifications.schemas import (
@@ -26,68 +24,49 @@ from lemur.notifications.schemas import (
     RuleOut,
     RuleUpdate,
 )
-from lemur.notifications.service import NotificationService, RuleInput
+from lemur.notifications.service import RuleInput
 from lemur.services import Services
 from lemur.text import Line
-from lemur.web.api import get_container, read_session, require
+from lemur.web.api import services_for
 from lemur.web.openapi import errors
 
 router = APIRouter(tags=["notifications"])
 PREFIX = "/api/v1/notifications"
-
-
-def _service(container: Container, principal: Principal, session: Session) -> NotificationService:
-    return Services(container, principal, read=session).notifications()
+READ = Depends(services_for(Action.NOTIFICATION_READ))
+MANAGE = Depends(services_for(Action.NOTIFICATION_MANAGE))
+MUTE = Depends(services_for(Action.CERTIFICATE_MUTE))
 
 
 # -- channels ---------------------------------------------------------------------------------
 
 
 @router.get(f"{PREFIX}/channels", response_model=list[ChannelOut])
-def list_channels(
-    principal: Principal = Depends(require(Action.NOTIFICATION_READ)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> list[ChannelOut]:
-    return [ChannelOut.of(c) for c in _service(container, principal, session).list_channels()]
+def list_channels(services: Services = READ) -> list[ChannelOut]:
+    return [ChannelOut.of(c) for c in services.notifications().list_channels()]
 
 
 @router.post(
     f"{PREFIX}/channels", response_model=ChannelOut, status_code=201, responses=errors(409)
 )
-def create_channel(
-    body: ChannelCreate,
-    principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> ChannelOut:
-    service = _service(container, principal, session)
+def create_channel(body: ChannelCreate, services: Services = MANAGE) -> ChannelOut:
+    service = services.notifications()
     return ChannelOut.of(
         service.create_channel(body.name, body.plugin, body.options, enabled=body.enabled)
     )
 
 
 @router.get(f"{PREFIX}/channels/{{channel_id}}", response_model=ChannelOut, responses=errors(404))
-def get_channel(
-    channel_id: PathId,
-    principal: Principal = Depends(require(Action.NOTIFICATION_READ)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> ChannelOut:
-    return ChannelOut.of(_service(container, principal, session).get_channel(channel_id))
+def get_channel(channel_id: PathId, services: Services = READ) -> ChannelOut:
+    return ChannelOut.of(services.notifications().get_channel(channel_id))
 
 
 @router.patch(
     f"{PREFIX}/channels/{{channel_id}}", response_model=ChannelOut, responses=errors(404, 409)
 )
 def update_channel(
-    channel_id: PathId,
-    body: ChannelUpdate,
-    principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    channel_id: PathId, body: ChannelUpdate, services: Services = MANAGE
 ) -> ChannelOut:
-    service = _service(container, principal, session)
+    service = services.notifications()
     return ChannelOut.of(
         service.update_channel(
             channel_id, name=body.name, options=body.options, enabled=body.enabled
@@ -96,13 +75,8 @@ def update_channel(
 
 
 @router.delete(f"{PREFIX}/channels/{{channel_id}}", status_code=204, responses=errors(404, 409))
-def delete_channel(
-    channel_id: PathId,
-    principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> Response:
-    _service(container, principal, session).delete_channel(channel_id)
+def delete_channel(channel_id: PathId, services: Services = MANAGE) -> Response:
+    services.notifications().delete_channel(channel_id)
     return Response(status_code=204)
 
 
@@ -112,39 +86,24 @@ def delete_channel(
     responses=errors(404),
 )
 def send_test_message(
-    channel_id: PathId,
-    body: ChannelTest,
-    principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    channel_id: PathId, body: ChannelTest, services: Services = MANAGE
 ) -> ChannelTestOut:
     """Send a test message now; the answer says whether the channel took it (a channel
     that fails is an answer with ``delivered: false``, not an error)."""
-    recipients = body.recipients
-    service = _service(container, principal, session)
-    return ChannelTestOut.of(service.send_test(channel_id, recipients))
+    return ChannelTestOut.of(services.notifications().send_test(channel_id, body.recipients))
 
 
 # -- rules ------------------------------------------------------------------------------------
 
 
 @router.get(f"{PREFIX}/rules", response_model=list[RuleOut])
-def list_rules(
-    principal: Principal = Depends(require(Action.NOTIFICATION_READ)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> list[RuleOut]:
-    return [RuleOut.of(r) for r in _service(container, principal, session).list_rules()]
+def list_rules(services: Services = READ) -> list[RuleOut]:
+    return [RuleOut.of(r) for r in services.notifications().list_rules()]
 
 
 @router.post(f"{PREFIX}/rules", response_model=RuleOut, status_code=201, responses=errors(409))
-def create_rule(
-    body: RuleCreate,
-    principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> RuleOut:
-    service = _service(container, principal, session)
+def create_rule(body: RuleCreate, services: Services = MANAGE) -> RuleOut:
+    service = services.notifications()
     return RuleOut.of(
         service.create_rule(
             RuleInput(
@@ -163,29 +122,14 @@ def create_rule(
 
 
 @router.get(f"{PREFIX}/rules/{{rule_id}}", response_model=RuleOut, responses=errors(404))
-def get_rule(
-    rule_id: PathId,
-    principal: Principal = Depends(require(Action.NOTIFICATION_READ)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> RuleOut:
-    return RuleOut.of(_service(container, principal, session).get_rule(rule_id))
+def get_rule(rule_id: PathId, services: Services = READ) -> RuleOut:
+    return RuleOut.of(services.notifications().get_rule(rule_id))
 
 
 @router.patch(f"{PREFIX}/rules/{{rule_id}}", response_model=RuleOut, responses=errors(404, 409))
-def update_rule(
-    rule_id: PathId,
-    body: RuleUpdate,
-    principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> RuleOut:
+def update_rule(rule_id: PathId, body: RuleUpdate, services: Services = MANAGE) -> RuleOut:
     changes = body.model_dump(exclude_unset=True, exclude={"recipients"})
-    if "events" in changes and changes["events"] is None:
-        changes.pop("events")
-    if "thresholds" in changes and changes["thresholds"] is None:
-        changes.pop("thresholds")
-    for key in ("name", "channel_id", "enabled"):
+    for key in ("name", "channel_id", "events", "thresholds", "enabled"):
         if key in changes and changes[key] is None:
             changes.pop(key)
     if "events" in changes:
@@ -194,18 +138,12 @@ def update_rule(
         changes["owners"] = body.recipients.owners
         changes["security_team"] = body.recipients.security_team
         changes["addresses"] = body.recipients.addresses
-    service = _service(container, principal, session)
-    return RuleOut.of(service.update_rule(rule_id, changes))
+    return RuleOut.of(services.notifications().update_rule(rule_id, changes))
 
 
 @router.delete(f"{PREFIX}/rules/{{rule_id}}", status_code=204, responses=errors(404))
-def delete_rule(
-    rule_id: PathId,
-    principal: Principal = Depends(require(Action.NOTIFICATION_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> Response:
-    _service(container, principal, session).delete_rule(rule_id)
+def delete_rule(rule_id: PathId, services: Services = MANAGE) -> Response:
+    services.notifications().delete_rule(rule_id)
     return Response(status_code=204)
 
 
@@ -218,12 +156,10 @@ def list_messages(
     channel_id: int | None = Query(None, ge=1, le=MAX_ID),
     limit: int = Query(50, ge=1, le=500),
     cursor: Annotated[Line | None, Query(max_length=100)] = None,
-    principal: Principal = Depends(require(Action.NOTIFICATION_READ)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = READ,
 ) -> MessagePageOut:
     """Newest first; ``state=failed`` shows what could not be delivered, with the reason."""
-    page = _service(container, principal, session).list_messages(
+    page = services.notifications().list_messages(
         state=state.value if state is not None else None,
         channel_id=channel_id,
         limit=limit,
@@ -235,34 +171,19 @@ def list_messages(
 
 
 @router.get(f"{PREFIX}/mutes", response_model=list[MuteOut])
-def list_mutes(
-    principal: Principal = Depends(require(Action.NOTIFICATION_READ)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> list[MuteOut]:
-    return [MuteOut.of(m) for m in _service(container, principal, session).list_mutes()]
+def list_mutes(services: Services = READ) -> list[MuteOut]:
+    return [MuteOut.of(m) for m in services.notifications().list_mutes()]
 
 
 @router.put(
     "/api/v1/certificates/{certificate_id}/mute", response_model=MuteOut, responses=errors(404)
 )
-def mute_certificate(
-    certificate_id: PathId,
-    body: MuteIn,
-    principal: Principal = Depends(require(Action.CERTIFICATE_MUTE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> MuteOut:
+def mute_certificate(certificate_id: PathId, body: MuteIn, services: Services = MUTE) -> MuteOut:
     """No notices of any event for this certificate until it is unmuted."""
-    return MuteOut.of(_service(container, principal, session).mute(certificate_id, body.reason))
+    return MuteOut.of(services.notifications().mute(certificate_id, body.reason))
 
 
 @router.delete("/api/v1/certificates/{certificate_id}/mute", status_code=204, responses=errors(404))
-def unmute_certificate(
-    certificate_id: PathId,
-    principal: Principal = Depends(require(Action.CERTIFICATE_MUTE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
-) -> Response:
-    _service(container, principal, session).unmute(certificate_id)
+def unmute_certificate(certificate_id: PathId, services: Services = MUTE) -> Response:
+    services.notifications().unmute(certificate_id)
     return Response(status_code=204)

@@ -126,18 +126,13 @@ def send_message(ctx: JobContext) -> None:
         try:
             with notifier(c, channel.plugin, options) as plugin:
                 plugin.send(payload, [Recipient(message.recipient)])
-        except PluginTransientError as exc:
+        except Exception as exc:
             error = _error_text(exc)
-            if ctx.last_attempt:
-                finish(MessageState.FAILED, f"gave up after {ctx.attempt} attempts: {error}")
+            if isinstance(exc, PluginError) and not isinstance(exc, PluginTransientError):
+                # rejected, or the options are wrong: retrying won't help
+                finish(MessageState.FAILED, error)
                 return
-            finish(MessageState.PENDING, error)
-            raise
-        except PluginError as exc:  # rejected, or the options are wrong: retrying won't help
-            finish(MessageState.FAILED, _error_text(exc))
-            return
-        except Exception as exc:  # unexpected: retried like a transient failure
-            error = _error_text(exc)
+            # transient, or unexpected (retried like a transient failure)
             if ctx.last_attempt:
                 finish(MessageState.FAILED, f"gave up after {ctx.attempt} attempts: {error}")
                 return

@@ -205,10 +205,7 @@ class NotificationService:
         stored = json.dumps(dump_options(model, self._c.keyring.encrypt), sort_keys=True)
         now = self._clock.now()
         with self._uow.write() as tx:
-            if tx.session.scalar(select(func.count()).where(Channel.name == name)):
-                raise Conflict(
-                    f"a channel named '{name}' already exists", code="channel_exists", field="name"
-                )
+            _refuse_taken(tx.session, Channel.name, name, what="channel")
             channel = Channel(
                 name=name,
                 plugin=plugin,
@@ -261,12 +258,7 @@ class NotificationService:
             channel = self._get_channel(tx.session, channel_id)
             changed: list[str] = []
             if name is not None and name != channel.name:
-                if tx.session.scalar(select(func.count()).where(Channel.name == name)):
-                    raise Conflict(
-                        f"a channel named '{name}' already exists",
-                        code="channel_exists",
-                        field="name",
-                    )
+                _refuse_taken(tx.session, Channel.name, name, what="channel")
                 channel.name = name
                 changed.append("name")
             if stored is not None:
@@ -464,24 +456,9 @@ class NotificationService:
         now = self._clock.now()
         with self._uow.write() as tx:
             events, thresholds = self._check_rule(tx.session, spec)
-            if tx.session.scalar(select(func.count()).where(Rule.name == spec.name)):
-                raise Conflict(
-                    f"a rule named '{spec.name}' already exists", code="rule_exists", field="name"
-                )
-            rule = Rule(
-                name=spec.name,
-                channel_id=spec.channel_id,
-                events=json.dumps(events),
-                thresholds=json.dumps(thresholds),
-                owners=spec.owners,
-                security_team=spec.security_team,
-                addresses=json.dumps([a.lower() for a in spec.addresses]),
-                team_id=spec.team_id,
-                enabled=spec.enabled,
-                created_at=now,
-                created_by=self._actor.actor_name,
-                updated_at=now,
-            )
+            _refuse_taken(tx.session, Rule.name, spec.name, what="rule")
+            rule = Rule(created_at=now, created_by=self._actor.actor_name)
+            _fill_rule(rule, spec, events, thresholds, now)
             tx.session.add(rule)
             tx.session.flush()
             self._record(
@@ -516,22 +493,9 @@ class NotificationService:
             values.update(changes)
             spec = RuleInput(**values)
             events, thresholds = self._check_rule(tx.session, spec)
-            if spec.name != rule.name and tx.session.scalar(
-                select(func.count()).where(Rule.name == spec.name)
-            ):
-                raise Conflict(
-                    f"a rule named '{spec.name}' already exists", code="rule_exists", field="name"
-                )
-            rule.name = spec.name
-            rule.channel_id = spec.channel_id
-            rule.events = json.dumps(events)
-            rule.thresholds = json.dumps(thresholds)
-            rule.owners = spec.owners
-            rule.security_team = spec.security_team
-            rule.addresses = json.dumps([a.lower() for a in spec.addresses])
-            rule.team_id = spec.team_id
-            rule.enabled = spec.enabled
-            rule.updated_at = self._clock.now()
+            if spec.name != rule.name:
+                _refuse_taken(tx.session, Rule.name, spec.name, what="rule")
+            _fill_rule(rule, spec, events, thresholds, self._clock.now())
             tx.session.flush()
             self._record(
                 tx.session,
@@ -637,6 +601,30 @@ class NotificationService:
             .order_by(Mute.muted_at.desc(), Mute.certificate_id.desc())
         ).all()
         return [_mute_view(m, c) for m, c in rows]
+
+
+def _refuse_taken(session: Session, column: Any, name: str, *, what: str) -> None:
+    """Conflict ``{what}_exists`` when a row already has this name."""
+    if session.scalar(select(func.count()).where(column == name)):
+        raise Conflict(
+            f"a {what} named '{name}' already exists", code=f"{what}_exists", field="name"
+        )
+
+
+def _fill_rule(
+    rule: Rule, spec: RuleInput, events: list[str], thresholds: list[int], now: dt.datetime
+) -> None:
+    """A rule's columns from a checked spec (events and thresholds as _check_rule gave them)."""
+    rule.name = spec.name
+    rule.channel_id = spec.channel_id
+    rule.events = json.dumps(events)
+    rule.thresholds = json.dumps(thresholds)
+    rule.owners = spec.owners
+    rule.security_team = spec.security_team
+    rule.addresses = json.dumps([a.lower() for a in spec.addresses])
+    rule.team_id = spec.team_id
+    rule.enabled = spec.enabled
+    rule.updated_at = now
 
 
 def _mute_view(mute: Mute, cert: Certificate) -> MuteView:

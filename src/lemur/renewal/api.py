@@ -15,18 +15,16 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
-from lemur.authz import Action, Principal
+from lemur.authz import Action
 from lemur.certificates.schemas import Ref
-from lemur.container import Container
 from lemur.ids import PathId
 from lemur.renewal.policy import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
 from lemur.renewal.selection import Candidate
 from lemur.renewal.service import PolicySetting, PreviewItem
 from lemur.services import Services
 from lemur.text import Line
-from lemur.web.api import get_container, read_session, require
+from lemur.web.api import services_for
 from lemur.web.openapi import errors
 
 router = APIRouter(tags=["renewal"])
@@ -147,10 +145,6 @@ class RunOut(BaseModel):
     queued: bool
 
 
-def _services(container: Container, principal: Principal, session: Session) -> Services:
-    return Services(container, principal, read=session)
-
-
 @router.put(
     "/api/v1/authorities/{authority_id}/renewal-policy",
     response_model=PolicyOut,
@@ -159,11 +153,9 @@ def _services(container: Container, principal: Principal, session: Session) -> S
 def put_authority_policy(
     authority_id: PathId,
     body: AuthorityPolicyIn,
-    principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = Depends(services_for(Action.AUTHORITY_MANAGE)),
 ) -> PolicyOut:
-    service = _services(container, principal, session).renewal()
+    service = services.renewal()
     return PolicyOut.of(
         service.set_authority_policy(
             authority_id, body.renewal_policy.value, body.renew_before_days
@@ -177,11 +169,9 @@ def put_authority_policy(
 def put_team_policy(
     team_id: PathId,
     body: PolicyIn,
-    principal: Principal = Depends(require(Action.TEAM_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = Depends(services_for(Action.TEAM_MANAGE)),
 ) -> PolicyOut:
-    service = _services(container, principal, session).renewal()
+    service = services.renewal()
     policy = body.renewal_policy.value if body.renewal_policy else None
     return PolicyOut.of(service.set_team_policy(team_id, policy, body.renew_before_days))
 
@@ -191,11 +181,9 @@ def put_team_policy(
 )
 def delete_team_policy(
     team_id: PathId,
-    principal: Principal = Depends(require(Action.TEAM_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = Depends(services_for(Action.TEAM_MANAGE)),
 ) -> PolicyOut:
-    service = _services(container, principal, session).renewal()
+    service = services.renewal()
     return PolicyOut.of(service.set_team_policy(team_id, None, None))
 
 
@@ -218,11 +206,8 @@ def _certificate_out(
 def put_certificate_policy(
     certificate_id: PathId,
     body: PolicyIn,
-    principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = Depends(services_for(Action.CERTIFICATE_ISSUE)),
 ) -> CertificatePolicyOut:
-    services = _services(container, principal, session)
     policy = body.renewal_policy.value if body.renewal_policy else None
     setting = services.renewal().set_certificate_policy(
         certificate_id, policy, body.renew_before_days
@@ -237,11 +222,8 @@ def put_certificate_policy(
 )
 def delete_certificate_policy(
     certificate_id: PathId,
-    principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = Depends(services_for(Action.CERTIFICATE_ISSUE)),
 ) -> CertificatePolicyOut:
-    services = _services(container, principal, session)
     setting = services.renewal().set_certificate_policy(certificate_id, None, None)
     return _certificate_out(services, certificate_id, setting)
 
@@ -250,13 +232,11 @@ def delete_certificate_policy(
 def preview(
     limit: int = Query(100, ge=1, le=MAX_PREVIEW_PAGE),
     cursor: Line | None = Query(None, max_length=200),
-    principal: Principal = Depends(require(Action.CERTIFICATE_READ)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = Depends(services_for(Action.CERTIFICATE_READ)),
 ) -> PreviewOut:
     """Certificates inside their renewal window, by expiry, and what the next pass does with
     each: renew, or notify (with the reason). Members see their teams' certificates."""
-    page = _services(container, principal, session).renewal().preview(limit=limit, cursor=cursor)
+    page = services.renewal().preview(limit=limit, cursor=cursor)
     return PreviewOut(
         at=page.at,
         items=[PreviewItemOut.of_item(i) for i in page.items],
@@ -266,10 +246,8 @@ def preview(
 
 @router.post("/api/v1/renewals/run", response_model=RunOut, status_code=202)
 def run_now(
-    principal: Principal = Depends(require(Action.JOB_MANAGE)),
-    session: Session = Depends(read_session),
-    container: Container = Depends(get_container),
+    services: Services = Depends(services_for(Action.JOB_MANAGE)),
 ) -> RunOut:
     """Queue a renewal pass to run now (the runner picks it up at once)."""
-    job_id = _services(container, principal, session).renewal().run_pass_now()
+    job_id = services.renewal().run_pass_now()
     return RunOut(job_id=job_id, queued=job_id is not None)

@@ -19,6 +19,7 @@ from lemur.container import Container
 from lemur.db import UnitOfWork
 from lemur.errors import AuthenticationRequired, InvalidInput, PermissionDenied
 from lemur.logs import set_principal
+from lemur.services import Services
 
 SESSION_COOKIE = "lemur_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -137,6 +138,20 @@ def require(action: Action) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     dependency.lemur_action = action  # type: ignore[attr-defined]
+    return dependency
+
+
+def services_for(action: Action) -> Callable[..., Awaitable[Services]]:
+    """A dependency: the services of a caller allowed to do ``action`` (checked by
+    :func:`require`), reading through the request's session."""
+
+    async def dependency(
+        principal: Principal = Depends(require(action)),
+        session: Session = Depends(read_session),
+        container: Container = Depends(get_container),
+    ) -> Services:
+        return Services(container, principal, read=session)
+
     return dependency
 
 

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from lemur.cli.client import JSON, TOKEN, URL, LemurClient, connect
 from lemur.cli.display import fields, utc
+from lemur.cli.options import record_id
 from lemur.cli.output import (
     EXIT_CHECK_FAILED,
     col,
@@ -143,7 +144,7 @@ def list_jobs(
 
 @jobs.command("show")
 def show_job(
-    job_id: int = typer.Argument(..., min=1, help="the job's id"),
+    job_id: int = record_id("job"),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
@@ -156,7 +157,7 @@ def show_job(
 
 @jobs.command("retry")
 def retry_job(
-    job_id: int = typer.Argument(..., min=1, help="a failed or cancelled job's id"),
+    job_id: int = record_id("failed or cancelled job"),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
@@ -174,7 +175,7 @@ def retry_job(
 
 @jobs.command("cancel")
 def cancel_job(
-    job_id: int = typer.Argument(..., min=1, help="a pending job's id"),
+    job_id: int = record_id("pending job"),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lemur.faults import database_fault, describe
 from lemur.jobs import outbox
 from lemur.jobs.engine import JobEngine
 from lemur.jobs.registry import JobKinds
@@ -24,6 +25,34 @@ if TYPE_CHECKING:
     from lemur.container import Container
 
 log = logging.getLogger("lemur.jobs")
+
+
+class RoundFailures:
+    """How a runner's loop reports a failed round. The database being down is an outage,
+    not a bug: one line when it starts (the driver's own words, no traceback) and one when
+    it ends, however many rounds fail in between. Anything else is logged with its
+    traceback, since it is a bug."""
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self.outage = False
+
+    def failed(self, exc: Exception, retry_in: float) -> None:
+        if database_fault(exc) is None:
+            log.exception("%s: round failed; retrying in %.1fs", self.who, retry_in)
+        elif not self.outage:
+            self.outage = True
+            log.error(
+                "%s: the database is unavailable (%s); jobs wait, retrying every %.1fs",
+                self.who,
+                describe(exc),
+                retry_in,
+            )
+
+    def succeeded(self) -> None:
+        if self.outage:
+            self.outage = False
+            log.warning("%s: the database is back; jobs run again", self.who)
 
 
 class Ticker:
@@ -72,6 +101,7 @@ class EmbeddedRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_reap = 0.0
+        self._failures = RoundFailures("job runner")
 
     def start(self) -> None:
         outbox.add_waker(self._wake.set)
@@ -98,9 +128,11 @@ class EmbeddedRunner:
             self._wake.clear()
             try:
                 ran = self.step()
-            except Exception:
+            except Exception as exc:
                 # The database may be down: log, wait, try again; never kill the server.
-                log.exception("job runner: round failed; retrying in %.0fs", self.poll_interval)
+                self._failures.failed(exc, self.poll_interval)
                 ran = 0
+            else:
+                self._failures.succeeded()
             if ran == 0:
                 self._wake.wait(self.poll_interval)

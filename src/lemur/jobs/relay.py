@@ -33,7 +33,7 @@ from celery import Celery
 from sqlalchemy import or_, select, update
 
 from lemur.jobs.celery_app import TASK, masked_url
-from lemur.jobs.embedded import Ticker
+from lemur.jobs.embedded import RoundFailures, Ticker
 from lemur.jobs.engine import JobEngine
 from lemur.jobs.models import JOBS, JobState
 from lemur.jobs.registry import JobKinds
@@ -206,6 +206,7 @@ class SchedulerLoop:
         self.batch = batch
         self._last_reap = 0.0
         self.stopping = threading.Event()
+        self.failures = RoundFailures("scheduler")
 
     def step(self) -> int:
         """Fire due ticks, reap if it is time, relay one batch; how many jobs were sent."""
@@ -219,10 +220,12 @@ class SchedulerLoop:
         while not self.stopping.is_set():
             try:
                 sent = self.step()
-            except Exception:
+            except Exception as exc:
                 # The database may be down: log, wait, try again; never exit for it.
-                log.exception("scheduler: round failed; retrying in %.1fs", self.poll_interval)
+                self.failures.failed(exc, self.poll_interval)
                 sent = 0
+            else:
+                self.failures.succeeded()
             if sent < self.batch:
                 self.stopping.wait(self.poll_interval)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lemur.db import Base, UTCDateTime
@@ -24,7 +24,13 @@ class Certificate(Base):
         Index("ix_certificates_not_after_id", "not_after", "id"),
         Index("ix_certificates_renew_after", "renew_after"),
         # The renewal pass reads the largest per-certificate window override (lemur.renewal).
-        Index("ix_certificates_renew_before_days", "renew_before_days"),
+        # Partial: only certificates with an override, so issuance pays nothing for it.
+        Index(
+            "ix_certificates_renew_before_days",
+            "renew_before_days",
+            postgresql_where=text("renew_before_days IS NOT NULL"),
+            sqlite_where=text("renew_before_days IS NOT NULL"),
+        ),
         # Covers what /metrics counts (lemur.metrics.collector; migration 0009).
         Index("ix_certificates_lifecycle", "not_after", "revoked_at", "not_before", "renew_after"),
     )

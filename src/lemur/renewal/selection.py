@@ -98,12 +98,15 @@ def _override_due(dialect: str, now: dt.datetime) -> ColumnElement[bool]:
 
 def largest_window(session: Session) -> dt.timedelta:
     """The largest renewal window in use: the standard one, or the largest override (one
-    statement; the certificates' column is indexed, so max() reads one index entry)."""
+    statement; the certificates' overrides have a partial index, so max() reads one entry
+    of an index that holds only the certificates with an override)."""
     row = session.execute(
         select(
             select(func.max(A.c.renew_before_days)).scalar_subquery(),
             select(func.max(T.c.renew_before_days)).scalar_subquery(),
-            select(func.max(C.c.renew_before_days)).scalar_subquery(),
+            select(func.max(C.c.renew_before_days))
+            .where(C.c.renew_before_days.is_not(None))
+            .scalar_subquery(),
         )
     ).one()
     days = max((d for d in row if d is not None), default=0)

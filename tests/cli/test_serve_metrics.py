@@ -9,52 +9,19 @@ import contextlib
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import scratch_database
 from tests.peers.server import (
     RunningServer,
     clean_env,
     free_port,
     lemur_command,
-    start_server,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None for SQLite (the data directory's file), else a fresh PostgreSQL database URL."""
-    if request.param == "sqlite":
-        yield None
-        return
-    with scratch_database("lemur_serve_metrics") as url:
-        yield url
-
-
-def _database_url(data_dir: Path, backend: str | None) -> str:
-    return backend or f"sqlite:///{data_dir / 'lemur.db'}"
-
-
-@pytest.fixture
-def serve(tmp_path: Path, backend: str | None) -> Iterator[Callable[..., RunningServer]]:
-    started: list[RunningServer] = []
-
-    def start(**env: str) -> RunningServer:
-        if backend:
-            env["LEMUR_DATABASE_URL"] = backend
-        server = start_server(tmp_path / "data", env=env)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def _token(server: RunningServer, env: dict[str, str], *, user: str = "admin") -> str:

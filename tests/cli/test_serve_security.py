@@ -6,43 +6,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import psycopg
 import pytest
 
-from tests.conftest import scratch_database
-from tests.peers.server import CSRF_FIELD, RunningServer, form_login, start_server
+from tests.peers.server import CSRF_FIELD, RunningServer, form_login
 
 NEW_PASSWORD = "a-new-password-Osprey-64"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None for SQLite (the data directory's file), else a fresh PostgreSQL database URL."""
-    if request.param == "sqlite":
-        yield None
-        return
-    with scratch_database("lemur_serve_sec") as url:
-        yield url
-
-
-@pytest.fixture
-def serve(tmp_path: Path, backend: str | None) -> Iterator[Callable[..., RunningServer]]:
-    started: list[RunningServer] = []
-
-    def start(**env: str) -> RunningServer:
-        if backend:
-            env["LEMUR_DATABASE_URL"] = backend
-        server = start_server(tmp_path / "data", env=env)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def behind_proxy(server: RunningServer, forwarded_for: str) -> httpx.Client:

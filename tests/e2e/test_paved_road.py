@@ -259,7 +259,8 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
         assert jobs[("notifications.send", "failed")] == 0
         renewals = sam.get("/api/v1/jobs", params={"kind": "renewal.renew"}).json()["items"]
         assert [(j["state"], j["attempts"]) for j in renewals] == [("succeeded", 1)]
-        trail = sam.get("/api/v1/audit-events", params={"target_type": "certificate"}).json()["items"]
+        audit = sam.get("/api/v1/audit-events", params={"target_type": "certificate"})
+        trail = audit.json()["items"]
         actions = {(e["action"], e["actor"]) for e in trail}
         assert ("certificate.issue", "user:dana") in actions
         assert ("certificate.renew", "job:renewal.renew") in actions

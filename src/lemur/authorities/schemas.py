@@ -11,7 +11,7 @@ from lemur.bounds import MAX_CA_VALIDITY_DAYS, MAX_PATH_LENGTH, MAX_VALIDITY_DAY
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.ids import BodyId
-from lemur.renewal.policy import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
+from lemur.renewal.choices import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
 from lemur.text import Line, PEMText, Text
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lemur.authz import Action
 from lemur.certificates.schemas import Ref
 from lemur.ids import PathId
-from lemur.renewal.policy import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
+from lemur.renewal.choices import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
 from lemur.renewal.selection import Candidate
 from lemur.renewal.service import PolicySetting, PreviewItem
 from lemur.services import Services

@@ -19,17 +19,11 @@ from dataclasses import dataclass
 
 from lemur.certificates.renewal import renewal_window
 from lemur.errors import InvalidInput
+from lemur.renewal.choices import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
 
-MIN_RENEW_BEFORE_DAYS = 1
-MAX_RENEW_BEFORE_DAYS = 365
 # An expired certificate is still renewed for this long after its expiry (Lemur was down,
 # or a failing renewal was fixed); older ones are treated as abandoned and left alone.
 RENEW_EXPIRED_WITHIN = dt.timedelta(days=30)
-
-
-class RenewalPolicy(enum.StrEnum):
-    AUTO = "auto"
-    NOTIFY = "notify"
 
 
 class ManualReason(enum.StrEnum):

@@ -23,8 +23,9 @@ from lemur.certificates.models import Certificate
 from lemur.certificates.service import CertificateService
 from lemur.errors import InvalidInput, NotFound
 from lemur.jobs.models import JOBS
+from lemur.renewal.choices import RenewalPolicy
 from lemur.renewal.jobs import renew_key
-from lemur.renewal.policy import RenewalPolicy, check_days, check_policy
+from lemur.renewal.policy import check_days, check_policy
 from lemur.renewal.selection import Candidate, decision_for, due, largest_window, names_of
 
 

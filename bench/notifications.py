@@ -269,7 +269,7 @@ def time_pass(container: Any, reps: int) -> tuple[list[float], int, int, int]:
     """The pass ``reps`` times, each in a transaction rolled back afterwards (so each finds
     the same work), then once committed. Returns (seconds per run, statements of one run,
     messages, notices)."""
-    from lemur.notifications.planner import expiry_pass
+    from lemur.notifications.expiry import expiry_pass
 
     base = container.settings.effective_base_url
     times = []
@@ -350,7 +350,7 @@ def bench_digest(backend: str, due: int, recipients: int) -> DigestResult:
     from aiosmtpd.controller import Controller
 
     from lemur.jobs.engine import JobEngine
-    from lemur.notifications.planner import expiry_pass
+    from lemur.notifications.expiry import expiry_pass
 
     counter = Counter()
     with socket.socket() as probe:

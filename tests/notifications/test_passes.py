@@ -18,8 +18,8 @@ from lemur.db import UnitOfWork
 from lemur.jobs.models import Job
 from lemur.jobs.outbox import enqueue
 from lemur.notifications.events import Event
+from lemur.notifications.expiry import expiry_pass
 from lemur.notifications.models import LedgerEntry, Message
-from lemur.notifications.planner import expiry_pass
 from tests.notifications.conftest import NWorld, email_options
 from tests.peers.fixtures import WEBHOOK_SECRET
 from tests.peers.receivers import WebhookReceiver

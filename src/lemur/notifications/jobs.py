@@ -18,14 +18,10 @@ from lemur.db import UnitOfWork
 from lemur.errors import LemurError, NotFound
 from lemur.jobs.registry import JobContext, JobKind
 from lemur.notifications.delivery import notice, notifier, stored_options
+from lemur.notifications.event_pass import events_pass
+from lemur.notifications.expiry import expiry_pass
 from lemur.notifications.models import MESSAGES, Channel, MessageState
-from lemur.notifications.planner import (
-    EVENTS_BATCH,
-    SEND_KIND,
-    SEND_MAX_ATTEMPTS,
-    events_pass,
-    expiry_pass,
-)
+from lemur.notifications.planner import EVENTS_BATCH, SEND_KIND, SEND_MAX_ATTEMPTS
 from lemur.plugins.errors import PluginError, PluginTransientError
 from lemur.plugins.values import Recipient
 

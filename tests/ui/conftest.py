@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.conftest import scratch_database
 from tests.peers.server import RunningServer, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,11 +24,22 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("serve") / "data")
-    yield running
-    running.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A real ``lemur serve`` per test module and database: its SQLite file, or a fresh
+    PostgreSQL database."""
+    data_dir = tmp_path_factory.mktemp("serve") / "data"
+    if request.param == "sqlite":
+        running = start_server(data_dir)
+        yield running
+        running.stop()
+        return
+    with scratch_database("lemur_ui") as url:
+        running = start_server(data_dir, env={"LEMUR_DATABASE_URL": url})
+        yield running
+        running.stop()
 
 
 @pytest.fixture(scope="session")

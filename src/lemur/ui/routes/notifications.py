@@ -45,7 +45,7 @@ def notifications(visit: SignedIn, state: str = "", cursor: str = "") -> Respons
         channels=channels,
         rules=rules,
         mutes=mutes,
-        messages=page.items,
+        recent=page.items,
         next_cursor=page.next_cursor,
         team_names=team_names,
         states=STATES,

@@ -199,7 +199,9 @@ def test_a_member_creates_uses_and_revokes_a_token_and_the_audit_log_shows_it(
         auditor.close()
 
 
-def test_account_changes_the_password_with_a_confirmation(page: Page, server: RunningServer) -> None:
+def test_account_changes_the_password_with_a_confirmation(
+    page: Page, server: RunningServer
+) -> None:
     member, password = add_user(server)
     log_in(page, member, password)
     page.goto("/account")
@@ -239,7 +241,8 @@ def test_a_read_only_user_sees_no_write_controls_and_is_refused(
     team_path = httpx.URL(page.url).path
     for path in ("/users", "/audit", "/notifications", "/teams/new"):
         response = page.goto(path)
-        assert response is not None and response.status == 403, path
+        assert response is not None
+        assert response.status == 403, path
         expect(page.get_by_role("heading", name="You may not do this")).to_be_visible()
 
     # Posting anyway, with a valid CSRF token: refused, nothing changes.

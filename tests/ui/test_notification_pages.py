@@ -34,7 +34,9 @@ def _accept(dialog: Dialog) -> None:
 
 
 def test_a_webhook_channel_is_made_from_its_form_and_a_test_arrives(
-    page: Page, server: RunningServer, webhook_receiver: WebhookReceiver
+    page: Page,
+    server: RunningServer,
+    webhook_receiver: WebhookReceiver,  # noqa: F811
 ) -> None:
     admin, password = add_user(server, role=Role.ADMIN)
     log_in(page, admin, password)

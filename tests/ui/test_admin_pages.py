@@ -99,6 +99,12 @@ def test_admin_creates_a_team_adds_a_member_and_creates_a_user(
     )
     assert one_time not in page.content()
     assert count_rows(server, "users") == users
+    page.get_by_role("link", name=newcomer).click()
+    expect(page.get_by_role("heading", name=f"User {newcomer}")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("Role").select_option("read-only")
+    page.get_by_role("button", name="Change role").click()
+    expect(page.get_by_test_id("notice")).to_have_text(f"{newcomer} now has the role read-only.")
 
     # The new user logs in with it and must choose their own password first.
     other = browser.new_context(base_url=server.base_url)

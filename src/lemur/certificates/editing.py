@@ -122,8 +122,9 @@ class EditService(CertificateService):
             team_id = target.id
         if changes.description is not None and (changes.description or None) != description:
             changed.append("description")
-            details |= {"description_old": description, "description_new": changes.description}
-            description = changes.description or None
+            description_new = changes.description or None
+            details |= {"description_old": description, "description_new": description_new}
+            description = description_new
         if changes.notify is not None:
             mute = self._mutes.state(session, current.id)
             if changes.notify != (mute is None):

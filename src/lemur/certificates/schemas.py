@@ -5,11 +5,11 @@ import binascii
 import datetime as dt
 import functools
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from lemur.bounds import MAX_VALIDITY_DAYS
 from lemur.certificates.editing import MAX_DESCRIPTION, CertificateChanges
@@ -24,7 +24,7 @@ from lemur.crypto.revocation import RevocationReason
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
 from lemur.strength import NewPassphrase
-from lemur.text import Line, PEMText, SecretLine, Text
+from lemur.text import Line, PEMText, SecretLine, check_text
 
 Name = Field(max_length=255)
 MAX_NAMES = 100
@@ -95,6 +95,12 @@ class RenewRequest(Strict):
     )
 
 
+# lemur.text's Text rule, with the length checked first (so it says "characters").
+Description = Annotated[
+    str, StringConstraints(max_length=MAX_DESCRIPTION), AfterValidator(check_text)
+]
+
+
 class CertificateUpdate(Strict):
     """PATCH /api/v1/certificates/{id}: the settings to change; a field left out (or a null
     ``team_id`` or ``notify``) stays as it is."""
@@ -102,9 +108,8 @@ class CertificateUpdate(Strict):
     team_id: BodyId | None = Field(
         None, description="move it to this team (you need the right on both teams)"
     )
-    description: Text | None = Field(
+    description: Description | None = Field(
         None,
-        max_length=MAX_DESCRIPTION,
         description="what it is for: plain text, line breaks allowed; null or empty removes it",
     )
     notify: bool | None = Field(

@@ -61,6 +61,7 @@ class CertificateFilter:
     fingerprint: str | None = None  # SHA-256 or SHA-1, hex
     include_expired: bool = False
     include_superseded: bool = False
+    include_archived: bool = False
     include_ca: bool = True
 
 
@@ -247,6 +248,10 @@ def _filters(
     identifies = flt.serial or flt.fingerprint
     if hide_expired and not identifies:
         where.append(Certificate.not_after > now)
+    if not flt.include_archived:
+        # Almost every row qualifies; no index on archived_at, so the plans stay those of
+        # the other filters (docs/decisions/0015).
+        where.append(Certificate.archived_at.is_(None))
     if not flt.include_superseded and not identifies:
         if dialect == "sqlite":
             # Written so that no index serves it: almost every row qualifies, and SQLite

@@ -31,6 +31,7 @@ from lemur.jobs.schedule import build_schedule
 from lemur.jobs.service import JobService
 from lemur.notifications.service import NotificationService
 from lemur.renewal.service import RenewalService
+from lemur.statistics.service import StatisticsService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -133,6 +134,14 @@ class Services:
 
     def notifications(self) -> NotificationService:
         return NotificationService(self.uow, container=self._container, actor=self.actor)
+
+    def statistics(self) -> StatisticsService:
+        return StatisticsService(
+            self.uow,
+            cache=self._container.statistics_cache,
+            clock=self._container.clock,
+            actor=self.actor,
+        )
 
     def close(self) -> None:
         self.uow.close()

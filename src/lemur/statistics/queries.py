@@ -9,9 +9,9 @@ exactly these certificates):
   The same figures as /metrics' ``lemur_certificates``.
 - ``expiring`` within 7, 30 and 90 days: not revoked, not renewed, notAfter in
   (now, now + N days]; what ``?status=expiring&expiring_within_days=N`` lists.
-- ``issued`` in the last 7 and 30 days: notBefore within the last N days (the certificate's
-  own start, whatever its origin: issued here or imported), and the 5 with the latest
-  notBefore.
+- ``issued`` in the last 7 and 30 days: notBefore within the last N days, not in the future
+  (the certificate's own start, whatever its origin: issued here or imported), and the 5
+  with the latest notBefore.
 - ``revoked``: every revoked certificate, and the 5 most recently revoked.
 - ``by_team`` and ``by_authority``: certificates not yet expired, renewed ones included
   (``?team_id=X&include_superseded=true``).
@@ -107,7 +107,10 @@ def _status_pass(
         "not_yet_valid": and_(live, c.not_before > now),
         "expiring": and_(live, c.not_before <= now, c.renew_after <= now),
     }
-    issued = {days: c.not_before > now - dt.timedelta(days=days) for days in ISSUED_WINDOWS_DAYS}
+    issued = {
+        days: and_(c.not_before > now - dt.timedelta(days=days), c.not_before <= now)
+        for days in ISSUED_WINDOWS_DAYS
+    }
     row = session.execute(
         select(
             func.count(),
@@ -175,7 +178,7 @@ def _newest(
     # notAfter > notBefore: the bound on notAfter lets the lifecycle index serve the range.
     return _briefs(
         session,
-        [*where, c.not_after > since, c.not_before > since],
+        [*where, c.not_after > since, c.not_before > since, c.not_before <= now],
         [c.not_before.desc(), c.id.desc()],
     )
 

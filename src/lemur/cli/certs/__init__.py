@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from lemur.cli import notifications as notification_commands
-from lemur.cli.certs import export, issue, lifecycle, listing, renewals, show
+from lemur.cli.certs import export, issue, lifecycle, listing, renewals, show, stats
 
 cert = typer.Typer(
     help="Request, import, find, export, revoke and renew certificates (through the API: "
@@ -22,6 +22,7 @@ cert.command("request")(issue.request)
 cert.command("import")(issue.import_)
 cert.command("list")(listing.list_)
 cert.command("show")(show.show)
+cert.command("stats")(stats.stats)
 cert.command("export")(export.export)
 cert.command("revoke")(lifecycle.revoke)
 cert.command("renew")(lifecycle.renew)

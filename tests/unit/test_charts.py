@@ -65,7 +65,7 @@ def test_the_chart_is_an_image_with_a_name_that_carries_every_number() -> None:
     root = parse(bar_chart(bars, chart_id="by-team", title="Certificates by team"))
     assert root.get("role") == "img"
     assert root.get("id") == "by-team"
-    label = "Certificates by team: payments 3 certificates; web 1 certificates"
+    label = "Certificates by team: payments 3 certificates; web 1 certificate"
     assert root.get("aria-label") == label
     assert root.findtext("svg:title", namespaces=NS) == "Certificates by team"
     assert root.findtext("svg:desc", namespaces=NS) == label

@@ -38,10 +38,18 @@ def _label(text: str, limit: int = MAX_LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _described(title: str, bars: Sequence[Bar], unit: str) -> str:
+Units = tuple[str, str]  # singular, plural
+CERTIFICATES: Units = ("certificate", "certificates")
+
+
+def _amount(value: int, units: Units) -> str:
+    return f"{value:,} {units[0] if value == 1 else units[1]}"
+
+
+def _described(title: str, bars: Sequence[Bar], units: Units) -> str:
     if not bars:
         return f"{title}: none"
-    return f"{title}: " + "; ".join(f"{b.label} {b.value} {unit}" for b in bars)
+    return f"{title}: " + "; ".join(f"{b.label} {_amount(b.value, units)}" for b in bars)
 
 
 def _svg(chart_id: str, title: str, label: str, width: int, height: int) -> ET.Element:
@@ -76,18 +84,20 @@ def _serialize(svg: ET.Element) -> str:
     return ET.tostring(svg, encoding="unicode", short_empty_elements=True)
 
 
-def bar_chart(bars: Sequence[Bar], *, chart_id: str, title: str, unit: str = "certificates") -> str:
+def bar_chart(
+    bars: Sequence[Bar], *, chart_id: str, title: str, units: Units = CERTIFICATES
+) -> str:
     """Horizontal bars, one row per (label, value), in the order given: the label on the
     left, the bar scaled to the largest value, the value after the bar."""
     row, label_width, value_width, width = 26, 190, 70, 560
     height = max(1, len(bars)) * row + 8
-    svg = _svg(chart_id, title, _described(title, bars, unit), width, height)
+    svg = _svg(chart_id, title, _described(title, bars, units), width, height)
     largest = max((b.value for b in bars), default=0)
     span = width - label_width - value_width
     for index, bar in enumerate(bars):
         y = 4 + index * row
         group = ET.SubElement(svg, "g", {"class": "chart-row"})
-        ET.SubElement(group, "title").text = f"{bar.label}: {bar.value} {unit}"
+        ET.SubElement(group, "title").text = f"{bar.label}: {_amount(bar.value, units)}"
         _text(group, label_width - 8, y + row / 2 + 4, _label(bar.label), **{"text-anchor": "end"})
         length = 0.0 if largest == 0 else span * bar.value / largest
         if bar.value and length < 2:
@@ -108,7 +118,7 @@ def bar_chart(bars: Sequence[Bar], *, chart_id: str, title: str, unit: str = "ce
             group,
             label_width + length + 6,
             y + row / 2 + 4,
-            str(bar.value),
+            f"{bar.value:,}",
             **{"class": "chart-value"},
         )
     if not bars:
@@ -117,21 +127,21 @@ def bar_chart(bars: Sequence[Bar], *, chart_id: str, title: str, unit: str = "ce
 
 
 def expiry_histogram(
-    buckets: Sequence[Bar], *, chart_id: str, title: str, unit: str = "certificates"
+    buckets: Sequence[Bar], *, chart_id: str, title: str, units: Units = CERTIFICATES
 ) -> str:
     """Vertical columns, one per bucket in the order given (soonest first), each labelled
     below with its period and above with its count, over a base line."""
     width, height, top, bottom, gap = 560, 220, 24, 40, 16
     count = max(1, len(buckets))
     column = (width - gap * (count + 1)) / count
-    svg = _svg(chart_id, title, _described(title, buckets, unit), width, height)
+    svg = _svg(chart_id, title, _described(title, buckets, units), width, height)
     largest = max((b.value for b in buckets), default=0)
     base = height - bottom
     span = base - top
     for index, bucket in enumerate(buckets):
         x = gap + index * (column + gap)
         group = ET.SubElement(svg, "g", {"class": "chart-column"})
-        ET.SubElement(group, "title").text = f"{bucket.label}: {bucket.value} {unit}"
+        ET.SubElement(group, "title").text = f"{bucket.label}: {_amount(bucket.value, units)}"
         size = 0.0 if largest == 0 else span * bucket.value / largest
         if bucket.value and size < 2:
             size = 2.0
@@ -152,7 +162,7 @@ def expiry_histogram(
             group,
             middle,
             base - size - 6,
-            str(bucket.value),
+            f"{bucket.value:,}",
             **{"text-anchor": "middle", "class": "chart-value"},
         )
         _text(group, middle, base + 20, _label(bucket.label, 20), **{"text-anchor": "middle"})

@@ -15,9 +15,9 @@ from markupsafe import Markup
 
 from lemur.statistics.queries import Brief, Ranking
 from lemur.statistics.service import CertificateStatistics, Scope, sees_every_team
-from lemur.ui.api import SignedIn
 from lemur.ui.charts import Bar, bar_chart, expiry_histogram
 from lemur.ui.format import query
+from lemur.ui.pages import SignedIn
 
 router = APIRouter()
 INVENTORY = "/certificates"

@@ -67,7 +67,9 @@ class Container:
         """The dashboard's figures of this process (lemur.statistics.service)."""
         if self._statistics_cache is None:
             self._statistics_cache = StatisticsCache(
-                dt.timedelta(seconds=self.settings.statistics_max_age_seconds)
+                self.db,
+                self.clock,
+                max_age=dt.timedelta(seconds=self.settings.statistics_max_age_seconds),
             )
         return self._statistics_cache
 

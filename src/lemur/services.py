@@ -136,12 +136,7 @@ class Services:
         return NotificationService(self.uow, container=self._container, actor=self.actor)
 
     def statistics(self) -> StatisticsService:
-        return StatisticsService(
-            self.uow,
-            cache=self._container.statistics_cache,
-            clock=self._container.clock,
-            actor=self.actor,
-        )
+        return StatisticsService(self.uow, cache=self._container.statistics_cache, actor=self.actor)
 
     def close(self) -> None:
         self.uow.close()

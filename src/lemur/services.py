@@ -34,6 +34,7 @@ from lemur.jobs.service import JobService
 from lemur.notifications.mutes import MuteTable
 from lemur.notifications.service import NotificationService
 from lemur.renewal.service import RenewalService
+from lemur.statistics.service import StatisticsService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -144,6 +145,9 @@ class Services:
 
     def notifications(self) -> NotificationService:
         return NotificationService(self.uow, container=self._container, actor=self.actor)
+
+    def statistics(self) -> StatisticsService:
+        return StatisticsService(self.uow, cache=self._container.statistics_cache, actor=self.actor)
 
     def close(self) -> None:
         self.uow.close()

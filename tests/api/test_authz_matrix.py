@@ -404,6 +404,8 @@ ROUTES = [
     Row("POST",   "/api/v1/certificates/{certificate_id}/archive",   Action.CERTIFICATE_ARCHIVE, "A A A H D S", on_certificate("/archive")),
     Row("POST",   "/api/v1/certificates/{certificate_id}/unarchive", Action.CERTIFICATE_ARCHIVE, "A A A H D S", archived_certificate),
     Row("GET",    "/api/v1/renewals/preview",                  Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/renewals/preview")),
+    # The caller's own teams' figures (scope=mine); scope=all is tested in test_statistics.py.
+    Row("GET",    "/api/v1/statistics",                        Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/statistics")),
     Row("PUT",    "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", on_certificate("/mute", {"reason": "retiring"})),
     Row("DELETE", "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", muted_certificate),
     Row("GET",    "/api/v1/notifications/channels",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/channels")),

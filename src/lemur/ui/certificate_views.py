@@ -35,6 +35,10 @@ ACTIONS = {
 }
 
 
+# The formats most people want, in this order, ahead of the rest.
+USUAL = {"pem-bundle": 0, "pkcs12": 1}
+
+
 @dataclass(frozen=True)
 class HistoryItem:
     occurred_at: dt.datetime
@@ -80,9 +84,9 @@ class ExportFormat:
 
 
 def export_formats(plugins: Registry) -> list[ExportFormat]:
-    """Every exporter the registry offers, in slug order."""
+    """Every exporter the registry offers: the usual first, then by slug."""
     out = []
-    for slug in plugins.slugs("exporter"):
+    for slug in sorted(plugins.slugs("exporter"), key=lambda s: (USUAL.get(s, len(USUAL)), s)):
         cls = plugins.get("exporter", slug)
         out.append(
             ExportFormat(

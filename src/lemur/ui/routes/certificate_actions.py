@@ -18,21 +18,39 @@ router = APIRouter()
 
 # RFC 5280 §5.3.1 reasons in plain words. removeFromCRL is not a reason to revoke.
 REASONS = {
-    RevocationReason.UNSPECIFIED: "No particular reason, or none of the others.",
-    RevocationReason.KEY_COMPROMISE: "The private key was exposed, or may have been (leaked, "
-    "copied, on a lost device). Replace the certificate with one on a new key.",
-    RevocationReason.SUPERSEDED: "A new certificate replaces this one (for example after a "
-    "renewal or a change of names); nothing was compromised.",
-    RevocationReason.CESSATION_OF_OPERATION: "The service is gone or no longer uses it.",
-    RevocationReason.AFFILIATION_CHANGED: "The name or organisation in it changed (for example "
-    "the domain was sold or the team moved).",
-    RevocationReason.PRIVILEGE_WITHDRAWN: "Whoever holds it may no longer use it (for example "
-    "after a policy violation).",
-    RevocationReason.CA_COMPROMISE: "The issuing CA's key was compromised.",
-    RevocationReason.AA_COMPROMISE: "An attribute authority was compromised (attribute "
-    "certificates only; rarely applies).",
-    RevocationReason.CERTIFICATE_HOLD: "Suspend it for now. Lemur cannot lift a hold: treat "
-    "it as final.",
+    RevocationReason.UNSPECIFIED: ("Unspecified", "No particular reason, or none of the others."),
+    RevocationReason.KEY_COMPROMISE: (
+        "Key compromise",
+        "The private key was exposed, or may have been (leaked, copied, on a lost device). "
+        "Replace the certificate with one on a new key.",
+    ),
+    RevocationReason.SUPERSEDED: (
+        "Superseded",
+        "A new certificate replaces this one (for example after a renewal or a change of "
+        "names); nothing was compromised.",
+    ),
+    RevocationReason.CESSATION_OF_OPERATION: (
+        "Cessation of operation",
+        "The service is gone or no longer uses it.",
+    ),
+    RevocationReason.AFFILIATION_CHANGED: (
+        "Affiliation changed",
+        "The name or organisation in it changed (for example the domain was sold or the team "
+        "moved).",
+    ),
+    RevocationReason.PRIVILEGE_WITHDRAWN: (
+        "Privilege withdrawn",
+        "Whoever holds it may no longer use it (for example after a policy violation).",
+    ),
+    RevocationReason.CA_COMPROMISE: ("CA compromise", "The issuing CA's key was compromised."),
+    RevocationReason.AA_COMPROMISE: (
+        "AA compromise",
+        "An attribute authority was compromised (attribute certificates only; rarely applies).",
+    ),
+    RevocationReason.CERTIFICATE_HOLD: (
+        "Certificate hold",
+        "Suspend it for now. Lemur cannot lift a hold: treat it as final.",
+    ),
 }
 # Renewal errors name the service's parameters; the page has these two inputs.
 _RENEW_FIELDS = {
@@ -44,7 +62,7 @@ _RENEW_FIELDS = {
 
 
 def _reason_options() -> list[tuple[str, str]]:
-    return [(r.value, r.value.replace("_", " ").capitalize()) for r in REASONS]
+    return [(r.value, label) for r, (label, _meaning) in REASONS.items()]
 
 
 def _revoke_page(

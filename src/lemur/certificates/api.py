@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from lemur.authz import Action, Principal
 from lemur.bounds import MAX_DAYS_AHEAD
-from lemur.certificates.enums import SortKey, Status
+from lemur.certificates.enums import Origin, SortKey, Status
 from lemur.certificates.imports import ImportedCertificate
 from lemur.certificates.queries import CertificateFilter, search
 from lemur.certificates.requests import NewCertificate
@@ -213,6 +213,7 @@ def list_certificates(
     expiring_within_days: int | None = Query(None, ge=0, le=MAX_DAYS_AHEAD),
     key_type: Line | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
     key_size: int | None = Query(None, ge=1, le=16384),
+    origin: Origin | None = Query(None, description="issued, imported or discovered"),
     serial: Line | None = Query(
         None, max_length=128, description="hex (colons allowed) or decimal"
     ),
@@ -257,6 +258,7 @@ def list_certificates(
             expiring_within_days=expiring_within_days,
             key_type=key_type,
             key_size=key_size,
+            origin=origin,
             serial=serial,
             fingerprint=fingerprint,
             include_expired=include_expired,

@@ -51,9 +51,7 @@ def list_authorities(
     return [AuthorityOut.of(a, services.urls, now=now) for a in services.authorities().list()]
 
 
-@router.post(
-    "", response_model=AuthorityDetailOut, status_code=201, responses=errors(404, 409)
-)
+@router.post("", response_model=AuthorityDetailOut, status_code=201, responses=errors(404, 409))
 def create_authority(
     body: AuthorityCreate,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),

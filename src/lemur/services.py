@@ -56,6 +56,7 @@ class Services:
             signing_keys=container.signing_keys,
             urls=self.urls,
             plugins=container.plugins,
+            keyring=container.keyring,
             clock=container.clock,
         )
 

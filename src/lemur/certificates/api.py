@@ -139,7 +139,7 @@ def _file(exported: Exported) -> Response:
     )
 
 
-@router.post("", response_model=CertificateDetailOut, status_code=201, responses=errors(404))
+@router.post("", response_model=CertificateDetailOut, status_code=201, responses=errors(404, 409))
 async def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),

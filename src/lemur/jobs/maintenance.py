@@ -129,13 +129,13 @@ CRL_REFRESH_MARGIN = CRL_LIFETIME / 2
 
 
 def crls_due(session: Session, now: dt.datetime) -> list[int]:
-    """Active authorities holding their key whose CRL is stale, missing, or due."""
+    """Authorities holding their key whose CRL is stale, missing, or due; deactivated ones
+    too, since the certificates they issued are still checked against their CRL."""
     return list(
         session.scalars(
             select(Authority.id)
             .where(
                 Authority.has_key.is_(True),
-                Authority.active.is_(True),
                 or_(
                     Authority.crl_stale.is_(True),
                     Authority.crl_next_update.is_(None),

@@ -337,6 +337,13 @@ def muted_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/certificates/{cert_id}/mute", None
 
 
+def archived_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    cert_id = fresh_certificate(ctx, who.team)
+    with Services(ctx.c, cli_principal()) as services:
+        services.editing().archive(cert_id)
+    return f"/api/v1/certificates/{cert_id}/unarchive", None
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -415,7 +422,12 @@ ROUTES = [
     Row("POST",   "/api/v1/certificates/{certificate_id}/renew",  Action.CERTIFICATE_ISSUE,  "A A A H D S", on_certificate("/renew", {})),
     Row("PUT",    "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy", {"renewal_policy": "notify", "renew_before_days": 20})),
     Row("DELETE", "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy")),
+    Row("PATCH",  "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_UPDATE,  "A A A H D S", on_certificate("", {"description": "payments API, eu-west", "notify": False})),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/archive",   Action.CERTIFICATE_ARCHIVE, "A A A H D S", on_certificate("/archive")),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/unarchive", Action.CERTIFICATE_ARCHIVE, "A A A H D S", archived_certificate),
     Row("GET",    "/api/v1/renewals/preview",                  Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/renewals/preview")),
+    # The caller's own teams' figures (scope=mine); scope=all is tested in test_statistics.py.
+    Row("GET",    "/api/v1/statistics",                        Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/statistics")),
     Row("PUT",    "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", on_certificate("/mute", {"reason": "retiring"})),
     Row("DELETE", "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", muted_certificate),
     Row("GET",    "/api/v1/notifications/channels",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/channels")),

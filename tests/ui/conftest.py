@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.conftest import scratch_database
+from tests.peers.browser import browser
 from tests.peers.server import RunningServer, start_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -42,16 +30,6 @@ def server(
         running.stop()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-peers.sh (make peers)")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def context(browser: Browser, server: RunningServer) -> Iterator[BrowserContext]:
     ctx = browser.new_context(base_url=server.base_url, viewport={"width": 1000, "height": 700})
@@ -63,3 +41,6 @@ def context(browser: Browser, server: RunningServer) -> Iterator[BrowserContext]
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
+
+
+__all__ = ["browser", "context", "page", "server"]

@@ -327,6 +327,10 @@ class AuthorityGateway:
         issuer.revoke(request)
         return True
 
+    def reaches_issuer(self, authority: IssuingAuthority | None) -> bool:
+        """Whether a revocation would reach the issuer (revoke_at_issuer would ask it)."""
+        return authority is not None and isinstance(self.issuer(authority), Revoker)
+
     def publish_crl_after_revocation(
         self, session: Session, authority_id: int, *, revoked_certificate_id: int
     ) -> None:

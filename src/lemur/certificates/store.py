@@ -269,6 +269,35 @@ class CertificateStore:
         )
         return bool(result.rowcount == 1)
 
+    def mark_archived(
+        self, session: Session, certificate_id: int, *, at: dt.datetime, by: str
+    ) -> bool:
+        """Archive unless archived already (compare-and-set); returns whether this call did."""
+        result = session.connection().execute(
+            sql.MARK_ARCHIVED, {"certificate_id": certificate_id, "at": at, "by": by}
+        )
+        return bool(result.rowcount == 1)
+
+    def clear_archived(self, session: Session, certificate_id: int) -> bool:
+        """Unarchive if archived (compare-and-set); returns whether this call did."""
+        result = session.connection().execute(
+            sql.CLEAR_ARCHIVED, {"certificate_id": certificate_id}
+        )
+        return bool(result.rowcount == 1)
+
+    def update_settings(
+        self, session: Session, certificate_id: int, *, team_id: int | None, description: str | None
+    ) -> None:
+        """Write a certificate's owning team and description."""
+        session.connection().execute(
+            sql.UPDATE_SETTINGS,
+            {
+                "certificate_id": certificate_id,
+                "new_team_id": team_id,
+                "new_description": description,
+            },
+        )
+
     # reading ----------------------------------------------------------------------------
 
     def _with_names(self, session: Session, rows: Sequence[Any]) -> list[CertificateRecord]:

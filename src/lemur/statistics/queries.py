@@ -210,10 +210,12 @@ def _newest(
 ) -> tuple[Brief, ...]:
     c = Certificate
     since = now - dt.timedelta(days=max(ISSUED_WINDOWS_DAYS))
-    # notAfter > notBefore: the bound on notAfter lets the lifecycle index serve the range.
+    # notAfter > notBefore: the bound on notAfter lets the lifecycle index serve the range;
+    # notBefore is compared on each entry in it.
+    not_before = _per_row(session, c.not_before)
     return _briefs(
         session,
-        [*where, c.not_after > since, c.not_before > since, c.not_before <= now],
+        [*where, c.not_after > since, not_before > since, not_before <= now],
         [c.not_before.desc(), c.id.desc()],
     )
 
@@ -231,9 +233,11 @@ def _grouped(
     model: type[Team] | type[Authority],
 ) -> list[Group]:
     """Not-yet-expired certificates per ``key``; names joined to the (few) groups."""
+    # Every entry of the (key, not_after) index is read in key order: not_after is
+    # compared on each, not sought.
     grouped = (
         select(key.label("key"), func.count().label("n"))
-        .where(*where, Certificate.not_after > now)
+        .where(*where, _per_row(session, Certificate.not_after) > now)
         .group_by(key)
         .subquery()
     )

@@ -122,7 +122,6 @@ def scope_view(
         label = f"{previous + 1 if previous else 0}-{days} days"
         buckets.append(Bar(label, count - expiring.get(previous, 0)))
         previous = days
-    team_link = {} if base is None else {k: v for k, v in base.items() if k != "team_id"}
     return ScopeView(
         key=key,
         heading=heading,
@@ -168,7 +167,8 @@ def scope_view(
         by_team=_rows(
             f.by_team,
             none_label=NO_TEAM,
-            link=None if base is None else {**team_link, **WITH_RENEWED},
+            # A team's own row links to it even where the scope's figures cannot.
+            link=WITH_RENEWED,
             key="team_id",
         ),
         team_chart=_svg(

@@ -192,7 +192,12 @@ CERT_COLUMNS = [
     "created_by",
     "external_id",
     "renew_after",
+    "archived_at",
+    "archived_by",
 ]
+# Every ARCHIVE_EVERY-th id is archived (2%), never a sampled one, so the probes below are
+# those of an inventory without archived certificates (bench/archive_filter.py compares).
+ARCHIVE_EVERY = 50
 NAME_COLUMNS = ("certificate_id", "kind", "name")
 KEY_COLUMNS = ("certificate_id", "key_spec", "ciphertext", "created_at")
 
@@ -412,7 +417,6 @@ def generate_chunk(task: tuple[int, int, int]) -> dict[str, Any]:
                 None,
                 renew_after(not_before, not_after),
             )
-            certs.append(row)
             seen: set[tuple[str, str]] = set()
             for kind, name in [
                 ("cn", cn.lower()),
@@ -424,7 +428,17 @@ def generate_chunk(task: tuple[int, int, int]) -> dict[str, Any]:
                     names.append((cert_id, kind, name))
             if has_key:
                 keys.append((cert_id, spec, leaf.ciphertext, created_at))
-            if cert_id % 97 == 0 or (size > 1 and position == size - 1 and rng.random() < 0.05):
+            sampled = cert_id % 97 == 0 or (
+                size > 1 and position == size - 1 and rng.random() < 0.05
+            )
+            archived = cert_id % ARCHIVE_EVERY == 7 and not sampled
+            row = (
+                *row,
+                min(now, created_at + 10 * day) if archived else None,
+                "admin" if archived else None,
+            )
+            certs.append(row)
+            if sampled:
                 samples.append(
                     {
                         "id": cert_id,
@@ -656,6 +670,7 @@ class SQLiteWriter(Writer):
             t("revoked_at"),
             t("created_at"),
             t("renew_after"),
+            t("archived_at"),
         ]
 
     def _row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -16,6 +16,8 @@ from tests.plugins.sample_plugins import RefusingIssuer, VaultDestination, Vault
 
 BUILTIN_EXPORTERS = {
     "der-certificate",
+    "jks",
+    "jks-truststore",
     "pem-bundle",
     "pem-certificate",
     "pem-chain",

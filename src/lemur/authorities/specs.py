@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -11,6 +12,7 @@ from lemur.crypto.keys import KeySpec
 from lemur.errors import InvalidInput
 
 DEFAULT_CA_VALIDITY_DAYS = 3650
+LOCAL_CA = "local-ca"
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,7 @@ class LocalAuthoritySpec:
     exportable: bool = False
     renewal_policy: str = "auto"
     renew_before_days: int | None = None
+    # The issuer plugin that creates the CA (one with the create_authority capability) and
+    # its options, as the user gave them (validated by the plugin's options model).
+    plugin: str = LOCAL_CA
+    options: Mapping[str, object] = field(default_factory=dict)

@@ -45,37 +45,62 @@ def stats(scope: Scope = Scope.MINE) -> CertificateStatistics:
 def test_a_members_figures_link_to_their_inventory_as_it_is() -> None:
     view = scope_view(stats(), heading="Your teams' certificates", base={})
     assert [(f.label, f.count, f.href) for f in view.expiring] == [
-        ("Expiring within 7 days", "12", "/certificates?status=expiring&expiring_within_days=7"),
-        ("Expiring within 30 days", "40", "/certificates?status=expiring&expiring_within_days=30"),
-        ("Expiring within 90 days", "100", "/certificates?status=expiring&expiring_within_days=90"),
+        (
+            "Expiring within 7 days",
+            "12",
+            "/certificates?status=expiring&expiring_within_days=7&include_archived=true",
+        ),
+        (
+            "Expiring within 30 days",
+            "40",
+            "/certificates?status=expiring&expiring_within_days=30&include_archived=true",
+        ),
+        (
+            "Expiring within 90 days",
+            "100",
+            "/certificates?status=expiring&expiring_within_days=90&include_archived=true",
+        ),
     ]
     assert view.total == "1,234"
-    assert view.revoked.href == "/certificates?status=revoked&include_superseded=true"
+    assert (
+        view.revoked.href
+        == "/certificates?status=revoked&include_superseded=true&include_archived=true"
+    )
     assert {f.label: f.href for f in view.statuses} == {
         "valid": None,  # the list's status=valid also lists the expiring ones
-        "expiring": "/certificates?status=expiring&include_superseded=true",
-        "expired": "/certificates?status=expired&include_superseded=true",
-        "revoked": "/certificates?status=revoked&include_superseded=true",
+        "expiring": "/certificates?status=expiring&include_superseded=true&include_archived=true",
+        "expired": "/certificates?status=expired&include_superseded=true&include_archived=true",
+        "revoked": "/certificates?status=revoked&include_superseded=true&include_archived=true",
         "not yet valid": None,
     }
     assert [(r.name, r.count, r.href) for r in view.by_team] == [
-        ("payments", "900", "/certificates?include_superseded=true&team_id=3"),
+        (
+            "payments",
+            "900",
+            "/certificates?include_superseded=true&team_id=3&include_archived=true",
+        ),
         ("No team", "2", None),
         ("3 other teams", "7", None),
     ]
-    assert view.by_authority[0].href == "/certificates?include_superseded=true&authority_id=2"
+    assert (
+        view.by_authority[0].href
+        == "/certificates?include_superseded=true&authority_id=2&include_archived=true"
+    )
     assert view.as_of == "2026-11-27 12:00:00 UTC"
 
 
 def test_one_team_of_a_user_who_sees_every_team_narrows_the_links_to_it() -> None:
     view = scope_view(stats(), heading="Your teams' certificates", base={"team_id": 3})
     assert view.expiring[0].href == (
-        "/certificates?team_id=3&status=expiring&expiring_within_days=7"
+        "/certificates?team_id=3&status=expiring&expiring_within_days=7&include_archived=true"
     )
     assert view.by_authority[0].href == (
-        "/certificates?team_id=3&include_superseded=true&authority_id=2"
+        "/certificates?team_id=3&include_superseded=true&authority_id=2&include_archived=true"
     )
-    assert view.by_team[0].href == "/certificates?include_superseded=true&team_id=3"
+    assert (
+        view.by_team[0].href
+        == "/certificates?include_superseded=true&team_id=3&include_archived=true"
+    )
 
 
 def test_several_teams_of_such_a_user_are_plain_numbers_but_each_team_links() -> None:
@@ -84,7 +109,10 @@ def test_several_teams_of_such_a_user_are_plain_numbers_but_each_team_links() ->
     assert view.revoked.href is None
     assert view.issued_href is None
     assert view.by_authority[0].href is None
-    assert view.by_team[0].href == "/certificates?include_superseded=true&team_id=3"
+    assert (
+        view.by_team[0].href
+        == "/certificates?include_superseded=true&team_id=3&include_archived=true"
+    )
 
 
 def test_the_histogram_splits_the_windows_into_buckets() -> None:

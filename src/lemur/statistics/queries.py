@@ -16,6 +16,9 @@ exactly these certificates):
 - ``by_team`` and ``by_authority``: certificates not yet expired, renewed ones included
   (``?team_id=X&include_superseded=true``).
 
+Archived certificates are counted like the others: no index tells them apart, and finding
+them would read every row (the dashboard's links add ``include_archived=true``).
+
 For every certificate, each statement reads an index, never the wide rows (DER, chain),
 except for the five rows of each list: the status pass, the expiry windows and the two
 lists' ids read ``ix_certificates_lifecycle`` (the expiry windows also the index on

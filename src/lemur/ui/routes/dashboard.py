@@ -26,6 +26,9 @@ NO_AUTHORITY = "No authority (imported)"
 # Renewed (superseded) certificates are counted where the figure says so; the inventory
 # hides them unless asked.
 WITH_RENEWED = {"include_superseded": "true"}
+# Archived certificates are counted (no index tells them apart: lemur.statistics.queries),
+# so every link asks the inventory for them too.
+WITH_ARCHIVED = {"include_archived": "true"}
 STATUS_LINKS = ("expiring", "expired", "revoked")
 
 
@@ -79,7 +82,7 @@ def _href(base: Mapping[str, object] | None, **params: object) -> str | None:
     scope cannot be expressed as one (several teams of a user who sees every team)."""
     if base is None:
         return None
-    return INVENTORY + query({**base, **params})
+    return INVENTORY + query({**base, **params, **WITH_ARCHIVED})
 
 
 def _rows(

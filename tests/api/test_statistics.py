@@ -152,6 +152,27 @@ def test_figures_after_issuing_importing_renewing_and_revoking(
     assert groups(everything["by_authority"]) == [(None, 5), (ISSUING_NAME, 3), (ROOT_NAME, 2)]
 
 
+def test_archived_certificates_are_counted_and_the_links_ask_for_them(
+    container: Container, client: TestClient, world: World
+) -> None:
+    """No index tells archived certificates apart (docs/decisions/0017): they are counted,
+    and the dashboard's links add include_archived=true, so the list shows what the figure
+    counts."""
+    own = world.team_ids["own"]
+    kept = issue(container, team_id=own, common_name="kept.example.com", validity_days=20)
+    archived = issue(container, team_id=own, common_name="archived.example.com", validity_days=20)
+    with Services(container, cli_principal()) as services:
+        services.editing().archive(archived)
+    assert windows(stats(client, world, "member")["expiring"])[30] == 2
+    query = {"status": "expiring", "expiring_within_days": 30}
+    headers = world.headers("member")
+    listed = client.get("/api/v1/certificates", params=query, headers=headers).json()["items"]
+    assert [c["id"] for c in listed] == [kept]
+    query["include_archived"] = "true"
+    listed = client.get("/api/v1/certificates", params=query, headers=headers).json()["items"]
+    assert sorted(c["id"] for c in listed) == sorted([kept, archived])
+
+
 def test_each_caller_sees_the_figures_of_their_scope(
     container: Container, client: TestClient, world: World
 ) -> None:

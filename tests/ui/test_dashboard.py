@@ -125,7 +125,7 @@ def test_a_member_sees_the_figures_of_their_team(page: Page, server: RunningServ
     # A figure's link lists, in the inventory, exactly the certificates it counts.
     link = page.get_by_test_id("mine-expiring-30")
     href = link.get_attribute("href") or ""
-    assert href == "/certificates?status=expiring&expiring_within_days=30"
+    assert href == "/certificates?status=expiring&expiring_within_days=30&include_archived=true"
     assert listed(page, href) == {
         f"soon-1.{team}.example.com",
         f"soon-2.{team}.example.com",
@@ -146,6 +146,13 @@ def test_a_member_sees_the_figures_of_their_team(page: Page, server: RunningServ
         "31-90 days 1 certificate",
     )
     assert_accessible(page)
+
+    # Following it, the inventory page shows those three.
+    link.click()
+    at_path(page, "/certificates")
+    rows = page.get_by_test_id("certificate-row")
+    expect(rows).to_have_count(3)
+    expect(rows.filter(has_text=f"month.{team}.example.com")).to_have_count(1)
 
 
 def test_security_sees_their_teams_and_every_certificate(page: Page, server: RunningServer) -> None:

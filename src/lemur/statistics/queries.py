@@ -1,6 +1,6 @@
 """The dashboard's figures about certificates, in six statements whatever the inventory's size.
 
-What each figure counts (docs/statistics.md; the inventory links of the dashboard list
+What each figure counts (docs/dashboard.md; the inventory links of the dashboard list
 exactly these certificates):
 
 - ``by_status``: every stored certificate in scope, renewed (superseded) ones included, by
@@ -16,11 +16,18 @@ exactly these certificates):
 - ``by_team`` and ``by_authority``: certificates not yet expired, renewed ones included
   (``?team_id=X&include_superseded=true``).
 
-Each statement reads an index, never the wide rows (DER, chain), except for the few
-certificates named in the two lists: the status pass reads ``ix_certificates_lifecycle``,
-the groups ``ix_certificates_team_not_after`` and ``ix_certificates_authority_not_after``.
-A member's scope (their teams) starts from the team index. docs/decisions/0017 has the
-figures at 1,000,000 certificates.
+Archived certificates are counted like the others: no index tells them apart, and finding
+them would read every row (the dashboard's links add ``include_archived=true``).
+
+For every certificate, each statement reads an index, never the wide rows (DER, chain),
+except for the five rows of each list: the status pass, the expiry windows and the two
+lists' ids read ``ix_certificates_lifecycle`` (the expiry windows also the index on
+replaced_by_id, on SQLite), the groups ``ix_certificates_team_not_after`` and
+``ix_certificates_authority_not_after``. A member's scope (their teams) reads the rows of
+their teams' certificates. The cost still grows with the inventory (the status pass reads
+every entry of an index), which is why the figures are kept for a while
+(lemur.statistics.cache); docs/decisions/0017-dashboard-statistics.md has the figures at
+1,000,000 certificates.
 """
 
 from __future__ import annotations
@@ -210,10 +217,12 @@ def _newest(
 ) -> tuple[Brief, ...]:
     c = Certificate
     since = now - dt.timedelta(days=max(ISSUED_WINDOWS_DAYS))
-    # notAfter > notBefore: the bound on notAfter lets the lifecycle index serve the range.
+    # notAfter > notBefore: the bound on notAfter lets the lifecycle index serve the range;
+    # notBefore is compared on each entry in it.
+    not_before = _per_row(session, c.not_before)
     return _briefs(
         session,
-        [*where, c.not_after > since, c.not_before > since, c.not_before <= now],
+        [*where, c.not_after > since, not_before > since, not_before <= now],
         [c.not_before.desc(), c.id.desc()],
     )
 
@@ -231,9 +240,11 @@ def _grouped(
     model: type[Team] | type[Authority],
 ) -> list[Group]:
     """Not-yet-expired certificates per ``key``; names joined to the (few) groups."""
+    # Every entry of the (key, not_after) index is read in key order: not_after is
+    # compared on each, not sought.
     grouped = (
         select(key.label("key"), func.count().label("n"))
-        .where(*where, Certificate.not_after > now)
+        .where(*where, _per_row(session, Certificate.not_after) > now)
         .group_by(key)
         .subquery()
     )

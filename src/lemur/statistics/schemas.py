@@ -93,7 +93,7 @@ class StatisticsOut(BaseModel):
     )
     expiring: list[WindowCount] = Field(
         description="not revoked, not renewed, notAfter within the next 7, 30 and 90 days "
-        "(?status=expiring&expiring_within_days=N lists them)"
+        "(?status=expiring&expiring_within_days=N&include_archived=true lists them: archived ones are counted)"
     )
     issued: IssuedOut
     revoked: RevokedOut

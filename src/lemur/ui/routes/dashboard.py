@@ -6,6 +6,7 @@ exactly the certificates a figure counts (the list API's query names)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ NO_AUTHORITY = "No authority (imported)"
 # Renewed (superseded) certificates are counted where the figure says so; the inventory
 # hides them unless asked.
 WITH_RENEWED = {"include_superseded": "true"}
+# Archived certificates are counted (no index tells them apart: lemur.statistics.queries),
+# so every link asks the inventory for them too.
+WITH_ARCHIVED = {"include_archived": "true"}
 STATUS_LINKS = ("expiring", "expired", "revoked")
 
 
@@ -79,7 +83,7 @@ def _href(base: Mapping[str, object] | None, **params: object) -> str | None:
     scope cannot be expressed as one (several teams of a user who sees every team)."""
     if base is None:
         return None
-    return INVENTORY + query({**base, **params})
+    return INVENTORY + query({**base, **params, **WITH_ARCHIVED})
 
 
 def _rows(
@@ -122,7 +126,6 @@ def scope_view(
         label = f"{previous + 1 if previous else 0}-{days} days"
         buckets.append(Bar(label, count - expiring.get(previous, 0)))
         previous = days
-    team_link = {} if base is None else {k: v for k, v in base.items() if k != "team_id"}
     return ScopeView(
         key=key,
         heading=heading,
@@ -168,7 +171,8 @@ def scope_view(
         by_team=_rows(
             f.by_team,
             none_label=NO_TEAM,
-            link=None if base is None else {**team_link, **WITH_RENEWED},
+            # A team's own row links to it even where the scope's figures cannot.
+            link=WITH_RENEWED,
             key="team_id",
         ),
         team_chart=_svg(
@@ -194,6 +198,15 @@ def scope_view(
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _kept_view(
+    stats: CertificateStatistics, heading: str, base: tuple[tuple[str, object], ...] | None
+) -> ScopeView:
+    """The view of figures the process keeps (lemur.statistics.cache) is built once per
+    count, not per request: its charts are most of the page's own work."""
+    return scope_view(stats, heading=heading, base=None if base is None else dict(base))
+
+
 @router.get("/", response_class=HTMLResponse)
 def dashboard(visit: SignedIn) -> Response:
     every = sees_every_team(visit.principal)
@@ -208,16 +221,14 @@ def dashboard(visit: SignedIn) -> Response:
             if every:
                 base = {"team_id": team_ids[0]} if len(team_ids) == 1 else None
             views.append(
-                scope_view(
+                _kept_view(
                     statistics.statistics(Scope.MINE),
-                    heading="Your teams' certificates",
-                    base=base,
+                    "Your teams' certificates",
+                    None if base is None else tuple(base.items()),
                 )
             )
         if every:
-            views.append(
-                scope_view(statistics.statistics(Scope.ALL), heading="All certificates", base={})
-            )
+            views.append(_kept_view(statistics.statistics(Scope.ALL), "All certificates", ()))
     return visit.render(
         "dashboard/index.html", teams=visit.teams, views=views, sees_every_team=every
     )

@@ -94,6 +94,12 @@ def create_authority(
                 exportable=body.exportable,
                 renewal_policy=body.renewal_policy.value,
                 renew_before_days=body.renew_before_days,
+                allowed_subject_fields=None
+                if body.allowed_subject_fields is None
+                else tuple(body.allowed_subject_fields),
+                allowed_extended_key_usages=None
+                if body.allowed_extended_key_usages is None
+                else tuple(body.allowed_extended_key_usages),
             )
         )
     except InvalidInput as exc:

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
+from lemur.authorities.allowances import extended_key_usages_of, subject_fields_of
 from lemur.authorities.crl import mark_crl_stale, regenerate_crl
 from lemur.authorities.inventory import CertificateInventory
 from lemur.authorities.models import Authority
@@ -28,6 +29,8 @@ from lemur.clock import Clock
 from lemur.crypto.chain import is_directly_issued_by
 from lemur.crypto.keys import PrivateKey
 from lemur.crypto.profiles import max_tls_validity_days
+from lemur.crypto.subjects import SubjectField
+from lemur.crypto.usages import ExtendedKeyUsageName
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.base import CRLPublisher, Issuer, Revoker
 from lemur.plugins.registry import Registry
@@ -98,6 +101,9 @@ class IssuingAuthority:
     active: bool
     certificate_id: int | None
     exportable: bool = False
+    parent_id: int | None = None
+    allowed_subject_fields: tuple[SubjectField, ...] = ()
+    allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] = ()
 
     @classmethod
     def of(cls, row: Authority) -> IssuingAuthority:
@@ -112,6 +118,9 @@ class IssuingAuthority:
             active=row.active,
             certificate_id=row.certificate_id,
             exportable=row.exportable,
+            parent_id=row.parent_id,
+            allowed_subject_fields=subject_fields_of(row.allowed_subject_fields),
+            allowed_extended_key_usages=extended_key_usages_of(row.allowed_extended_key_usages),
         )
 
 

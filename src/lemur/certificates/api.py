@@ -37,6 +37,7 @@ from lemur.certificates.service import CertificateView
 from lemur.container import Container
 from lemur.crypto.name_constraints import NameNotPermitted
 from lemur.crypto.names import normalize_dns_name
+from lemur.crypto.subjects import NO_SUBJECT
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
@@ -94,10 +95,13 @@ def _issue_error(exc: InvalidInput, body: CertificateRequest) -> InvalidInput:
 
 
 def _renew_error(exc: InvalidInput, body: RenewRequest) -> InvalidInput:
-    """A renewal asks for its validity and, optionally, a CSR for the key: names are the
-    certificate's own."""
-    if exc.field == "public_key" and body.csr is not None:
+    """A renewal asks for its validity and, optionally, a CSR for the key: names, subject
+    and usages are the certificate's own."""
+    field = exc.field or ""
+    if (field == "public_key" or field.startswith("key_usage")) and body.csr is not None:
         return InvalidInput(exc.message, code=exc.code, field="csr")
+    if field.startswith(("subject.", "key_usage", "extended_key_usage")):
+        return InvalidInput(exc.message, code=exc.code, field="certificate_id")
     if isinstance(exc, NameNotPermitted) or exc.field in ("public_key", "subject_cn"):
         return InvalidInput(exc.message, code=exc.code, field="certificate_id")
     if exc.field in ("not_before", "not_after"):
@@ -158,6 +162,11 @@ async def request_certificate(
         validity_days=body.validity_days,
         key_spec=body.key_type,
         csr=material(body.csr, field="csr"),
+        subject=body.subject.to_subject() if body.subject else NO_SUBJECT,
+        key_usage=None if body.key_usage is None else tuple(body.key_usage),
+        extended_key_usage=None
+        if body.extended_key_usage is None
+        else tuple(body.extended_key_usage),
     )
     try:
         if request.csr is None and request.key_spec.slow_to_generate:

@@ -20,6 +20,8 @@ from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import der_to_pem, load_certificates
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
+from lemur.crypto.subjects import LeafSubject
+from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
 from lemur.strength import NewPassphrase
@@ -41,6 +43,22 @@ class SubjectAlternativeNames(Strict):
     uris: list[Line] = Field(default_factory=list, max_length=MAX_NAMES)
 
 
+class LeafSubjectIn(Strict):
+    """Subject fields besides the common name; the authority states which it allows."""
+
+    organization: Line | None = Field(None, max_length=64)
+    organizational_unit: Line | None = Field(None, max_length=64)
+    country: Line | None = Field(
+        None, min_length=2, max_length=2, description="ISO 3166 two-letter code, e.g. US"
+    )
+    state: Line | None = Field(None, max_length=128, description="state or province")
+    locality: Line | None = Field(None, max_length=128, description="city or town")
+
+    def to_subject(self) -> LeafSubject:
+        """Raises InvalidInput(invalid_country, invalid_subject) naming ``subject.<field>``."""
+        return LeafSubject.create(**self.model_dump())
+
+
 class CertificateRequest(Strict):
     team_id: BodyId
     authority_id: BodyId
@@ -55,6 +73,23 @@ class CertificateRequest(Strict):
     )
     csr: PEMText | None = Field(
         None, max_length=MAX_MATERIAL, description="PEM CSR; Lemur then stores no key"
+    )
+    subject: LeafSubjectIn | None = Field(
+        None, description="subject fields besides the common name, as the authority allows"
+    )
+    key_usage: list[KeyUsageName] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="key usages, exactly; default: digital_signature (and key_encipherment "
+        "for RSA keys)",
+    )
+    extended_key_usage: list[ExtendedKeyUsageName] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="extended key usages, exactly, among those the authority allows; "
+        "default: the profile's",
     )
 
 

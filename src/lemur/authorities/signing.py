@@ -141,6 +141,38 @@ def authority_not_found(authority_id: int, *, field: str) -> NotFound:
     return NotFound(f"no authority with id {authority_id}", code="authority_not_found", field=field)
 
 
+def check_can_sign(authority: IssuingAuthority, *, field: str) -> None:
+    """Raises InvalidInput(authority_cannot_sign, authority_inactive) naming ``field``."""
+    if not authority.holds_key or authority.certificate_id is None:
+        raise InvalidInput(
+            f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
+            code="authority_cannot_sign",
+            field=field,
+        )
+    if not authority.active:
+        raise InvalidInput(
+            f"authority '{authority.name}' is disabled", code="authority_inactive", field=field
+        )
+
+
+def default_authority(
+    authorities: list[IssuingAuthority], configured: str | None
+) -> IssuingAuthority | None:
+    """The authority a request form preselects among those that can sign: the one named by
+    the ``default_authority`` setting; else the only one; else the only one that no other
+    of them has as its parent (the issuing CA below a root, as a fresh install has it).
+    None when that leaves a choice to make."""
+    if configured is not None:
+        named = [a for a in authorities if a.name == configured]
+        if named:
+            return named[0]
+    if len(authorities) == 1:
+        return authorities[0]
+    parents = {a.parent_id for a in authorities}
+    leaves = [a for a in authorities if a.id not in parents]
+    return leaves[0] if len(leaves) == 1 else None
+
+
 class AuthorityGateway:
     """The narrow interface from certificates to authorities: read an authority's limits,
     hand out its signing material and issuer plugin, revoke at the issuer, and keep its CRL
@@ -185,6 +217,16 @@ class AuthorityGateway:
         row = session.get(Authority, authority_id)
         return None if row is None else IssuingAuthority.of(row)
 
+    def signing_authorities(self, session: Session) -> list[IssuingAuthority]:
+        """The authorities certificates can be requested from (active, key held), by name;
+        one statement."""
+        rows = session.scalars(
+            select(Authority)
+            .where(Authority.active.is_(True), Authority.has_key.is_(True))
+            .order_by(Authority.name)
+        ).all()
+        return [IssuingAuthority.of(r) for r in rows]
+
     def of_ca_certificate(self, session: Session, certificate_id: int) -> IssuingAuthority | None:
         """The authority whose own certificate this is, if any."""
         row = session.scalar(select(Authority).where(Authority.certificate_id == certificate_id))
@@ -194,10 +236,16 @@ class AuthorityGateway:
         """The authority's certificate followed by its issuers' (root last): the chain of a
         certificate it signed."""
         row = session.get(Authority, authority_id)
-        if row is None or row.certificate_id is None:
+        return () if row is None else self.chain_of(session, IssuingAuthority.of(row))
+
+    def chain_of(
+        self, session: Session, authority: IssuingAuthority
+    ) -> tuple[x509.Certificate, ...]:
+        """As :meth:`chain`, for an authority already read (one statement)."""
+        if authority.certificate_id is None:
             return ()
-        found = self._inventory.ca_certificates(session, [row.certificate_id])
-        ca = found.get(row.certificate_id)
+        found = self._inventory.ca_certificates(session, [authority.certificate_id])
+        ca = found.get(authority.certificate_id)
         return () if ca is None else (ca.certificate, *ca.chain)
 
     def check_can_publish_urls(self, authority: IssuingAuthority, *, field: str) -> None:
@@ -211,17 +259,9 @@ class AuthorityGateway:
     ) -> SigningAuthority:
         """The CA's certificate, decrypted key, chain and URLs, for one signing operation.
         Raises InvalidInput(authority_cannot_sign, authority_inactive) naming ``field``."""
-        if not authority.holds_key or authority.certificate_id is None:
-            raise InvalidInput(
-                f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
-                code="authority_cannot_sign",
-                field=field,
-            )
-        if not authority.active:
-            raise InvalidInput(
-                f"authority '{authority.name}' is disabled", code="authority_inactive", field=field
-            )
+        check_can_sign(authority, field=field)
         certificate_id = authority.certificate_id
+        assert certificate_id is not None
 
         def load() -> SigningMaterial:
             found = self._inventory.ca_certificates(session, [certificate_id])[certificate_id]

@@ -19,6 +19,7 @@ from lemur.authz import Action, Principal
 from lemur.bounds import MAX_DAYS_AHEAD
 from lemur.certificates.enums import SortKey, Status
 from lemur.certificates.imports import ImportedCertificate
+from lemur.certificates.name_check_schemas import NameCheckOut, NameCheckRequest
 from lemur.certificates.queries import CertificateFilter, search
 from lemur.certificates.requests import NewCertificate
 from lemur.certificates.schemas import (
@@ -177,6 +178,26 @@ async def request_certificate(
         raise _issue_error(exc, body) from exc
     # Rendered from what was written, without reading it back.
     return _created(_detail(issued, container))
+
+
+@router.post("/name-check", response_model=NameCheckOut, responses=errors(404))
+def check_names(
+    body: NameCheckRequest,
+    principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
+    session: Session = Depends(read_session),
+    container: Container = Depends(get_container),
+) -> NameCheckOut:
+    """What each name means and whether it can be issued, as the request form checks it
+    while you type; with the authority's limits (validity, key types, usages)."""
+    service = _services(container, principal, session).name_check()
+    return NameCheckOut.of(
+        service.check(
+            body.names,
+            team_id=body.team_id,
+            authority_id=body.authority_id,
+            profile=body.profile,
+        )
+    )
 
 
 @router.post(

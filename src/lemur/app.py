@@ -26,7 +26,8 @@ from lemur.jobs.schedule import build_schedule, runnable_schedule
 from lemur.metrics.api import install_metrics
 from lemur.notifications.api import router as notifications_router
 from lemur.renewal.api import router as renewal_router
-from lemur.ui.api import router as ui_router
+from lemur.ui.api import page_router
+from lemur.ui.errors import SecurityHeaders, install_page_errors
 from lemur.web.errors import install_error_handlers
 from lemur.web.limits import BodySizeLimit, HeaderLimit, InputGuard
 from lemur.web.openapi import document_errors, install_docs, install_security_scheme
@@ -82,6 +83,7 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
     )
     app.state.container = container
     install_error_handlers(app)
+    install_page_errors(app)
     # Outermost last: headers are checked first, then the body size, then its text.
     app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
@@ -92,6 +94,7 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
     )
     # Outermost, so that everything inside sees the client's address, not the proxy's.
     app.add_middleware(ForwardedFor, trusted=container.settings.trusted_proxy_networks)
+    app.add_middleware(SecurityHeaders)
     # Outside everything: request id and log context, the HTTP histogram; and GET /metrics.
     metrics = install_metrics(app, container)
     for router in (
@@ -105,10 +108,10 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         notifications_router,
         revocation_router,
         renewal_router,
-        ui_router,
     ):
         document_errors(router)
         app.include_router(router)
+    app.include_router(page_router())
     install_security_scheme(app)
     install_docs(app, docs_url=DOCS_URL, openapi_url=OPENAPI_URL)
     app.mount(

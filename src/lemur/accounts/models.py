@@ -118,6 +118,21 @@ class WebSession(Base):
     user: Mapped[User] = relationship()
 
 
+class FormSubmission(Base):
+    """A form post the browser made, by its one-time token (lemur.accounts.submissions):
+    a second post of the same form (a double click, a reload) is answered with the first
+    one's result instead of doing the work again."""
+
+    __tablename__ = "form_submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Where the first post led (its redirect); None while it is still being handled.
+    location: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class LoginFailure(Base):
     """One failed login; counted per account and per client address within a window.
 

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from lemur.accounts.models import ApiToken, LoginFailure, WebSession
+from lemur.accounts.models import ApiToken, FormSubmission, LoginFailure, WebSession
+from lemur.accounts.submissions import RETENTION as SUBMISSION_RETENTION
 from lemur.audit.chain import ChainProblem, RecordedHead, check_recorded_head, verify_chain
 from lemur.audit.service import Actor, AuditLog
 from lemur.authorities.crl import CRL_LIFETIME
@@ -57,12 +58,14 @@ def cleanup_counts(session: Session, *, now: dt.datetime, settings: Settings) ->
     sessions = WebSession.__table__
     tokens = ApiToken.__table__
     failures = LoginFailure.__table__
+    submissions = FormSubmission.__table__
     token_cutoff = now - TOKEN_RETENTION
     job_cutoff = now - dt.timedelta(days=settings.job_retention_days)
     failure_cutoff = now - dt.timedelta(seconds=settings.login_failure_window_seconds)
     assert isinstance(sessions, Table)
     assert isinstance(tokens, Table)
     assert isinstance(failures, Table)
+    assert isinstance(submissions, Table)
     return {
         "sessions": _delete_batch(session, sessions, sessions.c.expires_at <= now),
         "tokens": _delete_batch(
@@ -71,6 +74,9 @@ def cleanup_counts(session: Session, *, now: dt.datetime, settings: Settings) ->
             or_(tokens.c.expires_at <= token_cutoff, tokens.c.revoked_at <= token_cutoff),
         ),
         "login_failures": _delete_batch(session, failures, failures.c.at < failure_cutoff),
+        "form_submissions": _delete_batch(
+            session, submissions, submissions.c.created_at < now - SUBMISSION_RETENTION
+        ),
         "jobs": _delete_batch(
             session,
             JOBS,

@@ -1,0 +1,1 @@
+"""Page modules: each has a ``router`` of its pages (lemur.ui.api.page_router)."""

@@ -242,11 +242,20 @@ class AuthorityGateway:
         self, session: Session, authority: IssuingAuthority
     ) -> tuple[x509.Certificate, ...]:
         """As :meth:`chain`, for an authority already read (one statement)."""
-        if authority.certificate_id is None:
-            return ()
-        found = self._inventory.ca_certificates(session, [authority.certificate_id])
-        ca = found.get(authority.certificate_id)
-        return () if ca is None else (ca.certificate, *ca.chain)
+        return self.chains_of(session, [authority]).get(authority.id, ())
+
+    def chains_of(
+        self, session: Session, authorities: list[IssuingAuthority]
+    ) -> dict[int, tuple[x509.Certificate, ...]]:
+        """The chains of several authorities read already, by authority id (one statement)."""
+        ids = [a.certificate_id for a in authorities if a.certificate_id is not None]
+        found = self._inventory.ca_certificates(session, ids) if ids else {}
+        chains = {}
+        for authority in authorities:
+            ca = found.get(authority.certificate_id) if authority.certificate_id else None
+            if ca is not None:
+                chains[authority.id] = (ca.certificate, *ca.chain)
+        return chains
 
     def check_can_publish_urls(self, authority: IssuingAuthority, *, field: str) -> None:
         """CA/B Forum certificates carry this Lemur's URLs: refuse an internal base URL.

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lemur.bounds import MAX_VALIDITY_DAYS
 from lemur.certificates.models import CertificateRecord
+from lemur.certificates.requests import NewCertificate
 from lemur.certificates.revocation import Revocation, RevocationScope
 from lemur.certificates.service import CertificateView
 from lemur.crypto.inspection import CertificateDetails
@@ -20,7 +21,7 @@ from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import der_to_pem, load_certificates
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
-from lemur.crypto.subjects import LeafSubject
+from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
 from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
@@ -91,6 +92,29 @@ class CertificateRequest(Strict):
         description="extended key usages, exactly, among those the authority allows; "
         "default: the profile's",
     )
+
+    def to_new_certificate(self) -> NewCertificate:
+        """The service's request. Raises InvalidInput for undecodable CSR material and for
+        subject fields (invalid_country, invalid_subject)."""
+        sans = self.subject_alternative_names
+        return NewCertificate(
+            team_id=self.team_id,
+            authority_id=self.authority_id,
+            common_name=self.common_name,
+            dns_names=tuple(sans.dns_names),
+            ip_addresses=tuple(sans.ip_addresses),
+            emails=tuple(sans.emails),
+            uris=tuple(sans.uris),
+            profile=self.profile,
+            validity_days=self.validity_days,
+            key_spec=self.key_type,
+            csr=material(self.csr, field="csr"),
+            subject=self.subject.to_subject() if self.subject else NO_SUBJECT,
+            key_usage=None if self.key_usage is None else tuple(self.key_usage),
+            extended_key_usage=None
+            if self.extended_key_usage is None
+            else tuple(self.extended_key_usage),
+        )
 
 
 class CertificateImport(Strict):

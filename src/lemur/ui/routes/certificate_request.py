@@ -233,6 +233,10 @@ def request_certificate(visit: SignedIn, form: Posted) -> Response:
         except NotFound as exc:  # a team or an authority gone since the form was shown
             errors[exc.field or ""] = exc.message
             return _page(visit, values=values, errors=errors, names=names, status=404)
-        return visit.redirect(f"/certificates/{issued.certificate.id}?notice=issued")
+        # The notice (a one-time message) also makes the detail page show the next steps.
+        return visit.redirect(
+            f"/certificates/{issued.certificate.id}?notice=issued",
+            notice="Your certificate was issued.",
+        )
 
     return visit.once(form, work)

@@ -5,14 +5,16 @@ import binascii
 import datetime as dt
 import functools
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from lemur.bounds import MAX_VALIDITY_DAYS
+from lemur.certificates.editing import MAX_DESCRIPTION, CertificateChanges
 from lemur.certificates.models import CertificateRecord
+from lemur.certificates.requests import NewCertificate
 from lemur.certificates.revocation import Revocation, RevocationScope
 from lemur.certificates.service import CertificateView
 from lemur.crypto.inspection import CertificateDetails
@@ -20,10 +22,12 @@ from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import der_to_pem, load_certificates
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
+from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
+from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
 from lemur.strength import NewPassphrase
-from lemur.text import Line, PEMText, SecretLine
+from lemur.text import Line, PEMText, SecretLine, check_text
 
 Name = Field(max_length=255)
 MAX_NAMES = 100
@@ -41,6 +45,22 @@ class SubjectAlternativeNames(Strict):
     uris: list[Line] = Field(default_factory=list, max_length=MAX_NAMES)
 
 
+class LeafSubjectIn(Strict):
+    """Subject fields besides the common name; the authority states which it allows."""
+
+    organization: Line | None = Field(None, max_length=64)
+    organizational_unit: Line | None = Field(None, max_length=64)
+    country: Line | None = Field(
+        None, min_length=2, max_length=2, description="ISO 3166 two-letter code, e.g. US"
+    )
+    state: Line | None = Field(None, max_length=128, description="state or province")
+    locality: Line | None = Field(None, max_length=128, description="city or town")
+
+    def to_subject(self) -> LeafSubject:
+        """Raises InvalidInput(invalid_country, invalid_subject) naming ``subject.<field>``."""
+        return LeafSubject.create(**self.model_dump())
+
+
 class CertificateRequest(Strict):
     team_id: BodyId
     authority_id: BodyId
@@ -56,6 +76,46 @@ class CertificateRequest(Strict):
     csr: PEMText | None = Field(
         None, max_length=MAX_MATERIAL, description="PEM CSR; Lemur then stores no key"
     )
+    subject: LeafSubjectIn | None = Field(
+        None, description="subject fields besides the common name, as the authority allows"
+    )
+    key_usage: list[KeyUsageName] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="key usages, exactly; default: digital_signature (and key_encipherment "
+        "for RSA keys)",
+    )
+    extended_key_usage: list[ExtendedKeyUsageName] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="extended key usages, exactly, among those the authority allows; "
+        "default: the profile's",
+    )
+
+    def to_new_certificate(self) -> NewCertificate:
+        """The service's request. Raises InvalidInput for undecodable CSR material and for
+        subject fields (invalid_country, invalid_subject)."""
+        sans = self.subject_alternative_names
+        return NewCertificate(
+            team_id=self.team_id,
+            authority_id=self.authority_id,
+            common_name=self.common_name,
+            dns_names=tuple(sans.dns_names),
+            ip_addresses=tuple(sans.ip_addresses),
+            emails=tuple(sans.emails),
+            uris=tuple(sans.uris),
+            profile=self.profile,
+            validity_days=self.validity_days,
+            key_spec=self.key_type,
+            csr=material(self.csr, field="csr"),
+            subject=self.subject.to_subject() if self.subject else NO_SUBJECT,
+            key_usage=None if self.key_usage is None else tuple(self.key_usage),
+            extended_key_usage=None
+            if self.extended_key_usage is None
+            else tuple(self.extended_key_usage),
+        )
 
 
 class CertificateImport(Strict):
@@ -92,6 +152,39 @@ class RenewRequest(Strict):
         "stores no key); required for a certificate issued from a CSR. Its names, if any, "
         "must be the certificate's",
     )
+
+
+# lemur.text's Text rule, with the length checked first (so it says "characters").
+Description = Annotated[
+    str, StringConstraints(max_length=MAX_DESCRIPTION), AfterValidator(check_text)
+]
+
+
+class CertificateUpdate(Strict):
+    """PATCH /api/v1/certificates/{id}: the settings to change; a field left out (or a null
+    ``team_id`` or ``notify``) stays as it is."""
+
+    team_id: BodyId | None = Field(
+        None, description="move it to this team (you need the right on both teams)"
+    )
+    description: Description | None = Field(
+        None,
+        description="what it is for: plain text, line breaks allowed; null or empty removes it",
+    )
+    notify: bool | None = Field(
+        None,
+        description="notifications about it on or off; off mutes it, as PUT "
+        "/api/v1/certificates/{id}/mute does",
+    )
+
+    def changes(self) -> CertificateChanges:
+        """The edit asked for (a null ``description`` removes it, as an empty one does)."""
+        described = "description" in self.model_fields_set
+        return CertificateChanges(
+            team_id=self.team_id,
+            description=(self.description or "") if described else None,
+            notify=self.notify,
+        )
 
 
 def material(value: str | None, *, field: str) -> bytes | None:
@@ -153,6 +246,10 @@ class CertificateOut(BaseModel):
     replaced_by_id: int | None
     created_at: dt.datetime
     created_by: str
+    description: str | None = None
+    archived_at: dt.datetime | None = Field(
+        None, description="when it was archived (hidden from default lists); null: not archived"
+    )
 
     @classmethod
     def of(cls, cert: CertificateRecord, *, now: dt.datetime) -> CertificateOut:
@@ -187,6 +284,8 @@ class CertificateOut(BaseModel):
             replaced_by_id=cert.replaced_by_id,
             created_at=cert.created_at,
             created_by=cert.created_by,
+            description=cert.description,
+            archived_at=cert.archived_at,
         )
 
 
@@ -271,6 +370,12 @@ class HistoryEntry(BaseModel):
     details: dict[str, Any]
 
 
+class MuteStateOut(BaseModel):
+    muted_by: str
+    muted_at: dt.datetime
+    reason: str
+
+
 class CertificateDetailOut(CertificateOut):
     subject: str
     issuer_dn: str
@@ -296,6 +401,9 @@ class CertificateDetailOut(CertificateOut):
     renew_before_days: int | None = Field(
         None, description="this certificate's renewal window override in days; null: inherit"
     )
+    archived_by: str | None = None
+    notify: bool = Field(True, description="false while the certificate is muted")
+    mute: MuteStateOut | None = Field(None, description="who muted it, when and why")
 
     @classmethod
     def render(cls, view: CertificateView, *, now: dt.datetime) -> CertificateDetailOut:
@@ -335,6 +443,13 @@ class CertificateDetailOut(CertificateOut):
             revocation_note=None if scope is None else scope.note(cert.authority_name),
             renewal_policy=cert.renewal_policy,
             renew_before_days=cert.renew_before_days,
+            archived_by=cert.archived_by,
+            notify=view.mute is None,
+            mute=None
+            if view.mute is None
+            else MuteStateOut(
+                muted_by=view.mute.muted_by, muted_at=view.mute.muted_at, reason=view.mute.reason
+            ),
         )
 
     @staticmethod

@@ -258,6 +258,9 @@ def test_detail_shows_the_fields_the_chain_and_downloads_files_that_parse(
     expect(page.get_by_test_id("chain-entry")).to_have_count(2)
     expect(page.get_by_test_id("history-entry").first).to_contain_text("Issued by cli")
     expect(page.get_by_test_id("next-steps")).to_have_count(0)
+    expect(page.get_by_role("link", name="Edit")).to_have_attribute(
+        "href", f"/certificates/{world.ids['inv-0']}/edit"
+    )
     assert_accessible(page)
 
     with page.expect_download() as info:
@@ -335,6 +338,17 @@ def test_renew_makes_a_successor_in_the_lineage_then_revoke_it_with_a_reason(
     expect(page.get_by_test_id("revocation")).to_contain_text("key compromise")
     expect(page.get_by_test_id("revocation")).to_contain_text("CRL and OCSP")
     expect(page.get_by_role("link", name="Revoke")).to_have_count(0)
+
+    # Archived from its page: out of the inventory unless asked for.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Archive").click()
+    at_path(page, f"/certificates/{new}")
+    expect(page.get_by_test_id("archived")).to_contain_text("Archived")
+    page.goto(f"/certificates?q={world.certs['inv-4'].subject.rfc4514_string()[3:]}")
+    assert row_ids(page) == []
+    page.get_by_label("Include archived").check()
+    page.get_by_role("button", name="Search", exact=True).click()
+    assert row_ids(page) == [new]
 
 
 # -- import ------------------------------------------------------------------------------

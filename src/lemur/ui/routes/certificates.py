@@ -64,6 +64,7 @@ class InventoryQuery(BaseModel):
     origin: Origin | None = None
     include_expired: bool = False
     include_superseded: bool = False
+    include_archived: bool = False
     sort: SortKey = SortKey.NOT_AFTER
     order: Literal["asc", "desc"] = "asc"
     cursor: Line | None = Field(None, max_length=512)
@@ -79,6 +80,7 @@ class InventoryQuery(BaseModel):
             origin=self.origin,
             include_expired=self.include_expired,
             include_superseded=self.include_superseded,
+            include_archived=self.include_archived,
         )
 
 

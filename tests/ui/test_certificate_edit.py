@@ -15,17 +15,15 @@ from playwright.sync_api import Page, expect
 from lemur.accounts.models import Role
 from lemur.authz import cli_principal
 from lemur.certificates.requests import NewCertificate
-from lemur.config import Settings
-from lemur.container import build_container
 from lemur.services import Services
-from tests.conftest import FAST_HASHER
 from tests.peers.server import RunningServer, form_login
+from tests.ui.support import server_container
 from tests.ui.test_browser import add_user, at_path, log_in
 
 
 def issue(server: RunningServer, team: str, name: str) -> int:
     """A certificate of ``team`` in the server's own database."""
-    container = build_container(Settings(data_dir=server.data_dir), init=False, hasher=FAST_HASHER)
+    container = server_container(server)
     try:
         with Services(container, cli_principal()) as services:
             team_id = services.accounts().find_team(team).id

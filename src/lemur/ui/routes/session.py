@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lemur.accounts.login import DEVICE_COOKIE_LIFETIME, csrf_token, csrf_valid
@@ -69,7 +69,9 @@ def _login_page(
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, visit: MaybeSignedIn, next: str = "/") -> Response:
+def login_form(
+    request: Request, visit: MaybeSignedIn, next: Annotated[Line, Query(max_length=600)] = "/"
+) -> Response:
     if visit is not None:
         target = "/password" if visit.user.must_change_password else safe_next(next)
         return RedirectResponse(target, status_code=303)
@@ -82,8 +84,8 @@ def login(
     username: Annotated[Line, Form(max_length=200)] = "",
     password: Annotated[PasswordLine, Form(max_length=1024)] = "",
     csrf_token_field: CSRFField = "",
-    # Any text: safe_next turns whatever is not a local path into "/".
-    next_url: Annotated[str, Form(alias="next", max_length=600)] = "/",
+    # safe_next turns whatever is not a local path into "/".
+    next_url: Annotated[Line, Form(alias="next", max_length=600)] = "/",
 ) -> Response:
     container: Container = request.app.state.container
     nonce = request.cookies.get(PRE_SESSION_COOKIE, "")

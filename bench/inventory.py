@@ -522,9 +522,12 @@ def _pool_keys(container: Any, n: int, rsa: int) -> list[LeafKey]:
     return out
 
 
-def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installation:
+def prepare(
+    backend: str, *, pool_size: int = 300, log: Any = print, server: Server | None = None
+) -> Installation:
     """Initialise (backdated CAs), add 3 intermediates and ~50 teams, a team + token for the
-    API; returns the signing material the generator needs."""
+    API; returns the signing material the generator needs. ``server``: an installation
+    not yet initialised to build in (bench/ui_dataset.py keeps it), else a temporary one."""
     from cryptography.hazmat.primitives import serialization
 
     from lemur.authorities.specs import LocalAuthoritySpec, SubjectFields
@@ -535,7 +538,7 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
     from lemur.crypto.parsing import certificates_to_pem
     from lemur.services import Services
 
-    server = Server(backend)
+    server = server or Server(backend)
     now = dt.datetime.now(dt.UTC)
     server.init(clock=FrozenClock(now - CA_AGE))
     server.create_team_and_token()

@@ -24,6 +24,7 @@ from lemur.certificates.editing import EditService
 from lemur.certificates.export import ExportService
 from lemur.certificates.imports import ImportService
 from lemur.certificates.issuance import IssuanceService
+from lemur.certificates.name_check import NameCheckService
 from lemur.certificates.revocation import RevocationService
 from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
@@ -34,6 +35,7 @@ from lemur.jobs.service import JobService
 from lemur.notifications.mutes import MuteTable
 from lemur.notifications.service import NotificationService
 from lemur.renewal.service import RenewalService
+from lemur.statistics.service import StatisticsService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -55,6 +57,7 @@ class Services:
             signing_keys=container.signing_keys,
             urls=self.urls,
             plugins=container.plugins,
+            keyring=container.keyring,
             clock=container.clock,
         )
 
@@ -93,6 +96,15 @@ class Services:
 
     def renewal(self) -> RenewalService:
         return self._certificate_service(RenewalService)
+
+    def name_check(self) -> NameCheckService:
+        return NameCheckService(
+            self.uow,
+            authorities=self.authority_gateway,
+            clock=self._container.clock,
+            actor=self.actor,
+            default_authority_name=self._container.settings.default_authority,
+        )
 
     def authorities(self) -> AuthorityService:
         return AuthorityService(
@@ -144,6 +156,9 @@ class Services:
 
     def notifications(self) -> NotificationService:
         return NotificationService(self.uow, container=self._container, actor=self.actor)
+
+    def statistics(self) -> StatisticsService:
+        return StatisticsService(self.uow, cache=self._container.statistics_cache, actor=self.actor)
 
     def close(self) -> None:
         self.uow.close()

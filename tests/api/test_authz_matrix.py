@@ -192,6 +192,13 @@ def issue_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     }
 
 
+def check_names(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return "/api/v1/certificates/name-check", {
+        "team_id": ctx.world.team_ids[who.team],
+        "names": ["shop.example.com"],
+    }
+
+
 def import_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     ctx.n += 1
     leaf = make_leaf(make_ca(f"Import CA {ctx.n}"), f"imported-{ctx.n}.example.com")
@@ -224,6 +231,26 @@ def import_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
 
 def authority_detail(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/authorities/{issuing_ca_id(ctx)}", None
+
+
+def fresh_authority(ctx: Ctx, *, active: bool) -> int:
+    """An external CA of its own per call, so that each caller finds it in the same state."""
+    ctx.n += 1
+    name = f"switch-{ctx.n}"
+    with Services(ctx.c, cli_principal()) as services:
+        service = services.authorities()
+        authority_id = service.import_external(name, pem(make_ca(name)[1]).encode()).id
+        if not active:
+            service.deactivate(authority_id)
+    return authority_id
+
+
+def deactivate_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return f"/api/v1/authorities/{fresh_authority(ctx, active=True)}/deactivate", None
+
+
+def activate_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return f"/api/v1/authorities/{fresh_authority(ctx, active=False)}/activate", None
 
 
 def job_in(state: str) -> Build:
@@ -385,6 +412,8 @@ ROUTES = [
     Row("POST",   "/api/v1/authorities",                       Action.AUTHORITY_MANAGE, "A A D D D S", create_authority),
     Row("POST",   "/api/v1/authorities/import",                Action.AUTHORITY_MANAGE, "A A D D D S", import_authority),
     Row("GET",    "/api/v1/authorities/{authority_id}",        Action.AUTHORITY_READ,   "A A A A A A", authority_detail),
+    Row("POST",   "/api/v1/authorities/{authority_id}/deactivate", Action.AUTHORITY_MANAGE, "A A D D D S", deactivate_authority),
+    Row("POST",   "/api/v1/authorities/{authority_id}/activate",   Action.AUTHORITY_MANAGE, "A A D D D S", activate_authority),
     Row("PUT",    "/api/v1/authorities/{authority_id}/renewal-policy", Action.AUTHORITY_MANAGE, "A A D D D S", lambda ctx, who: (f"/api/v1/authorities/{issuing_ca_id(ctx)}/renewal-policy", {"renewal_policy": "auto"})),
     Row("PUT",    "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", lambda ctx, who: (f"/api/v1/teams/{ctx.world.team_ids[who.team]}/renewal-policy", {"renewal_policy": "notify"})),
     Row("DELETE", "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", team("/api/v1/teams/{team_id}/renewal-policy")),
@@ -393,6 +422,8 @@ ROUTES = [
     Row("GET",    "/api/v1/certificates",                      Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/certificates")),
     Row("POST",   "/api/v1/certificates",                      Action.CERTIFICATE_ISSUE,  "A A A D D S", issue_certificate),
     Row("POST",   "/api/v1/certificates/import",               Action.CERTIFICATE_IMPORT, "A A A D D S", import_certificate),
+    # Who may issue may check names (for a team they may issue for); nothing is written.
+    Row("POST",   "/api/v1/certificates/name-check",           Action.CERTIFICATE_ISSUE,  "A A A D D S", check_names, changes_state=False),
     Row("GET",    "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_READ,   "A A A H A A", on_certificate()),
     Row("GET",    "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A A", on_certificate("/export?format=pem-bundle")),
     Row("POST",   "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A S", on_certificate("/export", {"format": "pem-bundle"}), changes_state=False),
@@ -404,6 +435,8 @@ ROUTES = [
     Row("POST",   "/api/v1/certificates/{certificate_id}/archive",   Action.CERTIFICATE_ARCHIVE, "A A A H D S", on_certificate("/archive")),
     Row("POST",   "/api/v1/certificates/{certificate_id}/unarchive", Action.CERTIFICATE_ARCHIVE, "A A A H D S", archived_certificate),
     Row("GET",    "/api/v1/renewals/preview",                  Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/renewals/preview")),
+    # The caller's own teams' figures (scope=mine); scope=all is tested in test_statistics.py.
+    Row("GET",    "/api/v1/statistics",                        Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/statistics")),
     Row("PUT",    "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", on_certificate("/mute", {"reason": "retiring"})),
     Row("DELETE", "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", muted_certificate),
     Row("GET",    "/api/v1/notifications/channels",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/channels")),

@@ -58,6 +58,8 @@ class RunningServer:
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes]
+    # The server's LEMUR_DATABASE_URL; None: the SQLite file in its data directory.
+    database_url: str | None = None
 
     @property
     def output(self) -> str:
@@ -100,7 +102,14 @@ def start_server(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", process.pid, data_dir, log_path, process)
+    server = RunningServer(
+        f"http://127.0.0.1:{port}",
+        process.pid,
+        data_dir,
+        log_path,
+        process,
+        database_url=environment.get("LEMUR_DATABASE_URL"),
+    )
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=server.base_url, timeout=2) as client:
         while True:

@@ -3,41 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.conftest import scratch_database
+from tests.peers.browser import browser
 from tests.peers.server import RunningServer, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# Seconds for `lemur serve` to answer /ready: generous, as a loaded CI machine with browsers
+# and other servers starting at once can take well over the usual second or two.
+START_TIMEOUT = 120
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("serve") / "data")
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-peers.sh (make peers)")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A real ``lemur serve`` per test module and database: its SQLite file, or a fresh
+    PostgreSQL database."""
+    data_dir = tmp_path_factory.mktemp("serve") / "data"
+    if request.param == "sqlite":
+        running = start_server(data_dir, timeout=START_TIMEOUT)
+        yield running
+        running.stop()
+        return
+    with scratch_database("lemur_ui") as url:
+        running = start_server(data_dir, env={"LEMUR_DATABASE_URL": url}, timeout=START_TIMEOUT)
+        yield running
+        running.stop()
 
 
 @pytest.fixture
@@ -51,3 +45,6 @@ def context(browser: Browser, server: RunningServer) -> Iterator[BrowserContext]
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
+
+
+__all__ = ["browser", "context", "page", "server"]

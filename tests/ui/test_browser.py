@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -13,60 +10,11 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from lemur.accounts.models import Role
 from lemur.authz import cli_principal
-from lemur.config import Settings
-from lemur.container import build_container
-from lemur.errors import NotFound
 from lemur.services import Services
-from tests.conftest import FAST_HASHER
 from tests.peers.server import RunningServer, form_login
+from tests.ui.support import add_user, at_path, count_rows, log_in, path_of, server_container
 
 pytestmark = pytest.mark.browser
-
-
-def add_user(
-    server: RunningServer, *, role: Role = Role.MEMBER, teams: Sequence[str] = ()
-) -> tuple[str, str]:
-    """A new user with a known password (and teams) in the server's own database."""
-    name = f"u{uuid.uuid4().hex[:10]}"
-    password = f"{name}-password-123"
-    container = build_container(Settings(data_dir=server.data_dir), init=False, hasher=FAST_HASHER)
-    try:
-        with Services(container, cli_principal()) as services:
-            accounts = services.accounts()
-            user, _ = accounts.create_user(name, role=role, password=password)
-            for team_name in teams:
-                try:
-                    team = accounts.find_team(team_name)
-                except NotFound:
-                    team = accounts.create_team(team_name)
-                accounts.add_member(team, user)
-    finally:
-        container.close()
-    return name, password
-
-
-def count_rows(server: RunningServer, table: str) -> int:
-    with sqlite3.connect(server.data_dir / "lemur.db") as conn:
-        (n,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(n)
-
-
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-
-
-def path_of(page: Page) -> str:
-    return httpx.URL(page.url).path
-
-
-def at_path(page: Page, path: str) -> None:
-    """Wait for the navigation a click started, then check where the browser is."""
-    page.wait_for_url(lambda url: httpx.URL(url).path == path)
-    page.wait_for_load_state()
-    assert path_of(page) == path
 
 
 def session_cookie(context: BrowserContext) -> dict[str, object] | None:
@@ -117,7 +65,7 @@ def test_first_admin_changes_one_time_password_then_sees_home(
     one_time = server.admin_password
     assert one_time, f"lemur serve printed no admin password:\n{server.output}"
     add_user(server, teams=["platform"])  # a team exists; admin joins it below
-    container = build_container(Settings(data_dir=server.data_dir), init=False)
+    container = server_container(server)
     try:
         with Services(container, cli_principal()) as services:
             accounts = services.accounts()
@@ -248,7 +196,7 @@ def test_wrong_current_password_keeps_the_old_password(page: Page, server: Runni
     name, password = add_user(server)
     log_in(page, name, password)
     at_path(page, "/")
-    page.get_by_role("link", name="Change password").click()
+    page.goto("/password")
     at_path(page, "/password")
 
     page.get_by_label("Current password").fill("this-is-not-it-123")

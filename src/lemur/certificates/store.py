@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lemur.audit.service import ChainHead, checked_head
@@ -431,6 +431,17 @@ class CertificateStore:
             )
             for serial, revoked_at, reason in rows
         ]
+
+    def issued_counts(self, session: Session, *, excluding: Collection[int]) -> dict[int, int]:
+        table = sql.CERTIFICATES
+        statement = (
+            select(table.c.authority_id, func.count())
+            .where(table.c.authority_id.is_not(None))
+            .group_by(table.c.authority_id)
+        )
+        if excluding:
+            statement = statement.where(table.c.id.not_in(list(excluding)))
+        return {int(a): int(n) for a, n in session.execute(statement).all()}
 
     def serial_status(
         self, session: Session, authority_id: int, serial_hex: str, *, excluding: int | None

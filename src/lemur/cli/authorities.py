@@ -15,8 +15,10 @@ from lemur.authorities.schemas import AuthorityCreate, AuthorityDetailOut, Autho
 from lemur.cli.client import JSON, TOKEN, URL, connect
 from lemur.cli.display import day, fields, key_label, section, utc
 from lemur.cli.options import bounds, ranged
-from lemur.cli.output import col, emit_json, out, table, time_col
+from lemur.cli.output import col, emit, emit_json, out, table, time_col
 from lemur.crypto.keys import KeySpec
+from lemur.crypto.subjects import SubjectField
+from lemur.crypto.usages import ExtendedKeyUsageName
 
 authority = typer.Typer(
     help="Create and inspect certificate authorities (through the API: LEMUR_URL, LEMUR_TOKEN).",
@@ -54,6 +56,8 @@ def print_authority(a: AuthorityDetailOut, parent: str | None) -> None:
                 f"{a.default_validity_days} days by default, at most {a.max_validity_days}",
             ),
             ("CA/B Forum", "yes (Baseline Requirements enforced)" if a.cab_forum else None),
+            ("subject fields", ", ".join(a.allowed_subject_fields) or "common name only"),
+            ("extended key usages", ", ".join(a.allowed_extended_key_usages)),
             ("key export", "allowed (audited)" if a.exportable else None),
             ("active", "yes" if a.active else "no"),
             ("CRL", a.crl_url),
@@ -116,6 +120,18 @@ def create(
     exportable: bool = typer.Option(
         False, "--exportable", help="allow exporting the CA's private key (audited); permanent"
     ),
+    allow_subject: list[SubjectField] | None = typer.Option(
+        None,
+        "--allow-subject",
+        help="a subject field requesters may set (repeatable; default: all, or country only "
+        "with --cab-forum)",
+    ),
+    allow_eku: list[ExtendedKeyUsageName] | None = typer.Option(
+        None,
+        "--allow-eku",
+        help="an extended key usage requesters may ask for (repeatable; default: all, or "
+        "server_auth and client_auth with --cab-forum)",
+    ),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
@@ -146,6 +162,8 @@ def create(
             "default_validity_days": default_days,
             "max_validity_days": max_days,
             "exportable": exportable,
+            "allowed_subject_fields": [f.value for f in allow_subject] if allow_subject else None,
+            "allowed_extended_key_usages": [u.value for u in allow_eku] if allow_eku else None,
         }
         a = client.post(API, {k: v for k, v in body.items() if v is not None}, AuthorityDetailOut)
     if as_json:
@@ -223,3 +241,38 @@ def show(
         sys.stdout.write("".join(p if p.endswith("\n") else p + "\n" for p in a.chain_pem))
         return
     print_authority(a, parent)
+
+
+@authority.command("deactivate")
+def deactivate(
+    ref: str = typer.Argument(..., metavar="AUTHORITY", help="name or id"),
+    url: str | None = URL,
+    token: str | None = TOKEN,
+    as_json: bool = JSON,
+) -> None:
+    """Stop an authority issuing: requests, renewals and CAs below it are refused. Its
+    certificates stay valid, and its CRL and OCSP answers keep being served (audited)."""
+    with connect(url, token) as client:
+        row = client.authority(ref, option="authority")
+        a = client.post(f"{API}/{row.id}/deactivate", None, AuthorityDetailOut)
+    emit(
+        a,
+        as_json,
+        note=f"authority {a.id} ({escape(a.name)}) is deactivated: it issues no new "
+        "certificates; its certificates, CRL and OCSP are unaffected "
+        f"(`lemur authority activate {a.id}` undoes it)",
+    )
+
+
+@authority.command("activate")
+def activate(
+    ref: str = typer.Argument(..., metavar="AUTHORITY", help="name or id"),
+    url: str | None = URL,
+    token: str | None = TOKEN,
+    as_json: bool = JSON,
+) -> None:
+    """Let a deactivated authority issue again (audited)."""
+    with connect(url, token) as client:
+        row = client.authority(ref, option="authority")
+        a = client.post(f"{API}/{row.id}/activate", None, AuthorityDetailOut)
+    emit(a, as_json, note=f"authority {a.id} ({escape(a.name)}) is active: it issues again")

@@ -86,12 +86,12 @@ Posted = Annotated[Form, Depends(posted)]
 
 
 def page_router() -> APIRouter:
-    """The routers of every module of lemur.ui.pages, in one: a new page module is picked
+    """The routers of every module of lemur.ui.routes, in one: a new page module is picked
     up by being there (imported here, so that page modules can import this one)."""
-    from lemur.ui import pages
+    from lemur.ui import routes
 
     router = APIRouter(include_in_schema=False)
-    for info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{pages.__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{routes.__name__}.{info.name}")
         router.include_router(module.router)
     return router

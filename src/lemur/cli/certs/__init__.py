@@ -10,7 +10,17 @@ from __future__ import annotations
 import typer
 
 from lemur.cli import notifications as notification_commands
-from lemur.cli.certs import export, issue, lifecycle, listing, renewals, settings, show
+from lemur.cli.certs import (
+    export,
+    issue,
+    lifecycle,
+    listing,
+    names,
+    renewals,
+    settings,
+    show,
+    stats,
+)
 
 cert = typer.Typer(
     help="Request, import, find, edit, archive, export, revoke and renew certificates (through "
@@ -19,12 +29,14 @@ cert = typer.Typer(
 )
 
 cert.command("request")(issue.request)
+cert.command("check-names")(names.check_names)
 cert.command("import")(issue.import_)
 cert.command("list")(listing.list_)
 cert.command("show")(show.show)
 cert.command("edit")(settings.edit)
 cert.command("archive")(settings.archive)
 cert.command("unarchive")(settings.unarchive)
+cert.command("stats")(stats.stats)
 cert.command("export")(export.export)
 cert.command("revoke")(lifecycle.revoke)
 cert.command("renew")(lifecycle.renew)

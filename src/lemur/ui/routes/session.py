@@ -82,7 +82,8 @@ def login(
     username: Annotated[Line, Form(max_length=200)] = "",
     password: Annotated[PasswordLine, Form(max_length=1024)] = "",
     csrf_token_field: CSRFField = "",
-    next_url: Annotated[Line, Form(alias="next", max_length=600)] = "/",
+    # Any text: safe_next turns whatever is not a local path into "/".
+    next_url: Annotated[str, Form(alias="next", max_length=600)] = "/",
 ) -> Response:
     container: Container = request.app.state.container
     nonce = request.cookies.get(PRE_SESSION_COOKIE, "")

@@ -57,7 +57,9 @@ def test_edit_team_description_and_notifications_then_archive(
     log_in(page, name, password)
     at_path(page, "/")
 
-    page.goto(f"/certificates/{cert_id}/edit")
+    page.goto(f"/certificates/{cert_id}")
+    page.get_by_role("link", name="Edit", exact=True).click()
+    at_path(page, f"/certificates/{cert_id}/edit")
     expect(page.get_by_role("heading", name="Edit ledger.example.com")).to_be_visible()
     teams = {t["name"]: str(t["id"]) for t in api(page, "/api/v1/teams")}
     team = page.get_by_label("Team")

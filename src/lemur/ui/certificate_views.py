@@ -143,12 +143,8 @@ class Controls:
 def controls(visit: Visit, cert: CertificateDetailOut) -> Controls:
     team = team_of(cert)
     key_ok = cert.has_private_key and (not cert.is_ca or visit.may(Action.AUTHORITY_MANAGE))
-    # Editing and archiving come with the fields they change (lemur.certificates' edit
-    # feature): until a certificate's detail has them, the page does not offer them.
-    edit_action = getattr(Action, "CERTIFICATE_EDIT", Action.CERTIFICATE_ISSUE)
-    may_edit = cert.team is not None and visit.may(edit_action, team_id=team)
-    archived_at = getattr(cert, "archived_at", None)
-    archived = bool(archived_at) or bool(getattr(cert, "archived", False))
+    may_edit = cert.team is not None and visit.may(Action.CERTIFICATE_UPDATE, team_id=team)
+    may_archive = cert.team is not None and visit.may(Action.CERTIFICATE_ARCHIVE, team_id=team)
     return Controls(
         revoke=cert.revoked_at is None and visit.may(Action.CERTIFICATE_REVOKE, team_id=team),
         renew=(
@@ -159,9 +155,9 @@ def controls(visit: Visit, cert: CertificateDetailOut) -> Controls:
             and visit.may(Action.CERTIFICATE_ISSUE, team_id=team)
         ),
         export_key=key_ok and visit.may(Action.CERTIFICATE_EXPORT_KEY, team_id=team),
-        edit=may_edit and hasattr(cert, "description"),
-        archive=may_edit and (hasattr(cert, "archived_at") or hasattr(cert, "archived")),
-        archived=archived,
+        edit=may_edit,
+        archive=may_archive,
+        archived=cert.archived_at is not None,
     )
 
 

@@ -1,8 +1,9 @@
 """The certificate edit page and archiving in Chromium against a real ``lemur serve``: the
 team choice limited to teams the user may move to, an error shown next to its field with
-the values kept, the saved settings (checked in the API's JSON), archiving, and the
-archived certificate gone from ``GET /api/v1/certificates``; a read-only user is refused
-the page and the post."""
+the values kept, the saved settings (on the certificate's page and in the API's JSON),
+archiving, and the archived certificate gone from ``GET /api/v1/certificates``; no serious
+accessibility violation on the form, with and without errors; a read-only user is refused
+the page and the post. On SQLite and PostgreSQL (tests/ui/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ from lemur.authz import cli_principal
 from lemur.certificates.requests import NewCertificate
 from lemur.services import Services
 from tests.peers.server import RunningServer, form_login
-from tests.ui.support import server_container
-from tests.ui.test_browser import add_user, at_path, log_in
+from tests.ui.support import add_user, assert_accessible, at_path, log_in, server_container
 
 
 def issue(server: RunningServer, team: str, name: str) -> int:
@@ -57,13 +57,16 @@ def test_edit_team_description_and_notifications_then_archive(
     log_in(page, name, password)
     at_path(page, "/")
 
-    page.goto(f"/certificates/{cert_id}/edit")
+    page.goto(f"/certificates/{cert_id}")
+    page.get_by_role("link", name="Edit", exact=True).click()
+    at_path(page, f"/certificates/{cert_id}/edit")
     expect(page.get_by_role("heading", name="Edit ledger.example.com")).to_be_visible()
     teams = {t["name"]: str(t["id"]) for t in api(page, "/api/v1/teams")}
     team = page.get_by_label("Team")
     assert team.locator("option").all_inner_texts() == ["payments", "search"]
     expect(team).to_have_value(teams["payments"])
     expect(page.get_by_label("Send notifications about this certificate")).to_be_checked()
+    assert_accessible(page)
 
     # Too long: the error shows next to the description, and what was typed stays.
     team.select_option(label="search")
@@ -78,12 +81,16 @@ def test_edit_team_description_and_notifications_then_archive(
     expect(page.get_by_label("Description")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Team")).to_have_value(teams["search"])
     assert len(page.get_by_label("Description").input_value()) == 1001
+    assert_accessible(page)
     assert api(page, f"/api/v1/certificates/{cert_id}")["team"]["name"] == "payments"
 
     page.get_by_label("Description").fill("General ledger API\nOn call: payments")
     page.get_by_label("Send notifications about this certificate").uncheck()
     page.get_by_role("button", name="Save").click()
     at_path(page, f"/certificates/{cert_id}")
+    # The certificate's page says so and shows the new description.
+    expect(page.get_by_test_id("notice")).to_have_text("Certificate saved.")
+    expect(page.get_by_test_id("facts").get_by_text("General ledger API")).to_be_visible()
     saved = api(page, f"/api/v1/certificates/{cert_id}")
     assert saved["team"]["name"] == "search"
     assert saved["description"] == "General ledger API\nOn call: payments"
@@ -99,6 +106,7 @@ def test_edit_team_description_and_notifications_then_archive(
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("archive").click()
     at_path(page, f"/certificates/{cert_id}")
+    expect(page.get_by_test_id("notice")).to_contain_text("Certificate archived")
     archived = api(page, f"/api/v1/certificates/{cert_id}")
     assert archived["archived_at"] is not None
     assert archived["archived_by"] == f"user:{name}"
@@ -111,6 +119,7 @@ def test_edit_team_description_and_notifications_then_archive(
     expect(page.get_by_test_id("archived-note")).to_contain_text("Archived")
     page.get_by_test_id("unarchive").click()
     at_path(page, f"/certificates/{cert_id}")
+    expect(page.get_by_test_id("notice")).to_contain_text("brought back from the archive")
     assert api(page, f"/api/v1/certificates/{cert_id}")["archived_at"] is None
 
 

@@ -143,6 +143,8 @@ class Controls:
 def controls(visit: Visit, cert: CertificateDetailOut) -> Controls:
     team = team_of(cert)
     key_ok = cert.has_private_key and (not cert.is_ca or visit.may(Action.AUTHORITY_MANAGE))
+    may_edit = cert.team is not None and visit.may(Action.CERTIFICATE_UPDATE, team_id=team)
+    may_archive = cert.team is not None and visit.may(Action.CERTIFICATE_ARCHIVE, team_id=team)
     return Controls(
         revoke=cert.revoked_at is None and visit.may(Action.CERTIFICATE_REVOKE, team_id=team),
         renew=(
@@ -153,8 +155,8 @@ def controls(visit: Visit, cert: CertificateDetailOut) -> Controls:
             and visit.may(Action.CERTIFICATE_ISSUE, team_id=team)
         ),
         export_key=key_ok and visit.may(Action.CERTIFICATE_EXPORT_KEY, team_id=team),
-        edit=cert.team is not None and visit.may(Action.CERTIFICATE_UPDATE, team_id=team),
-        archive=visit.may(Action.CERTIFICATE_ARCHIVE, team_id=team),
+        edit=may_edit,
+        archive=may_archive,
         archived=cert.archived_at is not None,
     )
 

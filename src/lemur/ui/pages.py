@@ -10,6 +10,11 @@ take ``visit: SignedIn`` (and ``form: Posted`` for posts)::
         return visit.render("things/detail.html", thing=found)
 """
 
+from typing import Annotated
+
+from fastapi import Query
+
+from lemur.text import Line
 from lemur.ui.api import MaybeSignedIn, Posted, SignedIn
 from lemur.ui.forms import (
     FORM,
@@ -23,6 +28,9 @@ from lemur.ui.forms import (
 )
 from lemur.ui.visit import Visit, render
 
+# A query parameter of a page (a filter, a cursor): one line of text, like every input.
+QueryLine = Annotated[Line, Query(max_length=512)]
+
 __all__ = [
     "FORM",
     "Form",
@@ -30,6 +38,7 @@ __all__ = [
     "FormInvalid",
     "MaybeSignedIn",
     "Posted",
+    "QueryLine",
     "SchemaField",
     "SignedIn",
     "Visit",

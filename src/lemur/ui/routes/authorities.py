@@ -26,6 +26,7 @@ from lemur.ui.pages import (
     FormErrors,
     FormInvalid,
     Posted,
+    QueryLine,
     SchemaField,
     SignedIn,
     Visit,
@@ -174,12 +175,14 @@ def _new_page(
 
 
 @router.get("/authorities/new", response_class=HTMLResponse)
-def new_authority(visit: SignedIn, plugin: str = LOCAL_CA, parent_id: str = "") -> Response:
+def new_authority(
+    visit: SignedIn, plugin: QueryLine = LOCAL_CA, parent_id: QueryLine = ""
+) -> Response:
     return _new_page(visit, values={"plugin": plugin[:64], "parent_id": parent_id[:20]})
 
 
 @router.get("/authorities/new/options", response_class=HTMLResponse)
-def plugin_options_fragment(visit: SignedIn, plugin: str = LOCAL_CA) -> Response:
+def plugin_options_fragment(visit: SignedIn, plugin: QueryLine = LOCAL_CA) -> Response:
     """The options inputs of one plugin, for the script that swaps them in when the plugin
     select changes (without script, the form's "Show options" button does it)."""
     authorize(visit.principal, Action.AUTHORITY_MANAGE)

@@ -12,14 +12,16 @@ from fastapi.responses import HTMLResponse, Response
 from lemur.authz import Action, authorize
 from lemur.jobs.models import JobState
 from lemur.jobs.service import CANCELLABLE, RETRYABLE, JobFilter
-from lemur.ui.pages import Posted, SignedIn
+from lemur.ui.pages import Posted, QueryLine, SignedIn
 
 router = APIRouter()
 PAGE_SIZE = 50
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs(visit: SignedIn, state: str = "", kind: str = "", cursor: str = "") -> Response:
+def jobs(
+    visit: SignedIn, state: QueryLine = "", kind: QueryLine = "", cursor: QueryLine = ""
+) -> Response:
     # A state that is not one lists every state, as the select's "any" does.
     chosen = JobState(state) if state in set(JobState) else None
     params = {"state": chosen.value if chosen else "", "kind": kind.strip()[:64], "cursor": cursor}

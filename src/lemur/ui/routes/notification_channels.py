@@ -26,6 +26,7 @@ from lemur.ui.pages import (
     FormErrors,
     FormInvalid,
     Posted,
+    QueryLine,
     SchemaField,
     SignedIn,
     Visit,
@@ -109,7 +110,7 @@ def _new_page(
 
 
 @router.get("/notifications/channels/new", response_class=HTMLResponse)
-def new_channel(visit: SignedIn, plugin: str = "") -> Response:
+def new_channel(visit: SignedIn, plugin: QueryLine = "") -> Response:
     """Without a plugin (or an unknown one): choose it; with one: its options form."""
     authorize(visit.principal, Action.NOTIFICATION_MANAGE)
     found = _notifier(visit, plugin) if plugin else None

@@ -11,7 +11,7 @@ from lemur.authz import Action, authorize
 from lemur.errors import InvalidInput
 from lemur.ids import PathId
 from lemur.notifications.models import MessageState
-from lemur.ui.pages import FormErrors, Posted, SignedIn
+from lemur.ui.pages import FormErrors, Posted, QueryLine, SignedIn
 
 router = APIRouter()
 MESSAGES_PER_PAGE = 20
@@ -19,7 +19,7 @@ STATES = [(s.value, s.value) for s in MessageState]
 
 
 @router.get("/notifications", response_class=HTMLResponse)
-def notifications(visit: SignedIn, state: str = "", cursor: str = "") -> Response:
+def notifications(visit: SignedIn, state: QueryLine = "", cursor: QueryLine = "") -> Response:
     authorize(visit.principal, Action.NOTIFICATION_READ)
     errors = FormErrors()
     if state and state not in {s.value for s in MessageState}:

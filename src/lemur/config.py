@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     create_local_ca: bool = Field(
         True, description="At init, create a Local Root CA and a Local Issuing CA if none exist"
     )
+    default_authority: str | None = Field(
+        None,
+        description="Name of the authority the request form preselects; default: the only "
+        "authority that can sign, or the only one that is no other's parent",
+    )
     outbound_allowed_networks: str = Field(
         "",
         description="Comma-separated networks (CIDR) plugins may connect to (webhooks, Slack, "

@@ -24,6 +24,7 @@ from lemur.certificates.editing import EditService
 from lemur.certificates.export import ExportService
 from lemur.certificates.imports import ImportService
 from lemur.certificates.issuance import IssuanceService
+from lemur.certificates.name_check import NameCheckService
 from lemur.certificates.revocation import RevocationService
 from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
@@ -95,6 +96,15 @@ class Services:
 
     def renewal(self) -> RenewalService:
         return self._certificate_service(RenewalService)
+
+    def name_check(self) -> NameCheckService:
+        return NameCheckService(
+            self.uow,
+            authorities=self.authority_gateway,
+            clock=self._container.clock,
+            actor=self.actor,
+            default_authority_name=self._container.settings.default_authority,
+        )
 
     def authorities(self) -> AuthorityService:
         return AuthorityService(

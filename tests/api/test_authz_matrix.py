@@ -192,6 +192,13 @@ def issue_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     }
 
 
+def check_names(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return "/api/v1/certificates/name-check", {
+        "team_id": ctx.world.team_ids[who.team],
+        "names": ["shop.example.com"],
+    }
+
+
 def import_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     ctx.n += 1
     leaf = make_leaf(make_ca(f"Import CA {ctx.n}"), f"imported-{ctx.n}.example.com")
@@ -415,6 +422,8 @@ ROUTES = [
     Row("GET",    "/api/v1/certificates",                      Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/certificates")),
     Row("POST",   "/api/v1/certificates",                      Action.CERTIFICATE_ISSUE,  "A A A D D S", issue_certificate),
     Row("POST",   "/api/v1/certificates/import",               Action.CERTIFICATE_IMPORT, "A A A D D S", import_certificate),
+    # Who may issue may check names (for a team they may issue for); nothing is written.
+    Row("POST",   "/api/v1/certificates/name-check",           Action.CERTIFICATE_ISSUE,  "A A A D D S", check_names, changes_state=False),
     Row("GET",    "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_READ,   "A A A H A A", on_certificate()),
     Row("GET",    "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A A", on_certificate("/export?format=pem-bundle")),
     Row("POST",   "/api/v1/certificates/{certificate_id}/export", Action.CERTIFICATE_READ, "A A A H A S", on_certificate("/export", {"format": "pem-bundle"}), changes_state=False),

@@ -85,7 +85,7 @@ def start_server(
     *,
     env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
-    timeout: float = 30,
+    timeout: float = 90,
     args: Sequence[str] = (),
 ) -> RunningServer:
     """Start ``lemur serve [args]`` on a free port and wait until /ready says 200."""

@@ -124,6 +124,23 @@ def test_admin_creates_a_team_adds_a_member_and_creates_a_user(
     finally:
         other.close()
 
+    # A reset gives another one-time password, shown once; the chosen one stops working.
+    page.goto("/users")
+    page.get_by_role("link", name=newcomer).click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Reset password").click()
+    expect(
+        page.get_by_role("heading", name=f"The password of {newcomer} was reset")
+    ).to_be_visible()
+    reset = page.get_by_test_id("one-time-password").inner_text().strip()
+    assert reset != one_time
+    with httpx.Client(base_url=server.base_url) as client:
+        assert form_login(client, newcomer, "juniper quartz meadow lantern").status_code == 401
+    with httpx.Client(base_url=server.base_url) as client:
+        answer = form_login(client, newcomer, reset)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/password"
+
 
 def test_a_member_creates_uses_and_revokes_a_token_and_the_audit_log_shows_it(
     page: Page, browser: Browser, server: RunningServer

@@ -55,9 +55,22 @@ def test_an_admin_creates_an_intermediate_sees_it_and_deactivates_it(
     page.get_by_role("link", name="New authority").click()
     at_path(page, "/authorities/new")
     assert_accessible(page)
-    # The issuer plugin and its (generated) options part are on the form.
+    # The issuer plugin and its (generated) options part are on the form; the script swaps
+    # in another plugin's from the fragment, and without script "Show options" posts back.
     expect(page.get_by_label("Plugin")).to_have_value("local-ca")
-    expect(page.get_by_test_id("plugin-options")).to_contain_text("has no options")
+    expect(page.get_by_test_id("plugin-options")).to_contain_text("local-ca plugin has no options")
+    expect(page.get_by_role("button", name="Show options")).to_be_hidden()
+    fragment = page.request.get("/authorities/new/options?plugin=local-ca")
+    assert 'id="plugin-options"' in fragment.text()
+    csrf = page.locator("meta[name=csrf-token]").get_attribute("content")
+    shown = page.request.post(
+        "/authorities/new",
+        form={"csrf_token": csrf or "", "action": "show-options", "plugin": "local-ca",
+              "name": "kept-name", "subject.common_name": "Kept"},
+    )  # fmt: skip
+    assert shown.status == 200
+    assert 'value="kept-name"' in shown.text()
+    assert "local-ca plugin has no options" in shown.text()
 
     # A mistake first: no name. The form comes back with the error and the values kept.
     page.get_by_label("Issued by").select_option(label=ROOT)
@@ -91,6 +104,7 @@ def test_an_admin_creates_an_intermediate_sees_it_and_deactivates_it(
     assert_accessible(page)
 
     page.goto("/authorities")
+    expect(page.locator("tr[data-authority='kept-name']")).to_have_count(0)
     row = page.locator(f"tr[data-authority='{ca_name}']")
     expect(row).to_contain_text("intermediate")
     expect(row).to_contain_text(f"below {ROOT}")

@@ -20,6 +20,8 @@ SHA1 = "194a8e11e6b85d2f3403bc2dd1449c8b5bd29b6e"
         ("cafe", SearchKind.NAME),
         ("10.0.0.1", SearchKind.NAME),
         ("2001:db8::1", SearchKind.NAME),
+        ("2001:0db8:0000:0000:0000:ff00:0042:8329", SearchKind.NAME),
+        ("[fe80::1]", SearchKind.NAME),
         ("bücher.example", SearchKind.NAME),
         ("0x1000", SearchKind.SERIAL),
         ("10:00", SearchKind.SERIAL),

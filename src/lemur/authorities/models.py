@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from lemur.db import Base, UTCDateTime
 
+# A private CA's allowances (migration 0012 writes the CA/B Forum ones for those authorities).
+PRIVATE_SUBJECT_FIELDS = "organization,organizational_unit,country,state,locality"
+PRIVATE_EXTENDED_KEY_USAGES = "server_auth,client_auth,code_signing,email_protection,time_stamping"
+
 
 class Authority(Base):
     """A configured issuer. ``plugin_slug`` names the issuer plugin ("local-ca"), or is
@@ -47,3 +51,11 @@ class Authority(Base):
         String(16), default="auto", server_default="auto"
     )
     renew_before_days: Mapped[int | None] = mapped_column(Integer)
+    # What requesters may choose for a leaf (lemur.authorities.allowances: comma-separated
+    # names of lemur.crypto.subjects.SubjectField and lemur.crypto.usages.ExtendedKeyUsageName).
+    allowed_subject_fields: Mapped[str] = mapped_column(
+        String(128), default=PRIVATE_SUBJECT_FIELDS, server_default=PRIVATE_SUBJECT_FIELDS
+    )
+    allowed_extended_key_usages: Mapped[str] = mapped_column(
+        String(256), default=PRIVATE_EXTENDED_KEY_USAGES, server_default=PRIVATE_EXTENDED_KEY_USAGES
+    )

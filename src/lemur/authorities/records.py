@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from lemur.authorities.allowances import extended_key_usages_of, subject_fields_of
 from lemur.authorities.inventory import CACertificate
 from lemur.authorities.models import Authority
+from lemur.crypto.subjects import SubjectField
+from lemur.crypto.usages import ExtendedKeyUsageName
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class AuthorityRecord:
     certificate: CACertificate | None
     renewal_policy: str = "auto"
     renew_before_days: int | None = None
+    allowed_subject_fields: tuple[SubjectField, ...] = ()
+    allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] = ()
 
     @classmethod
     def of(cls, row: Authority, certificate: CACertificate | None) -> AuthorityRecord:
@@ -50,6 +55,8 @@ class AuthorityRecord:
             certificate=certificate,
             renewal_policy=row.renewal_policy or "auto",
             renew_before_days=row.renew_before_days,
+            allowed_subject_fields=subject_fields_of(row.allowed_subject_fields),
+            allowed_extended_key_usages=extended_key_usages_of(row.allowed_extended_key_usages),
         )
 
     @property

@@ -12,6 +12,8 @@ from lemur.authorities.urls import AuthorityURLs
 from lemur.bounds import MAX_CA_VALIDITY_DAYS, MAX_PATH_LENGTH, MAX_VALIDITY_DAYS
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import certificate_to_pem
+from lemur.crypto.subjects import SubjectField
+from lemur.crypto.usages import ExtendedKeyUsageName
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
 from lemur.renewal.choices import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
@@ -70,6 +72,20 @@ class AuthorityCreate(Strict):
         description="renewal window in days before expiry; default: the last third of the "
         "lifetime, at most 30 days",
     )
+    allowed_subject_fields: list[SubjectField] | None = Field(
+        None,
+        max_length=len(SubjectField),
+        description="subject fields requesters may put in its certificates besides the "
+        "common name; default: all for a private CA, country only for a CA/B Forum one (which "
+        "may also allow organization, state and locality, never organizational_unit)",
+    )
+    allowed_extended_key_usages: list[ExtendedKeyUsageName] | None = Field(
+        None,
+        min_length=1,
+        max_length=len(ExtendedKeyUsageName),
+        description="extended key usages requesters may ask for; default: all for a private "
+        "CA, server_auth and client_auth (the only ones allowed) for a CA/B Forum one",
+    )
     plugin: Line = Field(
         LOCAL_CA,
         max_length=64,
@@ -100,6 +116,12 @@ class AuthorityCreate(Strict):
             exportable=self.exportable,
             renewal_policy=self.renewal_policy.value,
             renew_before_days=self.renew_before_days,
+            allowed_subject_fields=None
+            if self.allowed_subject_fields is None
+            else tuple(self.allowed_subject_fields),
+            allowed_extended_key_usages=None
+            if self.allowed_extended_key_usages is None
+            else tuple(self.allowed_extended_key_usages),
             plugin=self.plugin,
             options=self.options,
         )
@@ -159,6 +181,12 @@ class AuthorityOut(BaseModel):
     created_at: dt.datetime
     renewal_policy: str
     renew_before_days: int | None
+    allowed_subject_fields: list[str] = Field(
+        description="subject fields requesters may set besides the common name"
+    )
+    allowed_extended_key_usages: list[str] = Field(
+        description="extended key usages requesters may ask for"
+    )
 
     @classmethod
     def of(
@@ -192,6 +220,8 @@ class AuthorityOut(BaseModel):
             created_at=authority.created_at,
             renewal_policy=authority.renewal_policy,
             renew_before_days=authority.renew_before_days,
+            allowed_subject_fields=[f.value for f in authority.allowed_subject_fields],
+            allowed_extended_key_usages=[u.value for u in authority.allowed_extended_key_usages],
         )
 
 

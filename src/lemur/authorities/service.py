@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from lemur.accounts.service import check_name
 from lemur.audit.service import AuditLog
+from lemur.authorities.allowances import stored
 from lemur.authorities.crl import crl_needs_refresh, regenerate_crl
 from lemur.authorities.inventory import CertificateInventory
 from lemur.authorities.models import Authority
@@ -32,6 +33,7 @@ from lemur.authorities.urls import check_public_base_url
 from lemur.authz import Action, Principal, authorize
 from lemur.clock import Clock
 from lemur.crypto.chain import is_self_signed
+from lemur.crypto.choices import check_authority_choices
 from lemur.crypto.inspection import describe_certificate
 from lemur.crypto.parsing import load_certificates
 from lemur.crypto.revocation import (
@@ -40,6 +42,8 @@ from lemur.crypto.revocation import (
     ocsp_unauthorized_response,
     parse_ocsp_request,
 )
+from lemur.crypto.subjects import default_subject_fields
+from lemur.crypto.usages import default_extended_key_usages
 from lemur.db import UnitOfWork
 from lemur.errors import Conflict, InvalidInput, NotFound
 from lemur.ids import MAX_ID
@@ -51,6 +55,12 @@ __all__ = ["EXTERNAL", "LOCAL_CA", "AuthorityService"]
 
 EXTERNAL = "external"
 MAX_OCSP_REQUEST = 4096
+_T = TypeVar("_T")
+
+
+def _unique(values: Iterable[_T]) -> tuple[_T, ...]:
+    """Order kept, repeats dropped: an allowance named twice is still one allowance."""
+    return tuple(dict.fromkeys(values))
 
 
 class AuthorityService:
@@ -266,6 +276,21 @@ class AuthorityService:
             )
         if spec.cab_forum:
             check_public_base_url(self._gateway.urls, field="cab_forum")
+        subject_fields = _unique(
+            default_subject_fields(cab_forum=spec.cab_forum)
+            if spec.allowed_subject_fields is None
+            else spec.allowed_subject_fields
+        )
+        extended_key_usages = _unique(
+            default_extended_key_usages(cab_forum=spec.cab_forum)
+            if spec.allowed_extended_key_usages is None
+            else spec.allowed_extended_key_usages
+        )
+        check_authority_choices(
+            cab_forum=spec.cab_forum,
+            subject_fields=subject_fields,
+            extended_key_usages=extended_key_usages,
+        )
         session = self._uow.read
         parent = None
         if spec.parent_id is not None:
@@ -319,6 +344,8 @@ class AuthorityService:
                 exportable=spec.exportable,
                 renewal_policy=spec.renewal_policy,
                 renew_before_days=spec.renew_before_days,
+                allowed_subject_fields=stored(subject_fields),
+                allowed_extended_key_usages=stored(extended_key_usages),
                 created_at=now,
                 crl_number=0,
                 crl_stale=True,
@@ -348,6 +375,8 @@ class AuthorityService:
                     "cab_forum": spec.cab_forum,
                     "exportable": spec.exportable,
                     "renewal_policy": spec.renewal_policy,
+                    "allowed_subject_fields": list(subject_fields),
+                    "allowed_extended_key_usages": list(extended_key_usages),
                 },
             )
             new_id = authority.id

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
+from lemur.authorities.allowances import extended_key_usages_of, subject_fields_of
 from lemur.authorities.crl import mark_crl_stale, regenerate_crl
 from lemur.authorities.inventory import CertificateInventory
 from lemur.authorities.models import Authority
@@ -30,6 +31,8 @@ from lemur.crypto.chain import is_directly_issued_by
 from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import PrivateKey
 from lemur.crypto.profiles import max_tls_validity_days
+from lemur.crypto.subjects import SubjectField
+from lemur.crypto.usages import ExtendedKeyUsageName
 from lemur.errors import Conflict, InvalidInput, NotFound
 from lemur.plugins.base import CRLPublisher, Issuer, Revoker
 from lemur.plugins.options import JSONValue, load_options
@@ -105,6 +108,9 @@ class IssuingAuthority:
     exportable: bool = False
     # The issuer plugin's stored options (dump_options: secrets encrypted), JSON.
     options: str = "{}"
+    parent_id: int | None = None
+    allowed_subject_fields: tuple[SubjectField, ...] = ()
+    allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] = ()
 
     @classmethod
     def of(cls, row: Authority) -> IssuingAuthority:
@@ -120,6 +126,9 @@ class IssuingAuthority:
             certificate_id=row.certificate_id,
             exportable=row.exportable,
             options=row.options or "{}",
+            parent_id=row.parent_id,
+            allowed_subject_fields=subject_fields_of(row.allowed_subject_fields),
+            allowed_extended_key_usages=extended_key_usages_of(row.allowed_extended_key_usages),
         )
 
 
@@ -147,6 +156,36 @@ def authority_inactive(name: str, *, field: str) -> Conflict:
         code="authority_inactive",
         field=field,
     )
+
+
+def check_can_sign(authority: IssuingAuthority, *, field: str) -> None:
+    """Raises InvalidInput(authority_cannot_sign) or Conflict(authority_inactive) naming ``field``."""
+    if not authority.holds_key or authority.certificate_id is None:
+        raise InvalidInput(
+            f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
+            code="authority_cannot_sign",
+            field=field,
+        )
+    if not authority.active:
+        raise authority_inactive(authority.name, field=field)
+
+
+def default_authority(
+    authorities: list[IssuingAuthority], configured: str | None
+) -> IssuingAuthority | None:
+    """The authority a request form preselects among those that can sign: the one named by
+    the ``default_authority`` setting; else the only one; else the only one that no other
+    of them has as its parent (the issuing CA below a root, as a fresh install has it).
+    None when that leaves a choice to make."""
+    if configured is not None:
+        named = [a for a in authorities if a.name == configured]
+        if named:
+            return named[0]
+    if len(authorities) == 1:
+        return authorities[0]
+    parents = {a.parent_id for a in authorities}
+    leaves = [a for a in authorities if a.id not in parents]
+    return leaves[0] if len(leaves) == 1 else None
 
 
 class AuthorityGateway:
@@ -195,6 +234,16 @@ class AuthorityGateway:
         row = session.get(Authority, authority_id)
         return None if row is None else IssuingAuthority.of(row)
 
+    def signing_authorities(self, session: Session) -> list[IssuingAuthority]:
+        """The authorities certificates can be requested from (active, key held), by name;
+        one statement."""
+        rows = session.scalars(
+            select(Authority)
+            .where(Authority.active.is_(True), Authority.has_key.is_(True))
+            .order_by(Authority.name)
+        ).all()
+        return [IssuingAuthority.of(r) for r in rows]
+
     def of_ca_certificate(self, session: Session, certificate_id: int) -> IssuingAuthority | None:
         """The authority whose own certificate this is, if any."""
         row = session.scalar(select(Authority).where(Authority.certificate_id == certificate_id))
@@ -204,11 +253,26 @@ class AuthorityGateway:
         """The authority's certificate followed by its issuers' (root last): the chain of a
         certificate it signed."""
         row = session.get(Authority, authority_id)
-        if row is None or row.certificate_id is None:
-            return ()
-        found = self._inventory.ca_certificates(session, [row.certificate_id])
-        ca = found.get(row.certificate_id)
-        return () if ca is None else (ca.certificate, *ca.chain)
+        return () if row is None else self.chain_of(session, IssuingAuthority.of(row))
+
+    def chain_of(
+        self, session: Session, authority: IssuingAuthority
+    ) -> tuple[x509.Certificate, ...]:
+        """As :meth:`chain`, for an authority already read (one statement)."""
+        return self.chains_of(session, [authority]).get(authority.id, ())
+
+    def chains_of(
+        self, session: Session, authorities: list[IssuingAuthority]
+    ) -> dict[int, tuple[x509.Certificate, ...]]:
+        """The chains of several authorities read already, by authority id (one statement)."""
+        ids = [a.certificate_id for a in authorities if a.certificate_id is not None]
+        found = self._inventory.ca_certificates(session, ids) if ids else {}
+        chains = {}
+        for authority in authorities:
+            ca = found.get(authority.certificate_id) if authority.certificate_id else None
+            if ca is not None:
+                chains[authority.id] = (ca.certificate, *ca.chain)
+        return chains
 
     def check_can_publish_urls(self, authority: IssuingAuthority, *, field: str) -> None:
         """CA/B Forum certificates carry this Lemur's URLs: refuse an internal base URL.
@@ -239,6 +303,7 @@ class AuthorityGateway:
                 field=field,
             )
         certificate_id = authority.certificate_id
+        assert certificate_id is not None
 
         def load() -> SigningMaterial:
             found = self._inventory.ca_certificates(session, [certificate_id])[certificate_id]

@@ -9,6 +9,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from lemur.crypto.keys import KeySpec
+from lemur.crypto.subjects import SubjectField
+from lemur.crypto.usages import ExtendedKeyUsageName
 from lemur.errors import InvalidInput
 
 DEFAULT_CA_VALIDITY_DAYS = 3650
@@ -59,6 +61,10 @@ class LocalAuthoritySpec:
     exportable: bool = False
     renewal_policy: str = "auto"
     renew_before_days: int | None = None
+    # What requesters may choose for its leaves; None: the defaults for its kind
+    # (lemur.crypto.subjects.default_subject_fields, usages.default_extended_key_usages).
+    allowed_subject_fields: tuple[SubjectField, ...] | None = None
+    allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] | None = None
     # The issuer plugin that creates the CA (one with the create_authority capability) and
     # its options, as the user gave them (validated by the plugin's options model).
     plugin: str = LOCAL_CA

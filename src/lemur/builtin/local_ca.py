@@ -63,6 +63,9 @@ class LocalCAIssuer(Issuer[NoOptions], AuthorityCreator, Revoker, CRLPublisher):
             ca_issuers_url=authority.ca_issuers_url,
             crl_url=authority.crl_url,
             cab_forum=authority.cab_forum,
+            subject=request.subject,
+            key_usage=request.key_usage,
+            extended_key_usage=request.extended_key_usage,
         )
         return Issued(certificate=certificate, chain=(authority.certificate, *authority.chain))
 

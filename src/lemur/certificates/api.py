@@ -8,7 +8,6 @@ name the CA may not certify); they are mapped to this API's request fields here,
 
 from __future__ import annotations
 
-import ipaddress
 import string
 from typing import Annotated
 
@@ -19,9 +18,10 @@ from sqlalchemy.orm import Session
 from lemur.authz import Action, Principal
 from lemur.bounds import MAX_DAYS_AHEAD
 from lemur.certificates.enums import Origin, SortKey, Status
+from lemur.certificates.fields import issue_error
 from lemur.certificates.imports import ImportedCertificate
+from lemur.certificates.name_check_schemas import NameCheckOut, NameCheckRequest
 from lemur.certificates.queries import CertificateFilter, search
-from lemur.certificates.requests import NewCertificate
 from lemur.certificates.schemas import (
     CertificateDetailOut,
     CertificateImport,
@@ -38,7 +38,6 @@ from lemur.certificates.schemas import (
 from lemur.certificates.service import CertificateView
 from lemur.container import Container
 from lemur.crypto.name_constraints import NameNotPermitted
-from lemur.crypto.names import normalize_dns_name
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
@@ -53,56 +52,15 @@ EDIT = Depends(services_for(Action.CERTIFICATE_UPDATE))
 ARCHIVE = Depends(services_for(Action.CERTIFICATE_ARCHIVE))
 E404_409 = errors(404, 409)
 
-# Parameters of the crypto layer and issuer plugins, as the request names them.
-_ISSUE_FIELDS = {
-    "public_key": "key_type",
-    "subject_cn": "common_name",
-    "not_before": "validity_days",
-    "not_after": "validity_days",
-}
-_FROM_CSR = {"key_type", "common_name"}
-
-
-def _name_field(body: CertificateRequest, exc: NameNotPermitted) -> str:
-    """The request field a (normalised) name came from."""
-    sans = body.subject_alternative_names
-    if exc.kind == "dns":
-        for index, raw in enumerate(sans.dns_names):
-            try:
-                if normalize_dns_name(raw) == exc.name:
-                    return f"subject_alternative_names.dns_names[{index}]"
-            except InvalidInput:
-                continue
-        if body.common_name and body.common_name.strip().lower().rstrip(".") == exc.name:
-            return "common_name"
-        return "subject_alternative_names.dns_names"
-    for index, raw in enumerate(sans.ip_addresses):
-        try:
-            if str(ipaddress.ip_address(raw.strip("[] "))) == exc.name:
-                return f"subject_alternative_names.ip_addresses[{index}]"
-        except ValueError:
-            continue
-    return "subject_alternative_names.ip_addresses"
-
-
-def _issue_error(exc: InvalidInput, body: CertificateRequest) -> InvalidInput:
-    """The error with its field in this request's terms."""
-    if isinstance(exc, NameNotPermitted):
-        field = "csr" if body.csr is not None else _name_field(body, exc)
-    elif exc.field in _ISSUE_FIELDS:
-        field = _ISSUE_FIELDS[exc.field]
-        if body.csr is not None and field in _FROM_CSR:
-            field = "csr"
-    else:
-        return exc
-    return InvalidInput(exc.message, code=exc.code, field=field)
-
 
 def _renew_error(exc: InvalidInput, body: RenewRequest) -> InvalidInput:
-    """A renewal asks for its validity and, optionally, a CSR for the key: names are the
-    certificate's own."""
-    if exc.field == "public_key" and body.csr is not None:
+    """A renewal asks for its validity and, optionally, a CSR for the key: names, subject
+    and usages are the certificate's own."""
+    field = exc.field or ""
+    if (field == "public_key" or field.startswith("key_usage")) and body.csr is not None:
         return InvalidInput(exc.message, code=exc.code, field="csr")
+    if field.startswith(("subject.", "key_usage", "extended_key_usage")):
+        return InvalidInput(exc.message, code=exc.code, field="certificate_id")
     if isinstance(exc, NameNotPermitted) or exc.field in ("public_key", "subject_cn"):
         return InvalidInput(exc.message, code=exc.code, field="certificate_id")
     if exc.field in ("not_before", "not_after"):
@@ -150,29 +108,36 @@ async def request_certificate(
     with an EC key is a few milliseconds of CPU and two short transactions. Only RSA key
     generation, which takes tens of milliseconds and more, is handed to a thread."""
     service = _services(container, principal, session).issuance()
-    sans = body.subject_alternative_names
-    request = NewCertificate(
-        team_id=body.team_id,
-        authority_id=body.authority_id,
-        common_name=body.common_name,
-        dns_names=tuple(sans.dns_names),
-        ip_addresses=tuple(sans.ip_addresses),
-        emails=tuple(sans.emails),
-        uris=tuple(sans.uris),
-        profile=body.profile,
-        validity_days=body.validity_days,
-        key_spec=body.key_type,
-        csr=material(body.csr, field="csr"),
-    )
+    request = body.to_new_certificate()
     try:
         if request.csr is None and request.key_spec.slow_to_generate:
             issued = await anyio.to_thread.run_sync(service.issue, request)
         else:
             issued = service.issue(request)
     except InvalidInput as exc:
-        raise _issue_error(exc, body) from exc
+        raise issue_error(exc, body) from exc
     # Rendered from what was written, without reading it back.
     return _created(_detail(issued, container))
+
+
+@router.post("/name-check", response_model=NameCheckOut, responses=errors(404))
+def check_names(
+    body: NameCheckRequest,
+    principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
+    session: Session = Depends(read_session),
+    container: Container = Depends(get_container),
+) -> NameCheckOut:
+    """What each name means and whether it can be issued, as the request form checks it
+    while you type; with the authority's limits (validity, key types, usages)."""
+    service = _services(container, principal, session).name_check()
+    return NameCheckOut.of(
+        service.check(
+            body.names,
+            team_id=body.team_id,
+            authority_id=body.authority_id,
+            profile=body.profile,
+        )
+    )
 
 
 @router.post(

@@ -15,7 +15,13 @@ from lemur.audit.service import AuditLog, DetailValue
 from lemur.authorities.signing import IssuingAuthority, IssuingTeam
 from lemur.authz import Action, authorize
 from lemur.certificates.models import CertificateRecord
-from lemur.certificates.requests import NewCertificate, normalize_names, validity_window
+from lemur.certificates.requests import (
+    NewCertificate,
+    check_choices,
+    chosen,
+    normalize_names,
+    validity_window,
+)
 from lemur.certificates.service import CertificateService, CertificateView
 from lemur.certificates.store import x509_of
 from lemur.crypto.inspection import CertificateDetails, describe_certificate
@@ -24,6 +30,8 @@ from lemur.crypto.name_constraints import check_name_constraints
 from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.parsing import load_csr
 from lemur.crypto.profiles import Profile
+from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
+from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 from lemur.errors import Conflict, InvalidInput
 from lemur.plugins.values import IssuanceRequest, Issued
 
@@ -42,6 +50,9 @@ class _Order:
     private_key: PrivateKey | None
     validity_days: int | None
     replaces: CertificateRecord | None = None
+    subject: LeafSubject = NO_SUBJECT
+    key_usage: tuple[KeyUsageName, ...] | None = None
+    extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None = None
 
 
 class IssuanceService(CertificateService):
@@ -80,6 +91,13 @@ class IssuanceService(CertificateService):
         )
         authorize(self._actor, Action.CERTIFICATE_ISSUE, team_id=team.id)
         self._authorities.check_can_publish_urls(authority, field="authority_id")
+        check_choices(
+            authority,
+            subject=req.subject,
+            key_usage=req.key_usage,
+            extended_key_usage=req.extended_key_usage,
+            public_key=public_key,
+        )
         order = _Order(
             team=team,
             authority=authority,
@@ -90,6 +108,9 @@ class IssuanceService(CertificateService):
             public_key=public_key,
             private_key=private_key,
             validity_days=req.validity_days,
+            subject=req.subject,
+            key_usage=req.key_usage,
+            extended_key_usage=req.extended_key_usage,
         )
         return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
 
@@ -146,17 +167,30 @@ class IssuanceService(CertificateService):
             key_spec = KeySpec(old.key_spec) if old.key_spec else KeySpec.EC_P256
             private_key = generate_private_key(key_spec)
             public_key = private_key.public_key()
+        profile = Profile(old.profile) if old.profile in set(Profile) else Profile.SERVER
+        # The renewal keeps what was chosen; defaults stay defaults (for a CSR's new key too).
+        subject, key_usage, extended_key_usage = chosen(x509_of(old), profile)
+        check_choices(
+            authority,
+            subject=subject,
+            key_usage=key_usage,
+            extended_key_usage=extended_key_usage,
+            public_key=public_key,
+        )
         order = _Order(
             team=IssuingTeam(old.team_id, old.team_name),
             authority=authority,
             common_name=details.common_name,
             sans=details.sans,
-            profile=Profile(old.profile) if old.profile in set(Profile) else Profile.SERVER,
+            profile=profile,
             key_spec=key_spec,
             public_key=public_key,
             private_key=private_key,
             validity_days=validity_days,
             replaces=old,
+            subject=subject,
+            key_usage=key_usage,
+            extended_key_usage=extended_key_usage,
         )
         renewed = self._sign_and_store(
             order, "certificate.renew", replaces=old.id, csr=csr is not None
@@ -192,6 +226,9 @@ class IssuanceService(CertificateService):
                 not_before=not_before,
                 not_after=not_after,
                 authority=signer,
+                subject=order.subject,
+                key_usage=order.key_usage,
+                extended_key_usage=order.extended_key_usage,
             )
         )
         if not isinstance(result, Issued):

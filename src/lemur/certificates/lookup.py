@@ -4,9 +4,9 @@ alone, the same way for everyone (docs/ui.md "Certificates"):
 - 64 hex digits (with or without colons): a SHA-256 fingerprint.
 - 40 hex digits: a SHA-1 fingerprint, else a serial number of that length (serials may be
   20 octets long, RFC 5280 §4.1.2.2, so both readings are tried, the fingerprint first).
-- ``0x`` and hex digits, hex octets separated by colons or spaces (``3a:4f:...``, as
-  OpenSSL prints them), or at least 16 hex or decimal digits: a serial number (all-digit
-  text is read both as decimal and as hex).
+- ``0x`` and hex digits, two-digit hex octets separated by colons or spaces
+  (``3a:4f:...``, as OpenSSL prints them), or at least 16 hex or decimal digits: a serial
+  number (all-digit text is read both as decimal and as hex). An IPv6 address is a name.
 - Anything else is a name: names containing it (in A-labels for internationalised names),
   plus the wildcards that cover it (``api.example.com`` finds ``*.example.com``). A
   wildcard (``*.example.com``) or fewer than 3 characters is an exact name.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import ipaddress
 import re
 import string
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from lemur.certificates.queries import CertificateFilter, CertificatePage, searc
 MIN_SERIAL_DIGITS = 16
 MIN_SUBSTRING = 3
 SHA1_DIGITS, SHA256_DIGITS = 40, 64
-_OCTETS = re.compile(r"[0-9a-f]{1,2}([: ][0-9a-f]{1,2})+")
+_OCTETS = re.compile(r"[0-9a-f]{2}([: ][0-9a-f]{2})+")
 
 
 class SearchKind(enum.StrEnum):
@@ -58,6 +59,12 @@ def kind_of(text: str) -> SearchKind:
         return SearchKind.SERIAL
     compact = _compact(value)
     octets = _OCTETS.fullmatch(value) is not None
+    if not octets and ":" in value:
+        try:
+            ipaddress.ip_address(value.strip("[]"))
+            return SearchKind.NAME
+        except ValueError:
+            pass
     if octets or (_hex(compact) and len(compact) >= MIN_SERIAL_DIGITS):
         if len(compact) in (SHA1_DIGITS, SHA256_DIGITS):
             return SearchKind.FINGERPRINT

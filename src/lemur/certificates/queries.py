@@ -367,3 +367,48 @@ def filter_choices(session: Session, principal: Principal) -> FilterChoices:
             )
         ],
     )
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A live certificate that carries a name: who owns it, until when."""
+
+    name: str
+    certificate_id: int
+    team_id: int | None
+    team_name: str | None
+    not_after: dt.datetime
+
+
+# More certificates for one set of names than a form can show is never useful to read.
+MAX_HOLDERS = 500
+
+
+def live_holders(session: Session, names: Sequence[str], *, now: dt.datetime) -> list[Holder]:
+    """The live (not revoked, not expired, not replaced) leaf certificates carrying any of
+    ``names`` (index forms: lowercase, A-labels) as a SAN, newest expiry first, at most
+    MAX_HOLDERS. One statement through the name index, however many names."""
+    if not names:
+        return []
+    rows = session.execute(
+        select(
+            CertificateName.name,
+            Certificate.id,
+            Certificate.team_id,
+            Team.name,
+            Certificate.not_after,
+        )
+        .join(Certificate, Certificate.id == CertificateName.certificate_id)
+        .outerjoin(Team, Team.id == Certificate.team_id)
+        .where(
+            CertificateName.name.in_(sorted(set(names))),
+            CertificateName.kind != "cn",
+            Certificate.revoked_at.is_(None),
+            Certificate.not_after > now,
+            Certificate.replaced_by_id.is_(None),
+            Certificate.is_ca.is_(False),
+        )
+        .order_by(Certificate.not_after.desc(), Certificate.id.desc())
+        .limit(MAX_HOLDERS)
+    ).all()
+    return [Holder(*row) for row in rows]

@@ -9,10 +9,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from lemur.authorities.signing import IssuingAuthority, backdated, effective_max_validity_days
-from lemur.crypto.keys import KeySpec
+from lemur.crypto.choices import check_leaf_choices
+from lemur.crypto.keys import KeySpec, PublicKey
 from lemur.crypto.names import SubjectAltNames, normalize_dns_name
-from lemur.crypto.profiles import Profile
+from lemur.crypto.profiles import Profile, extended_key_usage, leaf_key_usage
+from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
+from lemur.crypto.usages import (
+    ExtendedKeyUsageName,
+    KeyUsageName,
+    extended_key_usage_names,
+    key_usage_names,
+)
 from lemur.errors import InvalidInput
 from lemur.text import require_line
 
@@ -40,6 +50,9 @@ class NewCertificate:
     validity_days: int | None = None
     key_spec: KeySpec = KeySpec.EC_P256
     csr: bytes | None = None
+    subject: LeafSubject = NO_SUBJECT
+    key_usage: tuple[KeyUsageName, ...] | None = None  # None: the defaults for the key
+    extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None = None  # None: the profile's
 
 
 def normalize_names(req: NewCertificate) -> tuple[str | None, SubjectAltNames]:
@@ -77,6 +90,23 @@ def normalize_names(req: NewCertificate) -> tuple[str | None, SubjectAltNames]:
     return common_name, sans
 
 
+def validity_limits(
+    authority: IssuingAuthority, profile: Profile, *, now: dt.datetime
+) -> tuple[int, int]:
+    """(default, maximum) validity in days of a certificate issued ``now``: the profile's,
+    the authority's and, for a CA/B Forum authority, the Baseline Requirements' limits.
+    What the request form shows and what issuance enforces."""
+    profile_default, profile_max = PROFILE_VALIDITY[profile]
+    # BR §6.3.2 for CA/B Forum authorities: the maximum shrinks over the years.
+    maximum = min(
+        profile_max,
+        effective_max_validity_days(
+            authority.max_validity_days, cab_forum=authority.cab_forum, not_before=backdated(now)
+        ),
+    )
+    return min(authority.default_validity_days, profile_default, maximum), maximum
+
+
 def validity_window(
     authority: IssuingAuthority,
     profile: Profile,
@@ -86,18 +116,9 @@ def validity_window(
     issuer_not_after: dt.datetime,
 ) -> tuple[dt.datetime, dt.datetime]:
     """(not_before, not_after) within the profile's, the authority's and the issuer's limits."""
-    profile_default, profile_max = PROFILE_VALIDITY[profile]
+    default, maximum = validity_limits(authority, profile, now=now)
     not_before = backdated(now)
-    # BR §6.3.2 for CA/B Forum authorities: the maximum shrinks over the years.
-    maximum = min(
-        profile_max,
-        effective_max_validity_days(
-            authority.max_validity_days, cab_forum=authority.cab_forum, not_before=not_before
-        ),
-    )
-    days = (
-        days if days is not None else min(authority.default_validity_days, profile_default, maximum)
-    )
+    days = days if days is not None else default
     if days < 1:
         raise InvalidInput(
             "validity_days must be at least 1", code="invalid_validity", field="validity_days"
@@ -120,3 +141,54 @@ def validity_window(
             field="validity_days",
         )
     return not_before, not_after
+
+
+def check_choices(
+    authority: IssuingAuthority,
+    *,
+    subject: LeafSubject,
+    key_usage: tuple[KeyUsageName, ...] | None,
+    extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None,
+    public_key: PublicKey,
+) -> None:
+    """The request's subject fields and usages against what ``authority`` allows and what
+    the key can do. Raises InvalidInput naming ``subject.<field>``, ``key_usage[i]`` or
+    ``extended_key_usage[i]``."""
+    check_leaf_choices(
+        authority_name=authority.name,
+        subject=subject,
+        key_usage=key_usage,
+        extended_key_usage=extended_key_usage,
+        public_key=public_key,
+        allowed_subject_fields=authority.allowed_subject_fields,
+        allowed_extended_key_usages=authority.allowed_extended_key_usages,
+        cab_forum=authority.cab_forum,
+    )
+
+
+def chosen(
+    certificate: x509.Certificate, profile: Profile
+) -> tuple[LeafSubject, tuple[KeyUsageName, ...] | None, tuple[ExtendedKeyUsageName, ...] | None]:
+    """What a certificate's requester chose: its subject fields, and its usages where they
+    differ from the defaults (None where they are the defaults, so that a renewal with a key
+    of another type gets that key's defaults)."""
+    extensions = certificate.extensions
+    key_usage: tuple[KeyUsageName, ...] | None = None
+    try:
+        found = extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        public_key = certificate.public_key()
+        assert isinstance(public_key, PublicKey), "issued here, so a key type Lemur issues for"
+        if found != leaf_key_usage(public_key):
+            key_usage = key_usage_names(found)
+    extended: tuple[ExtendedKeyUsageName, ...] | None = None
+    try:
+        eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if eku != extended_key_usage(profile):
+            extended = extended_key_usage_names(eku)
+    return LeafSubject.of_name(certificate.subject), key_usage, extended

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from lemur.bounds import MAX_VALIDITY_DAYS
 from lemur.certificates.editing import MAX_DESCRIPTION, CertificateChanges
 from lemur.certificates.models import CertificateRecord
+from lemur.certificates.requests import NewCertificate
 from lemur.certificates.revocation import Revocation, RevocationScope
 from lemur.certificates.service import CertificateView
 from lemur.crypto.inspection import CertificateDetails
@@ -21,6 +22,8 @@ from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import der_to_pem, load_certificates
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason
+from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
+from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
 from lemur.strength import NewPassphrase
@@ -42,6 +45,22 @@ class SubjectAlternativeNames(Strict):
     uris: list[Line] = Field(default_factory=list, max_length=MAX_NAMES)
 
 
+class LeafSubjectIn(Strict):
+    """Subject fields besides the common name; the authority states which it allows."""
+
+    organization: Line | None = Field(None, max_length=64)
+    organizational_unit: Line | None = Field(None, max_length=64)
+    country: Line | None = Field(
+        None, min_length=2, max_length=2, description="ISO 3166 two-letter code, e.g. US"
+    )
+    state: Line | None = Field(None, max_length=128, description="state or province")
+    locality: Line | None = Field(None, max_length=128, description="city or town")
+
+    def to_subject(self) -> LeafSubject:
+        """Raises InvalidInput(invalid_country, invalid_subject) naming ``subject.<field>``."""
+        return LeafSubject.create(**self.model_dump())
+
+
 class CertificateRequest(Strict):
     team_id: BodyId
     authority_id: BodyId
@@ -57,6 +76,46 @@ class CertificateRequest(Strict):
     csr: PEMText | None = Field(
         None, max_length=MAX_MATERIAL, description="PEM CSR; Lemur then stores no key"
     )
+    subject: LeafSubjectIn | None = Field(
+        None, description="subject fields besides the common name, as the authority allows"
+    )
+    key_usage: list[KeyUsageName] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="key usages, exactly; default: digital_signature (and key_encipherment "
+        "for RSA keys)",
+    )
+    extended_key_usage: list[ExtendedKeyUsageName] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="extended key usages, exactly, among those the authority allows; "
+        "default: the profile's",
+    )
+
+    def to_new_certificate(self) -> NewCertificate:
+        """The service's request. Raises InvalidInput for undecodable CSR material and for
+        subject fields (invalid_country, invalid_subject)."""
+        sans = self.subject_alternative_names
+        return NewCertificate(
+            team_id=self.team_id,
+            authority_id=self.authority_id,
+            common_name=self.common_name,
+            dns_names=tuple(sans.dns_names),
+            ip_addresses=tuple(sans.ip_addresses),
+            emails=tuple(sans.emails),
+            uris=tuple(sans.uris),
+            profile=self.profile,
+            validity_days=self.validity_days,
+            key_spec=self.key_type,
+            csr=material(self.csr, field="csr"),
+            subject=self.subject.to_subject() if self.subject else NO_SUBJECT,
+            key_usage=None if self.key_usage is None else tuple(self.key_usage),
+            extended_key_usage=None
+            if self.extended_key_usage is None
+            else tuple(self.extended_key_usage),
+        )
 
 
 class CertificateImport(Strict):

@@ -17,6 +17,8 @@ from lemur.cli.display import day, fields, key_label, section, utc
 from lemur.cli.options import bounds, ranged
 from lemur.cli.output import col, emit, emit_json, out, table, time_col
 from lemur.crypto.keys import KeySpec
+from lemur.crypto.subjects import SubjectField
+from lemur.crypto.usages import ExtendedKeyUsageName
 
 authority = typer.Typer(
     help="Create and inspect certificate authorities (through the API: LEMUR_URL, LEMUR_TOKEN).",
@@ -54,6 +56,8 @@ def print_authority(a: AuthorityDetailOut, parent: str | None) -> None:
                 f"{a.default_validity_days} days by default, at most {a.max_validity_days}",
             ),
             ("CA/B Forum", "yes (Baseline Requirements enforced)" if a.cab_forum else None),
+            ("subject fields", ", ".join(a.allowed_subject_fields) or "common name only"),
+            ("extended key usages", ", ".join(a.allowed_extended_key_usages)),
             ("key export", "allowed (audited)" if a.exportable else None),
             ("active", "yes" if a.active else "no"),
             ("CRL", a.crl_url),
@@ -116,6 +120,18 @@ def create(
     exportable: bool = typer.Option(
         False, "--exportable", help="allow exporting the CA's private key (audited); permanent"
     ),
+    allow_subject: list[SubjectField] | None = typer.Option(
+        None,
+        "--allow-subject",
+        help="a subject field requesters may set (repeatable; default: all, or country only "
+        "with --cab-forum)",
+    ),
+    allow_eku: list[ExtendedKeyUsageName] | None = typer.Option(
+        None,
+        "--allow-eku",
+        help="an extended key usage requesters may ask for (repeatable; default: all, or "
+        "server_auth and client_auth with --cab-forum)",
+    ),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
@@ -146,6 +162,8 @@ def create(
             "default_validity_days": default_days,
             "max_validity_days": max_days,
             "exportable": exportable,
+            "allowed_subject_fields": [f.value for f in allow_subject] if allow_subject else None,
+            "allowed_extended_key_usages": [u.value for u in allow_eku] if allow_eku else None,
         }
         a = client.post(API, {k: v for k, v in body.items() if v is not None}, AuthorityDetailOut)
     if as_json:

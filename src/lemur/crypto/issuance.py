@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from lemur.crypto.choices import check_leaf_choices
 from lemur.crypto.keys import PrivateKey, PublicKey, key_spec_of, public_keys_equal
 from lemur.crypto.names import SubjectAltNames, normalize_dns_name
 from lemur.crypto.profiles import (
@@ -27,12 +28,19 @@ from lemur.crypto.profiles import (
     check_cab_forum_key,
     check_cab_forum_leaf,
     check_cab_forum_urls,
-    extended_key_usage,
     leaf_common_name,
     leaf_key_usage,
     revocation_extensions,
     signature_hash,
     validity_period,
+)
+from lemur.crypto.profiles import extended_key_usage as extended_key_usage_for
+from lemur.crypto.subjects import BR_ORGANIZATION_VALIDATED, NO_SUBJECT, LeafSubject, SubjectField
+from lemur.crypto.usages import (
+    ExtendedKeyUsageName,
+    KeyUsageName,
+    extended_key_usage_extension,
+    key_usage_extension,
 )
 from lemur.errors import InvalidInput
 
@@ -264,14 +272,21 @@ def build_leaf_certificate(
     ca_issuers_url: str | None = None,
     crl_url: str | None = None,
     cab_forum: bool = False,
+    subject: LeafSubject = NO_SUBJECT,
+    key_usage: Sequence[KeyUsageName] | None = None,
+    extended_key_usage: Sequence[ExtendedKeyUsageName] | None = None,
 ) -> x509.Certificate:
     """Build and sign an end-entity certificate for ``public_key``.
 
-    ``sans`` should come from :meth:`SubjectAltNames.create`. With no CN the subject is empty
-    and the SAN extension critical (RFC 5280 §4.2.1.6). Raises InvalidInput
-    (``validity_exceeds_issuer``, ``invalid_validity``, ``key_mismatch``, ``issuer_not_ca``,
-    ``unsupported_key_type``, ``sans_required``, ``common_name_not_in_sans``, and the BR
-    checks' codes under ``cab_forum``).
+    ``sans`` should come from :meth:`SubjectAltNames.create`. The subject is ``subject``'s
+    attributes followed by the CN; when that is empty the SAN extension is critical (RFC 5280
+    §4.2.1.6). ``key_usage`` and ``extended_key_usage`` are put in as given; None means the
+    defaults (:func:`leaf_key_usage` for the key, the profile's purposes). Under
+    ``cab_forum`` a certificate with an organization is organization validated (BR
+    §7.1.2.7.4), else domain validated. Raises InvalidInput (``validity_exceeds_issuer``,
+    ``invalid_validity``, ``key_mismatch``, ``issuer_not_ca``, ``unsupported_key_type``,
+    ``sans_required``, ``common_name_not_in_sans``, ``key_usage_not_allowed`` and the other
+    codes of :func:`check_leaf_choices`, and the BR checks' codes under ``cab_forum``).
     """
     key_spec_of(public_key, field="public_key")
     _check_issuer(issuer_cert, issuer_key)
@@ -290,22 +305,47 @@ def build_leaf_certificate(
         check_cab_forum_leaf(
             sans=sans, profile=profile, start=start, end=end, ocsp_url=ocsp_url, crl_url=crl_url
         )
-    common_name = leaf_common_name(subject_cn, sans, cab_forum=cab_forum)
-    subject = x509.Name(
-        [] if common_name is None else [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    # Every choice is possible for an authority here; what one allows is its service's check.
+    check_leaf_choices(
+        authority_name=issuer_cert.subject.rfc4514_string(),
+        subject=subject,
+        key_usage=key_usage,
+        extended_key_usage=extended_key_usage,
+        public_key=public_key,
+        allowed_subject_fields=tuple(SubjectField),
+        allowed_extended_key_usages=tuple(ExtendedKeyUsageName),
+        cab_forum=cab_forum,
     )
+    common_name = leaf_common_name(subject_cn, sans, cab_forum=cab_forum)
+    name = x509.Name(
+        [
+            *subject.attributes(),
+            *(
+                []
+                if common_name is None
+                else [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+            ),
+        ]
+    )
+    if extended_key_usage is None:
+        eku, eku_critical = extended_key_usage_for(profile), False
+    else:
+        eku, eku_critical = extended_key_usage_extension(extended_key_usage)
 
     builder = (
         x509.CertificateBuilder()
-        .subject_name(subject)
+        .subject_name(name)
         .issuer_name(issuer_cert.subject)
         .public_key(public_key)
         .serial_number(_serial(serial))
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(leaf_key_usage(public_key), critical=True)
-        .add_extension(extended_key_usage(profile), critical=False)
+        .add_extension(
+            leaf_key_usage(public_key) if key_usage is None else key_usage_extension(key_usage),
+            critical=True,
+        )
+        .add_extension(eku, critical=eku_critical)
         .add_extension(authority_key_identifier(issuer_cert), critical=False)
     )
     if not cab_forum:
@@ -315,11 +355,12 @@ def build_leaf_certificate(
             x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
         )
     if not sans.is_empty:
-        builder = builder.add_extension(sans.to_extension(), critical=common_name is None)
+        builder = builder.add_extension(sans.to_extension(), critical=len(name) == 0)
     if cab_forum:
+        # BR §7.1.6.1: the reserved identifier of the validation the subject reflects.
+        policy = BR_DOMAIN_VALIDATED if subject.organization is None else BR_ORGANIZATION_VALIDATED
         builder = builder.add_extension(
-            x509.CertificatePolicies([x509.PolicyInformation(BR_DOMAIN_VALIDATED, None)]),
-            critical=False,
+            x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False
         )
     for extension in revocation_extensions(
         ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url, crl_url=crl_url

@@ -176,10 +176,15 @@ def max_tls_validity_days(not_before: datetime.datetime) -> int:
     return _TLS_VALIDITY_FROM_2029
 
 
+def allowed_key_specs(*, cab_forum: bool) -> tuple[KeySpec, ...]:
+    """The key types a leaf may have: all Lemur generates, or under the BR those of §6.1.5."""
+    return tuple(k for k in KeySpec if not cab_forum or k in _CAB_FORUM_KEY_SPECS)
+
+
 def check_cab_forum_key(public_key: PublicKey, *, field: str) -> None:
     """BR §6.1.5: RSA of at least 2048 bits or ECDSA on P-256/P-384; not Ed25519."""
     spec = key_spec_of(public_key, field=field)
-    if spec not in _CAB_FORUM_KEY_SPECS:
+    if spec not in allowed_key_specs(cab_forum=True):
         raise InvalidInput(
             f"{describe_key_type(public_key)} keys are not allowed in publicly trusted TLS "
             "certificates (CA/B Forum BR §6.1.5); use RSA or ECDSA P-256/P-384",
@@ -247,22 +252,9 @@ def leaf_common_name(
     return subject_cn
 
 
-def check_cab_forum_leaf(
-    *,
-    sans: SubjectAltNames,
-    profile: Profile,
-    start: datetime.datetime,
-    end: datetime.datetime,
-    ocsp_url: str | None,
-    crl_url: str | None,
-) -> None:
-    if profile is Profile.CLIENT:
-        raise InvalidInput(
-            "the CA/B Forum TLS requirements apply to server certificates; "
-            "use the 'server' or 'server-client' profile",
-            code="invalid_profile",
-            field="profile",
-        )
+def check_cab_forum_names(sans: SubjectAltNames) -> None:
+    """BR §7.1.2.7.12: DNS names (fully qualified, outside the reverse zones) and public IP
+    addresses only. The one rule for issuance and for the request form's name check."""
     if sans.emails or sans.uris:
         raise InvalidInput(
             "publicly trusted TLS certificates may name only DNS names and IP addresses "
@@ -292,6 +284,25 @@ def check_cab_forum_leaf(
                 code="invalid_ip_address",
                 field=f"subject_alternative_names.ip_addresses[{index}]",
             )
+
+
+def check_cab_forum_leaf(
+    *,
+    sans: SubjectAltNames,
+    profile: Profile,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    ocsp_url: str | None,
+    crl_url: str | None,
+) -> None:
+    if profile is Profile.CLIENT:
+        raise InvalidInput(
+            "the CA/B Forum TLS requirements apply to server certificates; "
+            "use the 'server' or 'server-client' profile",
+            code="invalid_profile",
+            field="profile",
+        )
+    check_cab_forum_names(sans)
     max_days = max_tls_validity_days(start)
     period = validity_period(start, end)
     if period > datetime.timedelta(days=max_days):

@@ -16,6 +16,8 @@ from lemur.crypto.keys import KeySpec, PrivateKey, PublicKey
 from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import Profile
 from lemur.crypto.revocation import RevocationReason, RevokedEntry
+from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
+from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 
 if TYPE_CHECKING:  # httpx is only needed by plugins that make HTTP calls
     import httpx
@@ -68,6 +70,11 @@ class IssuanceRequest:
     not_before: dt.datetime
     not_after: dt.datetime
     authority: SigningAuthority | None = None  # set for authorities whose key Lemur holds
+    # The requester's choices, already checked against what the authority allows: subject
+    # attributes besides the CN, and key usages (None: the defaults for the key and profile).
+    subject: LeafSubject = NO_SUBJECT
+    key_usage: tuple[KeyUsageName, ...] | None = None
+    extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None = None
 
 
 @dataclass(frozen=True)

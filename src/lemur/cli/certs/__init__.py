@@ -10,7 +10,17 @@ from __future__ import annotations
 import typer
 
 from lemur.cli import notifications as notification_commands
-from lemur.cli.certs import export, issue, lifecycle, listing, renewals, settings, show, stats
+from lemur.cli.certs import (
+    export,
+    issue,
+    lifecycle,
+    listing,
+    names,
+    renewals,
+    settings,
+    show,
+    stats,
+)
 
 cert = typer.Typer(
     help="Request, import, find, edit, archive, export, revoke and renew certificates (through "
@@ -19,6 +29,7 @@ cert = typer.Typer(
 )
 
 cert.command("request")(issue.request)
+cert.command("check-names")(names.check_names)
 cert.command("import")(issue.import_)
 cert.command("list")(listing.list_)
 cert.command("show")(show.show)

@@ -15,6 +15,7 @@ from lemur.cli.options import bounds, ranged
 from lemur.cli.output import emit_json
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.profiles import Profile
+from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 
 
 def request(
@@ -38,11 +39,27 @@ def request(
     email: list[str] | None = typer.Option(None, "--email", help="an email SAN (repeatable)"),
     uri: list[str] | None = typer.Option(None, "--uri", help="a URI SAN (repeatable)"),
     cn: str | None = typer.Option(None, "--cn", help="common name (default: the first NAME)"),
+    organization: str | None = typer.Option(None, "--organization", help="subject O"),
+    org_unit: str | None = typer.Option(None, "--org-unit", help="subject OU"),
+    country: str | None = typer.Option(
+        None, "--country", help="subject C: ISO 3166 two-letter code"
+    ),
+    state: str | None = typer.Option(None, "--state", help="subject ST (state or province)"),
+    locality: str | None = typer.Option(None, "--locality", help="subject L (city)"),
+    key_usage: list[KeyUsageName] | None = typer.Option(
+        None, "--key-usage", help="a key usage (repeatable; default: the key type's)"
+    ),
+    eku: list[ExtendedKeyUsageName] | None = typer.Option(
+        None, "--eku", help="an extended key usage (repeatable; default: the profile's)"
+    ),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
 ) -> None:
     """Request a certificate; Lemur generates and keeps the key (or signs your --csr).
+
+    Subject fields and usages must be among those the authority allows
+    (`lemur authority show NAME`).
 
     The private key is stored encrypted and never in the answer: export it with
     `lemur cert export ID --format pkcs12 --passphrase-stdin --out FILE`.
@@ -61,6 +78,19 @@ def request(
             body["key_type"] = key_type.value
         if cn is not None or dns:
             body["common_name"] = cn if cn is not None else dns[0]
+        subject = {
+            "organization": organization,
+            "organizational_unit": org_unit,
+            "country": country,
+            "state": state,
+            "locality": locality,
+        }
+        if any(v is not None for v in subject.values()):
+            body["subject"] = {k: v for k, v in subject.items() if v is not None}
+        if key_usage:
+            body["key_usage"] = [u.value for u in key_usage]
+        if eku:
+            body["extended_key_usage"] = [u.value for u in eku]
         if dns or ip or email or uri:
             body["subject_alternative_names"] = {
                 "dns_names": dns,

@@ -164,6 +164,7 @@ def _new_page(
         values={**values, "plugin": slug},
         errors=errors or FormErrors(),
         plugins=[(d.slug, f"{d.title} ({d.slug})") for d in creators(visit)],
+        plugin=slug,
         plugin_fields=fields,
         parents=[(a.id, a.name) for a in parents],
         key_types=[(k.value, k.value) for k in KeySpec],
@@ -205,7 +206,11 @@ def create_authority(visit: SignedIn, form: Posted) -> Response:
                 except InvalidInput as exc:
                     raise create_error(exc) from exc
         except FormInvalid as exc:
-            return _new_page(visit, status=422, values=form.values, errors=exc.errors)
+            # A subject left empty is missing as a whole: its one required member says so.
+            errors = FormErrors(
+                {("subject.common_name" if k == "subject" else k): m for k, m in exc.errors.items()}
+            )
+            return _new_page(visit, status=422, values=form.values, errors=errors)
         except LemurError as exc:
             return _new_page(
                 visit, status=exc.status, values=form.values, errors=FormErrors.of_error(exc)

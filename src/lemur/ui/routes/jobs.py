@@ -31,6 +31,8 @@ def jobs(visit: SignedIn, state: str = "", kind: str = "", cursor: str = "") -> 
             cursor=cursor[:20] or None,
         )
         kinds = [k.name for k in service.kinds()]
+    if params["kind"] and params["kind"] not in kinds:
+        kinds.append(params["kind"])  # a kind no runner here knows still shows as chosen
     return visit.render(
         "jobs/list.html",
         jobs=page.items,

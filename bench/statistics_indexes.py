@@ -121,10 +121,10 @@ def _connect(backend: str, data_dir: Path) -> tuple[Callable[[str], Any], Callab
         return out
 
     def run_named(sql: str) -> Any:
-        return pg.execute(named(sql), values).fetchall()  # type: ignore[arg-type]
+        return pg.execute(named(sql), values).fetchall()
 
     def ddl_pg(sql: str) -> None:
-        pg.execute(sql)  # type: ignore[arg-type]
+        pg.execute(sql)
 
     return run_named, ddl_pg
 

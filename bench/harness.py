@@ -91,6 +91,8 @@ class Server:
     team_id: int | None = None
     # The ``lemur`` console script to run: this checkout's, or another tree's (bench.compare).
     executable: str = LEMUR
+    # More LEMUR_* settings for this installation's commands and server.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -120,6 +122,7 @@ class Server:
         )
         if self.database_url:
             env["LEMUR_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
 
     def settings(self) -> Any:

@@ -192,7 +192,12 @@ CERT_COLUMNS = [
     "created_by",
     "external_id",
     "renew_after",
+    "archived_at",
+    "archived_by",
 ]
+# Every ARCHIVE_EVERY-th id is archived (2%), never a sampled one, so the probes below are
+# those of an inventory without archived certificates (bench/archive_filter.py compares).
+ARCHIVE_EVERY = 50
 NAME_COLUMNS = ("certificate_id", "kind", "name")
 KEY_COLUMNS = ("certificate_id", "key_spec", "ciphertext", "created_at")
 
@@ -412,7 +417,6 @@ def generate_chunk(task: tuple[int, int, int]) -> dict[str, Any]:
                 None,
                 renew_after(not_before, not_after),
             )
-            certs.append(row)
             seen: set[tuple[str, str]] = set()
             for kind, name in [
                 ("cn", cn.lower()),
@@ -424,7 +428,17 @@ def generate_chunk(task: tuple[int, int, int]) -> dict[str, Any]:
                     names.append((cert_id, kind, name))
             if has_key:
                 keys.append((cert_id, spec, leaf.ciphertext, created_at))
-            if cert_id % 97 == 0 or (size > 1 and position == size - 1 and rng.random() < 0.05):
+            sampled = cert_id % 97 == 0 or (
+                size > 1 and position == size - 1 and rng.random() < 0.05
+            )
+            archived = cert_id % ARCHIVE_EVERY == 7 and not sampled
+            row = (
+                *row,
+                min(now, created_at + 10 * day) if archived else None,
+                "admin" if archived else None,
+            )
+            certs.append(row)
+            if sampled:
                 samples.append(
                     {
                         "id": cert_id,
@@ -508,9 +522,12 @@ def _pool_keys(container: Any, n: int, rsa: int) -> list[LeafKey]:
     return out
 
 
-def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installation:
+def prepare(
+    backend: str, *, pool_size: int = 300, log: Any = print, server: Server | None = None
+) -> Installation:
     """Initialise (backdated CAs), add 3 intermediates and ~50 teams, a team + token for the
-    API; returns the signing material the generator needs."""
+    API; returns the signing material the generator needs. ``server``: an installation
+    not yet initialised to build in (bench/ui_dataset.py keeps it), else a temporary one."""
     from cryptography.hazmat.primitives import serialization
 
     from lemur.authorities.specs import LocalAuthoritySpec, SubjectFields
@@ -521,7 +538,7 @@ def prepare(backend: str, *, pool_size: int = 300, log: Any = print) -> Installa
     from lemur.crypto.parsing import certificates_to_pem
     from lemur.services import Services
 
-    server = Server(backend)
+    server = server or Server(backend)
     now = dt.datetime.now(dt.UTC)
     server.init(clock=FrozenClock(now - CA_AGE))
     server.create_team_and_token()
@@ -653,6 +670,7 @@ class SQLiteWriter(Writer):
             t("revoked_at"),
             t("created_at"),
             t("renew_after"),
+            t("archived_at"),
         ]
 
     def _row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:

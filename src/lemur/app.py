@@ -26,6 +26,7 @@ from lemur.jobs.schedule import build_schedule, runnable_schedule
 from lemur.metrics.api import install_metrics
 from lemur.notifications.api import router as notifications_router
 from lemur.renewal.api import router as renewal_router
+from lemur.statistics.api import router as statistics_router
 from lemur.ui.api import page_router
 from lemur.ui.errors import SecurityHeaders, install_page_errors
 from lemur.web.errors import install_error_handlers
@@ -108,6 +109,7 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         notifications_router,
         revocation_router,
         renewal_router,
+        statistics_router,
     ):
         document_errors(router)
         app.include_router(router)

@@ -44,6 +44,8 @@ class Action(enum.StrEnum):
     CERTIFICATE_REVOKE = "certificate.revoke"
     CERTIFICATE_EXPORT_KEY = "certificate.export_key"
     CERTIFICATE_MUTE = "certificate.mute"
+    CERTIFICATE_UPDATE = "certificate.update"
+    CERTIFICATE_ARCHIVE = "certificate.archive"
     # operations
     METRICS_READ = "metrics.read"
 
@@ -80,6 +82,10 @@ TEAM_SCOPED: dict[Action, tuple[frozenset[Role], frozenset[Role]]] = {
     Action.CERTIFICATE_REVOKE: (STAFF, MEMBER),
     Action.CERTIFICATE_EXPORT_KEY: (STAFF, MEMBER),
     Action.CERTIFICATE_MUTE: (STAFF, MEMBER),
+    # Editing (team, description, notifications) and archiving: moving to another team needs
+    # the action on both teams (lemur.certificates.editing).
+    Action.CERTIFICATE_UPDATE: (STAFF, MEMBER),
+    Action.CERTIFICATE_ARCHIVE: (STAFF, MEMBER),
 }
 
 # Actions that change state; a read-scoped API token may never perform them.
@@ -97,6 +103,8 @@ WRITES = frozenset(
         Action.CERTIFICATE_IMPORT,
         Action.CERTIFICATE_REVOKE,
         Action.CERTIFICATE_EXPORT_KEY,
+        Action.CERTIFICATE_UPDATE,
+        Action.CERTIFICATE_ARCHIVE,
     }
 )
 

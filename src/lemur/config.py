@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         "X-Forwarded-For header is believed; default none",
     )
     token_max_lifetime_days: int = Field(365, ge=1, le=MAX_TOKEN_LIFETIME_DAYS)
+    statistics_max_age_seconds: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="How long a process reuses the dashboard's certificate figures of one "
+        "scope (GET /api/v1/statistics); 0 computes them for every request",
+    )
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or json: one JSON object per log line (docs/operations.md)"

@@ -9,6 +9,7 @@ first start lives in :mod:`lemur.bootstrap`.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from lemur.jobs.registry import JobKinds
 from lemur.keys.service import check_keyring, register_primary
 from lemur.migrate import current_revision, is_current, upgrade
 from lemur.plugins.registry import Registry
+from lemur.statistics.service import StatisticsCache
 
 __all__ = ["Container", "InitReport", "build_container"]
 
@@ -48,6 +50,7 @@ class Container:
     # The job kinds this installation runs; None: the built-in catalog, loaded on first use.
     job_kinds_override: JobKinds | None = None
     _job_kinds: JobKinds | None = field(default=None, repr=False)
+    _statistics_cache: StatisticsCache | None = field(default=None, repr=False)
 
     @property
     def job_kinds(self) -> JobKinds:
@@ -58,6 +61,17 @@ class Container:
 
             self._job_kinds = default_kinds()
         return self._job_kinds
+
+    @property
+    def statistics_cache(self) -> StatisticsCache:
+        """The dashboard's figures of this process (lemur.statistics.service)."""
+        if self._statistics_cache is None:
+            self._statistics_cache = StatisticsCache(
+                self.db,
+                self.clock,
+                max_age=dt.timedelta(seconds=self.settings.statistics_max_age_seconds),
+            )
+        return self._statistics_cache
 
     def close(self) -> None:
         self.db.dispose()

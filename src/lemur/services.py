@@ -20,6 +20,7 @@ from lemur.authorities.service import AuthorityService
 from lemur.authorities.signing import AuthorityGateway
 from lemur.authorities.urls import AuthorityURLs
 from lemur.authz import Principal
+from lemur.certificates.editing import EditService
 from lemur.certificates.export import ExportService
 from lemur.certificates.imports import ImportService
 from lemur.certificates.issuance import IssuanceService
@@ -27,11 +28,14 @@ from lemur.certificates.name_check import NameCheckService
 from lemur.certificates.revocation import RevocationService
 from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
+from lemur.clock import Clock
 from lemur.db import UnitOfWork
 from lemur.jobs.schedule import build_schedule
 from lemur.jobs.service import JobService
+from lemur.notifications.mutes import MuteTable
 from lemur.notifications.service import NotificationService
 from lemur.renewal.service import RenewalService
+from lemur.statistics.service import StatisticsService
 
 if TYPE_CHECKING:
     from lemur.container import Container
@@ -53,8 +57,13 @@ class Services:
             signing_keys=container.signing_keys,
             urls=self.urls,
             plugins=container.plugins,
+            keyring=container.keyring,
             clock=container.clock,
         )
+
+    @property
+    def clock(self) -> Clock:
+        return self._container.clock
 
     def _certificate_service(self, cls: type[_S]) -> _S:
         return cls(
@@ -62,6 +71,7 @@ class Services:
             store=self.store,
             authorities=self.authority_gateway,
             plugins=self._container.plugins,
+            mutes=MuteTable(),
             clock=self._container.clock,
             actor=self.actor,
         )
@@ -80,6 +90,9 @@ class Services:
 
     def revocation(self) -> RevocationService:
         return self._certificate_service(RevocationService)
+
+    def editing(self) -> EditService:
+        return self._certificate_service(EditService)
 
     def renewal(self) -> RenewalService:
         return self._certificate_service(RenewalService)
@@ -143,6 +156,9 @@ class Services:
 
     def notifications(self) -> NotificationService:
         return NotificationService(self.uow, container=self._container, actor=self.actor)
+
+    def statistics(self) -> StatisticsService:
+        return StatisticsService(self.uow, cache=self._container.statistics_cache, actor=self.actor)
 
     def close(self) -> None:
         self.uow.close()

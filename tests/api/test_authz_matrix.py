@@ -233,6 +233,26 @@ def authority_detail(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/authorities/{issuing_ca_id(ctx)}", None
 
 
+def fresh_authority(ctx: Ctx, *, active: bool) -> int:
+    """An external CA of its own per call, so that each caller finds it in the same state."""
+    ctx.n += 1
+    name = f"switch-{ctx.n}"
+    with Services(ctx.c, cli_principal()) as services:
+        service = services.authorities()
+        authority_id = service.import_external(name, pem(make_ca(name)[1]).encode()).id
+        if not active:
+            service.deactivate(authority_id)
+    return authority_id
+
+
+def deactivate_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return f"/api/v1/authorities/{fresh_authority(ctx, active=True)}/deactivate", None
+
+
+def activate_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return f"/api/v1/authorities/{fresh_authority(ctx, active=False)}/activate", None
+
+
 def job_in(state: str) -> Build:
     """A route on a fresh job in ``state`` (one the runners of the tests never run)."""
 
@@ -324,6 +344,13 @@ def muted_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/certificates/{cert_id}/mute", None
 
 
+def archived_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    cert_id = fresh_certificate(ctx, who.team)
+    with Services(ctx.c, cli_principal()) as services:
+        services.editing().archive(cert_id)
+    return f"/api/v1/certificates/{cert_id}/unarchive", None
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -385,6 +412,8 @@ ROUTES = [
     Row("POST",   "/api/v1/authorities",                       Action.AUTHORITY_MANAGE, "A A D D D S", create_authority),
     Row("POST",   "/api/v1/authorities/import",                Action.AUTHORITY_MANAGE, "A A D D D S", import_authority),
     Row("GET",    "/api/v1/authorities/{authority_id}",        Action.AUTHORITY_READ,   "A A A A A A", authority_detail),
+    Row("POST",   "/api/v1/authorities/{authority_id}/deactivate", Action.AUTHORITY_MANAGE, "A A D D D S", deactivate_authority),
+    Row("POST",   "/api/v1/authorities/{authority_id}/activate",   Action.AUTHORITY_MANAGE, "A A D D D S", activate_authority),
     Row("PUT",    "/api/v1/authorities/{authority_id}/renewal-policy", Action.AUTHORITY_MANAGE, "A A D D D S", lambda ctx, who: (f"/api/v1/authorities/{issuing_ca_id(ctx)}/renewal-policy", {"renewal_policy": "auto"})),
     Row("PUT",    "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", lambda ctx, who: (f"/api/v1/teams/{ctx.world.team_ids[who.team]}/renewal-policy", {"renewal_policy": "notify"})),
     Row("DELETE", "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", team("/api/v1/teams/{team_id}/renewal-policy")),
@@ -402,7 +431,12 @@ ROUTES = [
     Row("POST",   "/api/v1/certificates/{certificate_id}/renew",  Action.CERTIFICATE_ISSUE,  "A A A H D S", on_certificate("/renew", {})),
     Row("PUT",    "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy", {"renewal_policy": "notify", "renew_before_days": 20})),
     Row("DELETE", "/api/v1/certificates/{certificate_id}/renewal-policy", Action.CERTIFICATE_ISSUE, "A A A H D S", on_certificate("/renewal-policy")),
+    Row("PATCH",  "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_UPDATE,  "A A A H D S", on_certificate("", {"description": "payments API, eu-west", "notify": False})),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/archive",   Action.CERTIFICATE_ARCHIVE, "A A A H D S", on_certificate("/archive")),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/unarchive", Action.CERTIFICATE_ARCHIVE, "A A A H D S", archived_certificate),
     Row("GET",    "/api/v1/renewals/preview",                  Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/renewals/preview")),
+    # The caller's own teams' figures (scope=mine); scope=all is tested in test_statistics.py.
+    Row("GET",    "/api/v1/statistics",                        Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/statistics")),
     Row("PUT",    "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", on_certificate("/mute", {"reason": "retiring"})),
     Row("DELETE", "/api/v1/certificates/{certificate_id}/mute",   Action.CERTIFICATE_MUTE,   "A A A H D S", muted_certificate),
     Row("GET",    "/api/v1/notifications/channels",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/channels")),

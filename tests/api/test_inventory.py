@@ -244,6 +244,32 @@ def test_search_by_key_type_and_size(
     assert error(bad)[2] == "key_size"
 
 
+def test_search_by_origin(container: Container, client: TestClient, world: World) -> None:
+    admin = world.headers("admin2")
+    own = world.team_ids["own"]
+    issued = issue(container, team_id=own, common_name="issued.example.com")
+    now = container.clock.now()
+    imported = insert_leaf(
+        container,
+        throwaway_ca(),
+        team_id=own,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=60),
+        common_name="imported.example.com",
+    )
+
+    def found(**params: Any) -> set[int]:
+        return set(list_ids(client, admin, team_id=own, **params))
+
+    assert found(origin="issued") == {issued}
+    assert found(origin="imported") == {imported}
+    assert found(origin="discovered") == set()
+    assert found() == {issued, imported}
+    bad = client.get(URL, params={"origin": "stolen"}, headers=admin)
+    assert error(bad)[0] == 422
+    assert error(bad)[2] == "origin"
+
+
 def test_search_by_serial_in_hex_and_decimal(
     container: Container, client: TestClient, world: World
 ) -> None:

@@ -23,7 +23,12 @@ from tests.peers.server import RunningServer, clean_env, lemur_command, start_se
 ROOT = Path(__file__).resolve().parent.parent.parent
 # In this order against one server: notifications.md mutes a certificate certificates.md
 # requested.
-DOCS = [ROOT / "README.md", ROOT / "docs" / "certificates.md", ROOT / "docs" / "notifications.md"]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "docs" / "certificates.md",
+    ROOT / "docs" / "notifications.md",
+    ROOT / "docs" / "dashboard.md",
+]
 
 
 @dataclass
@@ -146,6 +151,7 @@ def test_the_docs_have_curl_examples() -> None:
     assert found["certificates.md"] >= 2, found
     assert found["README.md"] >= 1, found
     assert found["notifications.md"] >= 4, found
+    assert found["dashboard.md"] >= 1, found
 
 
 def test_every_curl_example_of_the_docs_works_as_written(served: Served) -> None:

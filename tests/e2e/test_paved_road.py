@@ -2,12 +2,15 @@
 with its embedded job runner, a real SMTP server, and the clock moved by the test-only clock
 file, never by sleeping through days.
 
-Steps present: Sam sets up an email channel and the rules; Dana requests a certificate and
-gets one "issued" email; 13 days before expiry the team gets one digest, and not again on
-the next pass; inside the renewal window Lemur renews by itself and Dana gets "renewed";
-old and new certificates are one lineage; the server killed with SIGKILL right after a
-clock jump changes nothing but the timing; the audit chain verifies. Absent until their
-issues land: the ACME authority, the destination and deployment, the browser.
+Steps present: Sam sets up an email channel and the rules; Dana, in the browser, types
+``Shop.Example.Test.`` into "Request a certificate", sees it normalised, accepts the www
+suggestion and gets one "issued" email; 13 days before expiry the team gets one digest, and
+not again on the next pass; inside the renewal window Lemur renews by itself and Dana gets
+"renewed"; old and new certificates are one lineage; the server killed with SIGKILL right
+after a clock jump changes nothing but the timing; Sam revokes the current certificate from
+its page with keyCompromise and Dana renews it from the certificate page; the jobs page and
+the audit page show it all, and the audit chain verifies. Absent until their issues land:
+the ACME authority, the destination and deployment.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -24,12 +28,16 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.test_cli import lemur as lemur_cli
 from tests.conftest import scratch_database
+from tests.peers.browser import browser
 from tests.peers.server import RunningServer, start_server
 from tests.peers.smtp import ReceivedMail, SMTPPeer
+
+__all__ = ["browser"]
 
 DANA = "dana@payments.example.test"
 SAM = "sam@security.example.test"
@@ -110,6 +118,30 @@ def _wait_for(what: str, check: Callable[[], bool], timeout: float = 90) -> None
         time.sleep(0.25)
 
 
+def _browser_session(browser: Browser, lemur: Lemur, username: str, password: str) -> Page:
+    """A signed-in page of ``username``, whose one-time password is replaced first."""
+    page = browser.new_context(base_url=lemur.server.base_url).new_page()
+    page.set_default_timeout(30_000)
+    page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/password")
+    own = f"{username}-own-password-2026"
+    page.get_by_label("Current password").fill(password)
+    page.get_by_label("New password").fill(own)
+    page.get_by_label("Confirm password").fill(own)
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url(lambda url: httpx.URL(url).path == "/")
+    return page
+
+
+def _certificate_id(page: Page) -> int:
+    path = httpx.URL(page.url).path
+    assert path.startswith("/certificates/"), page.url
+    return int(path.rsplit("/", 1)[-1])
+
+
 def _to(peer: SMTPPeer, address: str) -> list[ReceivedMail]:
     return [m for m in peer.messages if address in m.rcpt_tos]
 
@@ -119,11 +151,15 @@ def _text(mail: ReceivedMail) -> str:
 
 
 def test_a_certificate_is_notified_once_and_renewed_by_itself(
-    lemur: Lemur, smtp_server: SMTPPeer
+    lemur: Lemur, smtp_server: SMTPPeer, browser: Browser
 ) -> None:
     # Cast: Sam (security), Dana (payments). The admin sets up the people.
-    lemur.cli("user", "create", "sam", "--role", "security", "--email", SAM)
-    lemur.cli("user", "create", "dana", "--role", "member", "--email", DANA)
+    sam_password = lemur.cli("user", "create", "sam", "--role", "security", "--email", SAM)[
+        "one_time_password"
+    ]
+    dana_password = lemur.cli("user", "create", "dana", "--role", "member", "--email", DANA)[
+        "one_time_password"
+    ]
     lemur.cli("team", "create", "payments")
     lemur.cli("team", "add-member", "payments", "dana")
     for who in ("sam", "dana"):
@@ -167,24 +203,31 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
             )
             assert rule.status_code == 201, rule.text
 
-    # 2. Dana requests a certificate from the local CA, renewed 10 days before expiry.
+    # 2. Dana, in the browser: "Request a certificate". She types the name as it comes to
+    # mind; the form normalises it and suggests the www name, she accepts and submits.
+    dana_page = _browser_session(browser, lemur, "dana", dana_password)
+    dana_page.get_by_role("link", name="Request").click()
+    dana_page.get_by_label("Names").fill("Shop.Example.Test.")
+    expect(dana_page.get_by_test_id("normalized").first).to_have_text("shop.example.test")
+    dana_page.get_by_test_id("suggestion").filter(has_text="www.shop.example.test").click()
+    expect(dana_page.get_by_label("Names")).to_have_value(
+        re.compile(r"shop\.example\.test\.?\s+www\.shop\.example\.test")
+    )
+    # Her only team is chosen for her; the local CA's issuing authority is the default.
+    expect(dana_page.get_by_label("Team")).to_have_value(re.compile(r"\d+"))
+    dana_page.get_by_label("Authority").select_option(label=re.compile("local-issuing-ca"))
+    dana_page.get_by_label("Validity (days)").fill("90")
+    dana_page.get_by_test_id("submit").click()
+    dana_page.wait_for_url(re.compile(r"/certificates/\d+"))
+    expect(dana_page.get_by_test_id("next-steps")).to_be_visible()
+    cert_id = _certificate_id(dana_page)
     with lemur.api("dana") as dana:
-        authorities = dana.get("/api/v1/authorities").json()
-        issuing = next(a for a in authorities if a["name"] == "local-issuing-ca")
-        teams = {t["name"]: t["id"] for t in dana.get("/api/v1/teams").json()}
-        made = dana.post(
-            "/api/v1/certificates",
-            json={
-                "team_id": teams["payments"],
-                "authority_id": issuing["id"],
-                "subject_alternative_names": {
-                    "dns_names": ["shop.example.test", "www.shop.example.test"]
-                },
-                "validity_days": 90,
-            },
-        )
-        assert made.status_code == 201, made.text
-        cert = made.json()
+        cert = dana.get(f"/api/v1/certificates/{cert_id}").json()
+        assert sorted(cert["subject_alternative_names"]["dns_names"]) == [
+            "shop.example.test",
+            "www.shop.example.test",
+        ]
+        # Renewed 10 days before expiry (the API: the page has no renewal-policy form).
         policy = dana.put(
             f"/api/v1/certificates/{cert['id']}/renewal-policy",
             json={"renewal_policy": "auto", "renew_before_days": 10},
@@ -238,6 +281,32 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
     assert "renewed" in str(mails[2].message["Subject"]).lower()
     assert len({m.message["Message-ID"] for m in mails}) == 3
 
+    # 6. Sam revokes the current certificate from its page, reason keyCompromise; Dana renews
+    # it from the certificate page and the replacement is one more of the lineage.
+    current = new["id"]
+    sam_page = _browser_session(browser, lemur, "sam", sam_password)
+    sam_page.goto(f"/certificates/{current}")
+    sam_page.get_by_role("link", name="Revoke").click()
+    sam_page.get_by_label("Reason").select_option("key_compromise")
+    sam_page.once("dialog", lambda dialog: dialog.accept())
+    sam_page.get_by_role("button", name="Revoke certificate").click()
+    sam_page.wait_for_url(f"**/certificates/{current}")
+    expect(sam_page.get_by_test_id("revocation")).to_contain_text("key compromise")
+    sam_page.goto("/certificates?q=shop.example.test&status=revoked")
+    expect(sam_page.get_by_role("link", name=re.compile("shop.example.test")).first).to_be_visible()
+
+    dana_page.goto(f"/certificates/{current}")
+    dana_page.get_by_role("link", name="Renew").click()
+    dana_page.get_by_role("button", name="Renew certificate").click()
+    dana_page.wait_for_url(re.compile(r"/certificates/\d+"))
+    replacement = _certificate_id(dana_page)
+    assert replacement != current
+    with lemur.api("dana") as dana:
+        after = dana.get(f"/api/v1/certificates/{replacement}").json()
+    assert after["replaces_id"] == current
+    assert after["lineage_id"] == new["lineage_id"]
+    assert after["status"] == "valid"
+
     # 7. Everything above is visible in /metrics, in the jobs list and in the audit log,
     # whose chain verifies.
     with lemur.api("sam") as sam:
@@ -264,6 +333,14 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
         actions = {(e["action"], e["actor"]) for e in trail}
         assert ("certificate.issue", "user:dana") in actions
         assert ("certificate.renew", "job:renewal.renew") in actions
+        assert ("certificate.revoke", "user:sam") in actions
+        assert ("certificate.renew", "user:dana") in actions
+    # The same, as Sam sees it in the browser: the jobs page and the audit log.
+    sam_page.goto("/jobs?kind=renewal.renew")
+    expect(sam_page.get_by_test_id("jobs")).to_contain_text("succeeded")
+    sam_page.goto("/audit?action=certificate.revoke")
+    expect(sam_page.get_by_test_id("audit-events")).to_contain_text("user:sam")
+    expect(sam_page.get_by_test_id("chain-status")).to_contain_text("Verified")
     lemur.cli("audit", "verify")
 
 

@@ -20,6 +20,7 @@ from lemur.clock import FrozenClock
 from lemur.container import Container
 from lemur.jobs import maintenance
 from lemur.jobs.engine import JobEngine
+from lemur.jobs.maintenance import last_chain_check
 from lemur.jobs.models import JOBS, Job, JobState
 from lemur.jobs.outbox import enqueue
 from lemur.jobs.schedule import DEFAULT_SCHEDULE, fire_due, runnable_schedule
@@ -329,6 +330,11 @@ def test_an_intact_chain_passes_and_writes_nothing(container: Container) -> None
     assert count(container, AuditEvent) == events_before
     head = json.loads(job.args)["verified_head"]
     assert head.startswith(f"{events_before}:")
+    # What the audit page shows for a log too long to walk on every view.
+    with container.db.read() as session:
+        check = last_chain_check(session)
+    assert check is not None
+    assert (check.ok, check.verified_seq, check.error) == (True, events_before, None)
 
 
 def test_a_tampered_event_fails_the_job_and_records_chain_broken(container: Container) -> None:
@@ -351,6 +357,11 @@ def test_a_tampered_event_fails_the_job_and_records_chain_broken(container: Cont
     assert any("event 2: changed" in p for p in details["problems"])
     # The job failing is itself the usual job.fail event.
     assert [e.target_id for e in events(container, "job.fail")] == [str(job.id)]
+    with container.db.read() as session:
+        check = last_chain_check(session)
+    assert check is not None
+    assert not check.ok
+    assert "event 2: changed" in (check.error or "")
 
 
 def test_a_log_rewound_since_the_last_verification_is_caught(container: Container) -> None:

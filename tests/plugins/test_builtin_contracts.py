@@ -10,6 +10,8 @@ from cryptography import x509
 
 from lemur.builtin.exporters import (
     DERCertificateExporter,
+    JKSExporter,
+    JKSTruststoreExporter,
     PEMBundleExporter,
     PEMCertificateExporter,
     PEMChainExporter,
@@ -73,6 +75,8 @@ EXPORTERS: list[type[Exporter[Any]]] = [
     PKCS7BundleExporter,
     PKCS8KeyExporter,
     PKCS12Exporter,
+    JKSExporter,
+    JKSTruststoreExporter,
 ]
 NOTIFIERS: list[type[Notifier[Any]]] = [EmailNotifier, SESNotifier, SlackNotifier, WebhookNotifier]
 BUILTINS: list[type[Plugin[Any]]] = [LocalCAIssuer, *EXPORTERS, *NOTIFIERS]

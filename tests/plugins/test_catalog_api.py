@@ -57,6 +57,10 @@ def test_any_logged_in_user_sees_the_installed_plugins(api: TestClient, world: W
     assert plugins[("exporter", "pkcs12")]["includes_private_key"] is True
     assert plugins[("exporter", "pkcs12")]["needs_passphrase"] is True
     assert plugins[("exporter", "pkcs8-key")]["needs_passphrase"] is False
+    assert plugins[("exporter", "jks")]["includes_private_key"] is True
+    assert plugins[("exporter", "jks")]["needs_passphrase"] is True
+    assert plugins[("exporter", "jks-truststore")]["includes_private_key"] is False
+    assert plugins[("exporter", "jks-truststore")]["needs_passphrase"] is False
 
 
 def test_session_cookie_user_sees_the_plugins(api: TestClient, world: World) -> None:

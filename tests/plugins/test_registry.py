@@ -16,6 +16,8 @@ from tests.plugins.sample_plugins import RefusingIssuer, VaultDestination, Vault
 
 BUILTIN_EXPORTERS = {
     "der-certificate",
+    "jks",
+    "jks-truststore",
     "pem-bundle",
     "pem-certificate",
     "pem-chain",
@@ -112,10 +114,10 @@ def test_entry_points_of_other_groups_are_ignored() -> None:
 def test_get_unknown_slug_lists_installed_ones() -> None:
     registry = Registry.load()
     with pytest.raises(NotFound) as caught:
-        registry.get("exporter", "jks")
+        registry.get("exporter", "bks")
     err = caught.value
     assert (err.code, err.status, err.field) == ("plugin_not_found", 404, "plugin")
-    assert "no exporter plugin 'jks' is installed" in err.message
+    assert "no exporter plugin 'bks' is installed" in err.message
     assert "pem-bundle" in err.message
     assert "pkcs12" in err.message
     assert "local-ca" not in err.message

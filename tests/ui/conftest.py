@@ -11,6 +11,10 @@ from tests.conftest import scratch_database
 from tests.peers.browser import browser
 from tests.peers.server import RunningServer, start_server
 
+# Seconds for `lemur serve` to answer /ready: generous, as a loaded CI machine with browsers
+# and other servers starting at once can take well over the usual second or two.
+START_TIMEOUT = 120
+
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(
@@ -20,12 +24,12 @@ def server(
     PostgreSQL database."""
     data_dir = tmp_path_factory.mktemp("serve") / "data"
     if request.param == "sqlite":
-        running = start_server(data_dir)
+        running = start_server(data_dir, timeout=START_TIMEOUT)
         yield running
         running.stop()
         return
     with scratch_database("lemur_ui") as url:
-        running = start_server(data_dir, env={"LEMUR_DATABASE_URL": url})
+        running = start_server(data_dir, env={"LEMUR_DATABASE_URL": url}, timeout=START_TIMEOUT)
         yield running
         running.stop()
 

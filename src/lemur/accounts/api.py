@@ -115,12 +115,9 @@ def update_user(
     container: Container = Depends(get_container),
 ) -> UserOut:
     service = _accounts(session, container, principal)
-    user = service.get_user(user_id)
-    if body.role is not None and body.role is not user.role:
-        user = service.set_role(user, body.role)
-    if body.disabled is not None and body.disabled != (not user.is_active):
-        user = service.set_disabled(user, body.disabled)
-    return UserOut.of(user)
+    return UserOut.of(
+        service.update_user(service.get_user(user_id), role=body.role, disabled=body.disabled)
+    )
 
 
 @router.post("/users/{user_id}/reset-password", response_model=PasswordReset, responses=errors(404))

@@ -202,6 +202,16 @@ class AccountService:
             )
         return self.get_user(user.id)
 
+    def update_user(
+        self, user: User, *, role: Role | None = None, disabled: bool | None = None
+    ) -> User:
+        """Change what is given and differs (role, disabled), each audited; the user as now."""
+        if role is not None and role is not user.role:
+            user = self.set_role(user, role)
+        if disabled is not None and disabled != (not user.is_active):
+            user = self.set_disabled(user, disabled)
+        return user
+
     def reset_password(self, user: User) -> str:
         """Replace the password by a one-time password (returned once, never stored in clear)."""
         password = one_time_password()

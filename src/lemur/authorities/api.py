@@ -14,43 +14,26 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from lemur.authorities.records import AuthorityRecord
 from lemur.authorities.schemas import (
     AuthorityCreate,
     AuthorityDetailOut,
     AuthorityImport,
     AuthorityOut,
+    create_error,
 )
-from lemur.authorities.specs import LocalAuthoritySpec, SubjectFields
 from lemur.authz import Action, Principal, public_principal
 from lemur.container import Container
 from lemur.errors import InvalidInput
 from lemur.ids import PathId
 from lemur.services import Services
-from lemur.web.api import get_container, read_session, require
+from lemur.web.api import get_container, read_session, require, services_for
 from lemur.web.openapi import OCSP_REQUEST_BODY, binary, errors
 
 router = APIRouter(prefix="/api/v1/authorities", tags=["authorities"])
 public = APIRouter(tags=["revocation"])
 CRL_CACHE = {"Cache-Control": "max-age=300"}
 AuthorityId = PathId
-
-# Parameters of the crypto layer and the issuer plugin, as the request names them.
-_CREATE_FIELDS = {
-    "not_before": "validity_days",
-    "not_after": "validity_days",
-    "public_key": "key_type",
-    "issuer_key": "parent_id",
-    "issuer_cert": "parent_id",
-    "permitted_dns_subtrees": "permitted_dns_domains",
-    "excluded_dns_subtrees": "excluded_dns_domains",
-}
-
-
-def _create_error(exc: InvalidInput) -> InvalidInput:
-    head, bracket, rest = (exc.field or "").partition("[")
-    if head not in _CREATE_FIELDS:
-        return exc
-    return InvalidInput(exc.message, code=exc.code, field=_CREATE_FIELDS[head] + bracket + rest)
 
 
 def _services(container: Container, principal: Principal, session: Session) -> Services:
@@ -77,34 +60,10 @@ def create_authority(
 ) -> AuthorityDetailOut:
     services = _services(container, principal, session)
     try:
-        authority = services.authorities().create_local(
-            LocalAuthoritySpec(
-                name=body.name,
-                description=body.description,
-                subject=SubjectFields(**body.subject.model_dump()),
-                key_spec=body.key_type,
-                validity_days=body.validity_days,
-                parent_id=body.parent_id,
-                path_length=body.path_length,
-                permitted_dns_subtrees=tuple(body.permitted_dns_domains),
-                excluded_dns_subtrees=tuple(body.excluded_dns_domains),
-                cab_forum=body.cab_forum,
-                default_validity_days=body.default_validity_days,
-                max_validity_days=body.max_validity_days,
-                exportable=body.exportable,
-                renewal_policy=body.renewal_policy.value,
-                renew_before_days=body.renew_before_days,
-                allowed_subject_fields=None
-                if body.allowed_subject_fields is None
-                else tuple(body.allowed_subject_fields),
-                allowed_extended_key_usages=None
-                if body.allowed_extended_key_usages is None
-                else tuple(body.allowed_extended_key_usages),
-            )
-        )
+        authority = services.authorities().create_local(body.to_spec())
     except InvalidInput as exc:
-        raise _create_error(exc) from exc
-    return AuthorityDetailOut.of_detail(authority, services.urls, now=container.clock.now())
+        raise create_error(exc) from exc
+    return _detail(services, authority, container)
 
 
 @router.post("/import", response_model=AuthorityDetailOut, status_code=201, responses=errors(409))
@@ -118,7 +77,7 @@ def import_authority(
     authority = services.authorities().import_external(
         body.name, body.certificate.encode(), description=body.description
     )
-    return AuthorityDetailOut.of_detail(authority, services.urls, now=container.clock.now())
+    return _detail(services, authority, container)
 
 
 @router.get("/{authority_id}", response_model=AuthorityDetailOut, responses=errors(404))
@@ -129,9 +88,49 @@ def get_authority(
     container: Container = Depends(get_container),
 ) -> AuthorityDetailOut:
     services = _services(container, principal, session)
+    return _detail(services, services.authorities().get(authority_id), container)
+
+
+def _detail(
+    services: Services, authority: AuthorityRecord, container: Container
+) -> AuthorityDetailOut:
     return AuthorityDetailOut.of_detail(
-        services.authorities().get(authority_id), services.urls, now=container.clock.now()
+        authority,
+        services.urls,
+        now=container.clock.now(),
+        options=services.authorities().plugin_options(authority.id),
     )
+
+
+MANAGE = Depends(services_for(Action.AUTHORITY_MANAGE))
+
+
+@router.post(
+    "/{authority_id}/deactivate", response_model=AuthorityDetailOut, responses=errors(404, 409)
+)
+def deactivate_authority(
+    authority_id: AuthorityId,
+    services: Services = MANAGE,
+    container: Container = Depends(get_container),
+) -> AuthorityDetailOut:
+    """The authority issues no new certificates (requests, renewals and CAs below it are
+    refused with 409 `authority_inactive`); the certificates it issued are untouched, and
+    its CRL and OCSP answers keep being served and refreshed. Audited as
+    `authority.deactivate`. 409 `authority_already_inactive` if it is."""
+    return _detail(services, services.authorities().deactivate(authority_id), container)
+
+
+@router.post(
+    "/{authority_id}/activate", response_model=AuthorityDetailOut, responses=errors(404, 409)
+)
+def activate_authority(
+    authority_id: AuthorityId,
+    services: Services = MANAGE,
+    container: Container = Depends(get_container),
+) -> AuthorityDetailOut:
+    """A deactivated authority issues again. Audited as `authority.activate`. 409
+    `authority_already_active` if it is active."""
+    return _detail(services, services.authorities().activate(authority_id), container)
 
 
 @public.get(

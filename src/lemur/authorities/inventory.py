@@ -78,3 +78,7 @@ class CertificateInventory(Protocol):
         self, session: Session, authority_id: int, serial_hex: str, *, excluding: int | None
     ) -> SerialStatus | None:
         """A serial issued by an authority, or None when it issued no such serial."""
+
+    def issued_counts(self, session: Session, *, excluding: Collection[int]) -> dict[int, int]:
+        """Authority id -> how many certificates it issued, leaving out the certificates
+        ``excluding`` names (the authorities' own); one grouped statement."""

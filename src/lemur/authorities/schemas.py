@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lemur.authorities.records import AuthorityRecord
 from lemur.authorities.signing import backdated, effective_max_validity_days
+from lemur.authorities.specs import LOCAL_CA, LocalAuthoritySpec, SubjectFields
 from lemur.authorities.urls import AuthorityURLs
 from lemur.bounds import MAX_CA_VALIDITY_DAYS, MAX_PATH_LENGTH, MAX_VALIDITY_DAYS
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.parsing import certificate_to_pem
 from lemur.crypto.subjects import SubjectField
 from lemur.crypto.usages import ExtendedKeyUsageName
+from lemur.errors import InvalidInput
 from lemur.ids import BodyId
 from lemur.renewal.choices import MAX_RENEW_BEFORE_DAYS, MIN_RENEW_BEFORE_DAYS, RenewalPolicy
 from lemur.text import Line, PEMText, Text
@@ -83,6 +86,66 @@ class AuthorityCreate(Strict):
         description="extended key usages requesters may ask for; default: all for a private "
         "CA, server_auth and client_auth (the only ones allowed) for a CA/B Forum one",
     )
+    plugin: Line = Field(
+        LOCAL_CA,
+        max_length=64,
+        description="the issuer plugin that creates and holds the CA: one with the "
+        "create_authority capability (GET /api/v1/plugins?kind=issuer)",
+    )
+    options: dict[Line, Any] = Field(
+        default_factory=dict,
+        description="the issuer plugin's options (its options_schema in GET /api/v1/plugins); "
+        "secrets are stored encrypted and never returned",
+    )
+
+    def to_spec(self) -> LocalAuthoritySpec:
+        """What the authorities service creates from this request."""
+        return LocalAuthoritySpec(
+            name=self.name,
+            description=self.description,
+            subject=SubjectFields(**self.subject.model_dump()),
+            key_spec=self.key_type,
+            validity_days=self.validity_days,
+            parent_id=self.parent_id,
+            path_length=self.path_length,
+            permitted_dns_subtrees=tuple(self.permitted_dns_domains),
+            excluded_dns_subtrees=tuple(self.excluded_dns_domains),
+            cab_forum=self.cab_forum,
+            default_validity_days=self.default_validity_days,
+            max_validity_days=self.max_validity_days,
+            exportable=self.exportable,
+            renewal_policy=self.renewal_policy.value,
+            renew_before_days=self.renew_before_days,
+            allowed_subject_fields=None
+            if self.allowed_subject_fields is None
+            else tuple(self.allowed_subject_fields),
+            allowed_extended_key_usages=None
+            if self.allowed_extended_key_usages is None
+            else tuple(self.allowed_extended_key_usages),
+            plugin=self.plugin,
+            options=self.options,
+        )
+
+
+# Parameters of the crypto layer and the issuer plugin, as the request names them.
+_CREATE_FIELDS = {
+    "not_before": "validity_days",
+    "not_after": "validity_days",
+    "public_key": "key_type",
+    "issuer_key": "parent_id",
+    "issuer_cert": "parent_id",
+    "permitted_dns_subtrees": "permitted_dns_domains",
+    "excluded_dns_subtrees": "excluded_dns_domains",
+}
+
+
+def create_error(exc: InvalidInput) -> InvalidInput:
+    """An error of creating an authority with its field named as AuthorityCreate names it
+    (the crypto layer and the issuer plugin name their own parameters)."""
+    head, bracket, rest = (exc.field or "").partition("[")
+    if head not in _CREATE_FIELDS:
+        return exc
+    return InvalidInput(exc.message, code=exc.code, field=_CREATE_FIELDS[head] + bracket + rest)
 
 
 class AuthorityImport(Strict):
@@ -165,14 +228,25 @@ class AuthorityOut(BaseModel):
 class AuthorityDetailOut(AuthorityOut):
     certificate_pem: str
     chain_pem: list[str] = Field(description="the authority's certificate first, its root last")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the issuer plugin's options: every secret is null, and `secrets_set` "
+        "lists the secrets that have a value",
+    )
 
     @classmethod
     def of_detail(
-        cls, authority: AuthorityRecord, urls: AuthorityURLs, *, now: dt.datetime
+        cls,
+        authority: AuthorityRecord,
+        urls: AuthorityURLs,
+        *,
+        now: dt.datetime,
+        options: dict[str, Any] | None = None,
     ) -> AuthorityDetailOut:
         chain = [certificate_to_pem(c).decode() for c in authority.chain]
         return cls(
             **AuthorityOut.of(authority, urls, now=now).model_dump(),
             certificate_pem=chain[0] if chain else "",
             chain_pem=chain,
+            options=options or {},
         )

@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from lemur.accounts.service import check_name
 from lemur.audit.service import AuditLog
@@ -28,9 +28,9 @@ from lemur.authorities.signing import (
     authority_not_found,
     backdated,
 )
-from lemur.authorities.specs import DEFAULT_CA_VALIDITY_DAYS, LocalAuthoritySpec
+from lemur.authorities.specs import DEFAULT_CA_VALIDITY_DAYS, LOCAL_CA, LocalAuthoritySpec
 from lemur.authorities.urls import check_public_base_url
-from lemur.authz import Principal
+from lemur.authz import Action, Principal, authorize
 from lemur.clock import Clock
 from lemur.crypto.chain import is_self_signed
 from lemur.crypto.choices import check_authority_choices
@@ -47,10 +47,12 @@ from lemur.crypto.usages import default_extended_key_usages
 from lemur.db import UnitOfWork
 from lemur.errors import Conflict, InvalidInput, NotFound
 from lemur.ids import MAX_ID
-from lemur.plugins.base import AuthorityCreator, CRLPublisher
+from lemur.plugins.base import AuthorityCreator, CRLPublisher, Issuer
+from lemur.plugins.options import JSONValue
 from lemur.plugins.values import AuthoritySpec
 
-LOCAL_CA = "local-ca"
+__all__ = ["EXTERNAL", "LOCAL_CA", "AuthorityService"]
+
 EXTERNAL = "external"
 MAX_OCSP_REQUEST = 4096
 _T = TypeVar("_T")
@@ -107,6 +109,21 @@ class AuthorityService:
             self._uow.read.scalars(select(Authority).order_by(Authority.name)).all()
         )
 
+    def plugin_options(self, authority_id: int) -> dict[str, JSONValue]:
+        """The authority's issuer plugin options as the API shows them: every secret as
+        None, and the secrets that are set listed under ``secrets_set``."""
+        row = self._row(authority_id, field="authority_id")
+        return self._gateway.public_options(IssuingAuthority.of(row))
+
+    def issued_counts(self) -> dict[int, int]:
+        """How many certificates each authority issued (its own certificate aside), in one
+        grouped statement."""
+        session = self._uow.read
+        own = session.scalars(
+            select(Authority.certificate_id).where(Authority.certificate_id.is_not(None))
+        ).all()
+        return self._inventory.issued_counts(session, excluding=[i for i in own if i])
+
     def ca_certificate_der(self, authority_id: int) -> bytes:
         """The authority's certificate (DER), for the CA-issuers URL."""
         record = self.get(authority_id)
@@ -144,11 +161,13 @@ class AuthorityService:
                     code="authority_not_found",
                     field="authority_id",
                 )
+            # A deactivated authority issues nothing new, but its CRL stays current: the
+            # certificates it issued are still checked by relying parties.
             return regenerate_crl(
                 tx.session,
                 locked,
                 publisher=publisher,
-                signer=self._gateway.signer(tx.session, authority),
+                signer=self._gateway.revocation_signer(tx.session, authority),
                 inventory=self._inventory,
                 now=now,
             )
@@ -164,8 +183,9 @@ class AuthorityService:
             return malformed_request_response()
         session = self._uow.read
         row = session.get(Authority, authority_id) if 0 < authority_id <= MAX_ID else None
-        if row is None or not row.has_key or not row.active:
-            # Not a CA this responder signs for (unknown, imported without key, disabled).
+        if row is None or not row.has_key:
+            # Not a CA this responder signs for (unknown, imported without key). A
+            # deactivated one still answers for the certificates it issued.
             return ocsp_unauthorized_response()
         authority = IssuingAuthority.of(row)
         return ocsp_response(
@@ -173,7 +193,7 @@ class AuthorityService:
             authority.id,
             authority.certificate_id,
             info,
-            signer=self._gateway.signer(session, authority),
+            signer=self._gateway.revocation_signer(session, authority),
             inventory=self._inventory,
             now=self._clock.now(),
         )
@@ -215,13 +235,35 @@ class AuthorityService:
                 field="path_length",
             )
 
+    def _creator(self, slug: str, options: object) -> Issuer[Any]:
+        """The issuer plugin ``slug`` with ``options``, if it can create authorities.
+        Raises NotFound(plugin_not_found), InvalidInput(plugin_cannot_create_authority,
+        invalid_plugin_options naming ``options.<path>``)."""
+        issuer = self._gateway.issuer_plugin(slug, options)
+        if issuer is None:
+            raise NotFound(
+                f"no issuer plugin '{slug[:64]}' is installed (GET /api/v1/plugins lists them)",
+                code="plugin_not_found",
+                field="plugin",
+            )
+        if not isinstance(issuer, AuthorityCreator):
+            raise InvalidInput(
+                f"the issuer plugin '{slug}' cannot create authorities (it has no "
+                "create_authority capability)",
+                code="plugin_cannot_create_authority",
+                field="plugin",
+            )
+        return issuer
+
     def create_local(self, spec: LocalAuthoritySpec) -> AuthorityRecord:
         """Create a root (no parent) or an intermediate CA; its key is kept encrypted.
 
         Errors of the issuer plugin name its own parameters (``not_after``,
         ``issuer_key``, ``permitted_dns_subtrees[0]``, ...): the API maps them to its
         fields."""
+        authorize(self._actor, Action.AUTHORITY_MANAGE)
         self._check_new_name(spec.name)
+        issuer = self._creator(spec.plugin, spec.options)
         if spec.validity_days is not None and spec.validity_days < 1:
             raise InvalidInput(
                 "validity_days must be at least 1", code="invalid_validity", field="validity_days"
@@ -272,7 +314,6 @@ class AuthorityService:
                 )
         elif validity_days is None:
             validity_days = DEFAULT_CA_VALIDITY_DAYS
-        issuer = self._gateway.issuer_plugin(LOCAL_CA)
         assert isinstance(issuer, AuthorityCreator)
         # Key generation and signing happen before the write transaction opens.
         created = issuer.create_authority(
@@ -292,8 +333,8 @@ class AuthorityService:
             authority = Authority(
                 name=spec.name,
                 description=spec.description,
-                plugin_slug=LOCAL_CA,
-                options="{}",
+                plugin_slug=spec.plugin,
+                options=self._gateway.dump_options(issuer),
                 parent_id=parent.id if parent else None,
                 has_key=True,
                 cab_forum=spec.cab_forum,
@@ -328,6 +369,7 @@ class AuthorityService:
                 target_id=authority.id,
                 details={
                     "name": spec.name,
+                    "plugin": spec.plugin,
                     "parent": parent.name if parent else None,
                     "key_spec": spec.key_spec.value,
                     "cab_forum": spec.cab_forum,
@@ -342,6 +384,7 @@ class AuthorityService:
 
     def import_external(self, name: str, pem: bytes, *, description: str = "") -> AuthorityRecord:
         """Register a CA certificate without its key, so imported certificates chain to it."""
+        authorize(self._actor, Action.AUTHORITY_MANAGE)
         self._check_new_name(name)
         certs = load_certificates(pem, field="certificate")
         if len(certs) != 1:
@@ -399,3 +442,46 @@ class AuthorityService:
             )
             new_id = authority.id
         return self.get(new_id)
+
+    # activation ---------------------------------------------------------------------------
+
+    def deactivate(self, authority_id: int) -> AuthorityRecord:
+        """Stop new issuance from the authority (certificates, renewals, CAs below it). The
+        certificates it issued stay as they are, and its CRL and OCSP answers keep being
+        served and refreshed. Raises NotFound, Conflict(authority_already_inactive)."""
+        return self._set_active(authority_id, active=False)
+
+    def activate(self, authority_id: int) -> AuthorityRecord:
+        """Let a deactivated authority issue again. Raises NotFound,
+        Conflict(authority_already_active)."""
+        return self._set_active(authority_id, active=True)
+
+    def _set_active(self, authority_id: int, *, active: bool) -> AuthorityRecord:
+        authorize(self._actor, Action.AUTHORITY_MANAGE)
+        row = self._row(authority_id, field="authority_id")
+        name = row.name
+        with self._uow.write() as tx:
+            # Conditional: of two concurrent requests one changes it, the other is told.
+            changed = tx.session.execute(
+                update(Authority)
+                .where(Authority.id == authority_id, Authority.active.is_(not active))
+                .values(active=active)
+                .returning(Authority.id)
+            ).first()
+            if changed is None:
+                state = "active" if active else "inactive"
+                raise Conflict(
+                    f"authority '{name}' is already {state}",
+                    code=f"authority_already_{state}",
+                    field="authority_id",
+                )
+            AuditLog(tx.session, self._clock).record(
+                self._actor.audit_actor,
+                "authority.activate" if active else "authority.deactivate",
+                target_type="authority",
+                target_id=authority_id,
+                details={"name": name},
+            )
+        # The read session holds the row as it was before this change.
+        self._uow.read.expire(row)
+        return self.get(authority_id)

@@ -9,6 +9,7 @@ read an ``Authority`` row themselves.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -27,12 +28,16 @@ from lemur.authorities.models import Authority
 from lemur.authorities.urls import AuthorityURLs, check_public_base_url
 from lemur.clock import Clock
 from lemur.crypto.chain import is_directly_issued_by
+from lemur.crypto.keyring import KeyRing
 from lemur.crypto.keys import PrivateKey
 from lemur.crypto.profiles import max_tls_validity_days
 from lemur.crypto.subjects import SubjectField
 from lemur.crypto.usages import ExtendedKeyUsageName
-from lemur.errors import InvalidInput, NotFound
+from lemur.errors import Conflict, InvalidInput, NotFound
 from lemur.plugins.base import CRLPublisher, Issuer, Revoker
+from lemur.plugins.options import JSONValue, load_options
+from lemur.plugins.options import dump_options as dump_plugin_options
+from lemur.plugins.options import public_options as public_plugin_options
 from lemur.plugins.registry import Registry
 from lemur.plugins.values import PluginContext, RevocationRequest, SigningAuthority
 
@@ -101,6 +106,8 @@ class IssuingAuthority:
     active: bool
     certificate_id: int | None
     exportable: bool = False
+    # The issuer plugin's stored options (dump_options: secrets encrypted), JSON.
+    options: str = "{}"
     parent_id: int | None = None
     allowed_subject_fields: tuple[SubjectField, ...] = ()
     allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] = ()
@@ -118,6 +125,7 @@ class IssuingAuthority:
             active=row.active,
             certificate_id=row.certificate_id,
             exportable=row.exportable,
+            options=row.options or "{}",
             parent_id=row.parent_id,
             allowed_subject_fields=subject_fields_of(row.allowed_subject_fields),
             allowed_extended_key_usages=extended_key_usages_of(row.allowed_extended_key_usages),
@@ -141,8 +149,17 @@ def authority_not_found(authority_id: int, *, field: str) -> NotFound:
     return NotFound(f"no authority with id {authority_id}", code="authority_not_found", field=field)
 
 
+def authority_inactive(name: str, *, field: str) -> Conflict:
+    return Conflict(
+        f"authority '{name}' is deactivated: it issues no new certificates (its certificates, "
+        "CRL and OCSP answers are unaffected); an administrator can activate it again",
+        code="authority_inactive",
+        field=field,
+    )
+
+
 def check_can_sign(authority: IssuingAuthority, *, field: str) -> None:
-    """Raises InvalidInput(authority_cannot_sign, authority_inactive) naming ``field``."""
+    """Raises InvalidInput(authority_cannot_sign) or Conflict(authority_inactive) naming ``field``."""
     if not authority.holds_key or authority.certificate_id is None:
         raise InvalidInput(
             f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
@@ -150,9 +167,7 @@ def check_can_sign(authority: IssuingAuthority, *, field: str) -> None:
             field=field,
         )
     if not authority.active:
-        raise InvalidInput(
-            f"authority '{authority.name}' is disabled", code="authority_inactive", field=field
-        )
+        raise authority_inactive(authority.name, field=field)
 
 
 def default_authority(
@@ -185,12 +200,14 @@ class AuthorityGateway:
         signing_keys: SigningKeyCache,
         urls: AuthorityURLs,
         plugins: Registry,
+        keyring: KeyRing,
         clock: Clock,
     ) -> None:
         self._inventory = inventory
         self._signing_keys = signing_keys
         self._urls = urls
         self._plugins = plugins
+        self._keyring = keyring
         self._clock = clock
 
     @property
@@ -266,9 +283,25 @@ class AuthorityGateway:
     def signer(
         self, session: Session, authority: IssuingAuthority, *, field: str = "authority_id"
     ) -> SigningAuthority:
-        """The CA's certificate, decrypted key, chain and URLs, for one signing operation.
-        Raises InvalidInput(authority_cannot_sign, authority_inactive) naming ``field``."""
-        check_can_sign(authority, field=field)
+        """The CA's certificate, decrypted key, chain and URLs, to issue a new certificate
+        (or CA). Raises InvalidInput(authority_cannot_sign) and Conflict(authority_inactive)
+        naming ``field``."""
+        if authority.holds_key and not authority.active:
+            raise authority_inactive(authority.name, field=field)
+        return self.revocation_signer(session, authority, field=field)
+
+    def revocation_signer(
+        self, session: Session, authority: IssuingAuthority, *, field: str = "authority_id"
+    ) -> SigningAuthority:
+        """The same signing material for what a deactivated authority still signs: its CRL
+        and its OCSP answers, so relying parties keep checking the certificates it issued.
+        Raises InvalidInput(authority_cannot_sign) naming ``field``."""
+        if not authority.holds_key or authority.certificate_id is None:
+            raise InvalidInput(
+                f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
+                code="authority_cannot_sign",
+                field=field,
+            )
         certificate_id = authority.certificate_id
         assert certificate_id is not None
 
@@ -293,16 +326,41 @@ class AuthorityGateway:
         return PluginContext(clock=self._clock, logger=logging.getLogger("lemur.plugins.issuer"))
 
     def issuer(self, authority: IssuingAuthority) -> Issuer[Any] | None:
-        """The authority's issuer plugin, or None for a CA Lemur only knows the certificate
-        of (imported without its key, no plugin)."""
-        return self.issuer_plugin(authority.plugin_slug)
-
-    def issuer_plugin(self, slug: str) -> Issuer[Any] | None:
-        """The installed issuer plugin ``slug``, or None."""
+        """The authority's issuer plugin with its stored options, or None for a CA Lemur
+        only knows the certificate of (imported without its key, no plugin)."""
+        stored = json.loads(authority.options or "{}")
+        if not stored:
+            return self.issuer_plugin(authority.plugin_slug)
         try:
-            return self._plugins.instantiate("issuer", slug, {}, self._context())
+            cls = self._plugins.get("issuer", authority.plugin_slug)
+        except NotFound:
+            return None
+        options = load_options(cls.Options, stored, self._keyring.decrypt)
+        return self._plugins.instantiate("issuer", authority.plugin_slug, options, self._context())
+
+    def issuer_plugin(self, slug: str, options: object = None) -> Issuer[Any] | None:
+        """The installed issuer plugin ``slug`` (with ``options``: user input, validated),
+        or None when none is installed. Raises InvalidInput(invalid_plugin_options)."""
+        try:
+            return self._plugins.instantiate("issuer", slug, options or {}, self._context())
         except NotFound:  # not installed (or "external": a CA known by its certificate only)
             return None
+
+    def dump_options(self, plugin: Issuer[Any]) -> str:
+        """A plugin's options as an authority stores them: JSON, secrets encrypted."""
+        return json.dumps(
+            dump_plugin_options(plugin.options, self._keyring.encrypt), sort_keys=True
+        )
+
+    def public_options(self, authority: IssuingAuthority) -> dict[str, JSONValue]:
+        """The authority's plugin options as the API shows them (secrets as None, those set
+        listed under ``secrets_set``); empty when its plugin is not installed."""
+        stored = json.loads(authority.options or "{}")
+        try:
+            cls = self._plugins.get("issuer", authority.plugin_slug)
+        except NotFound:
+            return {}
+        return public_plugin_options(load_options(cls.Options, stored, self._keyring.decrypt))
 
     def issuer_of(self, session: Session, certificate: x509.Certificate) -> int | None:
         """The id of the known authority whose certificate signed ``certificate``, if any."""
@@ -334,6 +392,10 @@ class AuthorityGateway:
         issuer.revoke(request)
         return True
 
+    def reaches_issuer(self, authority: IssuingAuthority | None) -> bool:
+        """Whether a revocation would reach the issuer (revoke_at_issuer would ask it)."""
+        return authority is not None and isinstance(self.issuer(authority), Revoker)
+
     def publish_crl_after_revocation(
         self, session: Session, authority_id: int, *, revoked_certificate_id: int
     ) -> None:
@@ -350,7 +412,7 @@ class AuthorityGateway:
                 session,
                 row,
                 publisher=publisher,
-                signer=self.signer(session, authority),
+                signer=self.revocation_signer(session, authority),
                 inventory=self._inventory,
                 now=self._clock.now(),
             )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -13,6 +14,7 @@ from lemur.crypto.usages import ExtendedKeyUsageName
 from lemur.errors import InvalidInput
 
 DEFAULT_CA_VALIDITY_DAYS = 3650
+LOCAL_CA = "local-ca"
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,7 @@ class LocalAuthoritySpec:
     # (lemur.crypto.subjects.default_subject_fields, usages.default_extended_key_usages).
     allowed_subject_fields: tuple[SubjectField, ...] | None = None
     allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] | None = None
+    # The issuer plugin that creates the CA (one with the create_authority capability) and
+    # its options, as the user gave them (validated by the plugin's options model).
+    plugin: str = LOCAL_CA
+    options: Mapping[str, object] = field(default_factory=dict)

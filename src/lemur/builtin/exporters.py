@@ -1,4 +1,4 @@
-"""First-party exporters: PEM, DER, PKCS#7, PKCS#8 and PKCS#12.
+"""First-party exporters: PEM, DER, PKCS#7, PKCS#8, PKCS#12 and Java KeyStores (JKS).
 
 Exporters are pure serialisers. Authorisation and the audit event for exports that contain
 the private key are the export service's job; ``includes_private_key`` tells it which ones
@@ -12,6 +12,7 @@ import re
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from lemur.crypto.export import der_certificate, pem_bundle, pkcs12_bundle
+from lemur.crypto.jks import jks_keystore, jks_truststore
 from lemur.crypto.keys import PrivateKey, check_key_matches_certificate, private_key_to_pem
 from lemur.crypto.parsing import certificates_to_pem
 from lemur.errors import InvalidInput
@@ -23,6 +24,7 @@ from lemur.plugins.values import Bundle, Exported
 MAX_PASSPHRASE_BYTES = 1023
 PEM_CHAIN = "application/pem-certificate-chain"  # RFC 8555 §9.1
 PEM_FILE = "application/x-pem-file"
+JAVA_KEYSTORE = "application/x-java-keystore"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -183,4 +185,58 @@ class PKCS12Exporter(Exporter[NoOptions]):
             media_type="application/pkcs12",  # RFC 7292 Appendix D
             filename=safe_filename(bundle.name, ".p12"),
             contains_private_key=True,
+        )
+
+
+class JKSExporter(Exporter[NoOptions]):
+    slug = "jks"
+    title = "Java KeyStore (JKS: key, certificate and chain)"
+    description = (
+        "A JKS keystore with one private key entry (the key, the certificate and its chain) "
+        "for Java applications that need JKS; the passphrase protects the store and the key. "
+        "JKS protects keys with a weaker, SHA-1 based scheme than PKCS#12: prefer pkcs12 "
+        "where it is accepted (Java 9 and later read it)."
+    )
+    includes_private_key = True
+    needs_passphrase = True
+
+    def export(self, bundle: Bundle, *, passphrase: bytes | None) -> Exported:
+        key = _require_key(bundle, "a JKS keystore")
+        secret = _check_passphrase(passphrase, required=True, what="a JKS keystore")
+        assert secret is not None
+        return Exported(
+            content=jks_keystore(
+                key=key,
+                cert=bundle.certificate,
+                chain=bundle.chain,
+                passphrase=secret,
+                alias=bundle.name.lower(),
+                created_at=self.context.clock.now(),
+            ),
+            media_type=JAVA_KEYSTORE,
+            filename=safe_filename(bundle.name, ".jks"),
+            contains_private_key=True,
+        )
+
+
+class JKSTruststoreExporter(Exporter[NoOptions]):
+    slug = "jks-truststore"
+    title = "Java truststore (JKS: certificate and chain)"
+    description = (
+        "A JKS truststore with the certificate and each certificate of its chain as trusted "
+        "entries (no key). The store password is the passphrase if given, else the JDK's "
+        "'changeit'."
+    )
+
+    def export(self, bundle: Bundle, *, passphrase: bytes | None) -> Exported:
+        secret = _check_passphrase(passphrase, required=False, what="a JKS truststore")
+        alias = bundle.name.lower()
+        entries = [(alias, bundle.certificate)]
+        entries += [(f"{alias}-ca{n}", ca) for n, ca in enumerate(bundle.chain, start=1)]
+        return Exported(
+            content=jks_truststore(
+                certificates=entries, passphrase=secret, created_at=self.context.clock.now()
+            ),
+            media_type=JAVA_KEYSTORE,
+            filename=safe_filename(bundle.name, "-truststore.jks"),
         )

@@ -1,4 +1,5 @@
-"""/api/v1/certificates: request, import, search, detail, export, revoke, renew.
+"""/api/v1/certificates: request, import, search, detail, edit, archive, export, revoke,
+renew.
 
 Handlers parse, build their service from the factory, call it, and render. Errors of the
 crypto layer and the issuer name their own parameters (``public_key``, ``not_after``, a
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from lemur.authz import Action, Principal
 from lemur.bounds import MAX_DAYS_AHEAD
-from lemur.certificates.enums import SortKey, Status
+from lemur.certificates.enums import Origin, SortKey, Status
 from lemur.certificates.fields import issue_error
 from lemur.certificates.imports import ImportedCertificate
 from lemur.certificates.name_check_schemas import NameCheckOut, NameCheckRequest
@@ -27,6 +28,7 @@ from lemur.certificates.schemas import (
     CertificateOut,
     CertificatePageOut,
     CertificateRequest,
+    CertificateUpdate,
     ExportRequest,
     RenewRequest,
     RevocationOut,
@@ -41,11 +43,14 @@ from lemur.ids import MAX_ID, PathId
 from lemur.plugins.values import Exported
 from lemur.services import Services
 from lemur.text import Line
-from lemur.web.api import get_container, read_session, require, search_text
+from lemur.web.api import get_container, read_session, require, search_text, services_for
 from lemur.web.openapi import errors, exported
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 CertificateId = PathId
+EDIT = Depends(services_for(Action.CERTIFICATE_UPDATE))
+ARCHIVE = Depends(services_for(Action.CERTIFICATE_ARCHIVE))
+E404_409 = errors(404, 409)
 
 
 def _renew_error(exc: InvalidInput, body: RenewRequest) -> InvalidInput:
@@ -92,7 +97,7 @@ def _file(exported: Exported) -> Response:
     )
 
 
-@router.post("", response_model=CertificateDetailOut, status_code=201, responses=errors(404))
+@router.post("", response_model=CertificateDetailOut, status_code=201, responses=errors(404, 409))
 async def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
@@ -173,12 +178,14 @@ def list_certificates(
     expiring_within_days: int | None = Query(None, ge=0, le=MAX_DAYS_AHEAD),
     key_type: Line | None = Query(None, max_length=16, description="RSA, EC or Ed25519"),
     key_size: int | None = Query(None, ge=1, le=16384),
+    origin: Origin | None = Query(None, description="issued, imported or discovered"),
     serial: Line | None = Query(
         None, max_length=128, description="hex (colons allowed) or decimal"
     ),
     fingerprint: Line | None = Query(None, max_length=128, description="SHA-256 or SHA-1, hex"),
     include_expired: bool = Query(False),
     include_superseded: bool = Query(False),
+    include_archived: bool = Query(False, description="also archived certificates"),
     sort: SortKey = Query(SortKey.NOT_AFTER),
     order: Annotated[Line, Query(pattern="^(asc|desc)$")] = "asc",
     limit: int = Query(50, ge=1, le=200),
@@ -216,10 +223,12 @@ def list_certificates(
             expiring_within_days=expiring_within_days,
             key_type=key_type,
             key_size=key_size,
+            origin=origin,
             serial=serial,
             fingerprint=fingerprint,
             include_expired=include_expired,
             include_superseded=include_superseded,
+            include_archived=include_archived,
         ),
         now=now,
         sort=sort,
@@ -245,6 +254,33 @@ def get_certificate(
     return _detail(
         _services(container, principal, session).certificates().view(certificate_id), container
     )
+
+
+@router.patch("/{certificate_id}", response_model=CertificateDetailOut, responses=errors(404))
+def update_certificate(
+    certificate_id: CertificateId, body: CertificateUpdate, services: Services = EDIT
+) -> CertificateDetailOut:
+    """Change the team, description or notifications (``certificate.update``, old and new)."""
+    view = services.editing().update(certificate_id, body.changes())
+    return CertificateDetailOut.render(view, now=services.clock.now())
+
+
+@router.post("/{certificate_id}/archive", response_model=CertificateDetailOut, responses=E404_409)
+def archive_certificate(
+    certificate_id: CertificateId, services: Services = ARCHIVE
+) -> CertificateDetailOut:
+    """Hide it from default lists, renewal and expiry notices; kept, and still on its CRL."""
+    view = services.editing().archive(certificate_id)
+    return CertificateDetailOut.render(view, now=services.clock.now())
+
+
+@router.post("/{certificate_id}/unarchive", response_model=CertificateDetailOut, responses=E404_409)
+def unarchive_certificate(
+    certificate_id: CertificateId, services: Services = ARCHIVE
+) -> CertificateDetailOut:
+    """Bring an archived certificate back into the lists (409 ``not_archived`` if it is not)."""
+    view = services.editing().unarchive(certificate_id)
+    return CertificateDetailOut.render(view, now=services.clock.now())
 
 
 @router.get(

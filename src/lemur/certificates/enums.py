@@ -11,6 +11,14 @@ class Status(enum.StrEnum):
     REVOKED = "revoked"
 
 
+class Origin(enum.StrEnum):
+    """Where a certificate came from."""
+
+    ISSUED = "issued"  # issued by an authority through Lemur
+    IMPORTED = "imported"  # brought in by someone (PEM, DER, PKCS#12)
+    DISCOVERED = "discovered"  # found by a source (a scan, a cloud account)
+
+
 class SortKey(enum.StrEnum):
     NOT_AFTER = "not_after"
     NOT_BEFORE = "not_before"

@@ -18,6 +18,15 @@ from lemur.crypto.parsing import load_certificates, load_pkcs12
 from lemur.errors import Conflict, InvalidInput, NotFound
 
 
+class CertificateHeld(Conflict):
+    """The inventory holds the certificate already (code ``certificate_exists``).
+    ``existing_id`` names it only when the caller may read it, else it is None."""
+
+    def __init__(self, message: str, *, existing_id: int | None) -> None:
+        super().__init__(message, code="certificate_exists", field="certificate")
+        self.existing_id = existing_id
+
+
 @dataclass(frozen=True)
 class ImportedCertificate:
     team_id: int
@@ -30,7 +39,8 @@ class ImportedCertificate:
 class ImportService(CertificateService):
     def import_(self, req: ImportedCertificate) -> CertificateView:
         """Import a certificate (PEM, DER or PKCS#12) with optional chain and key. Raises
-        InvalidInput, NotFound(team_not_found), PermissionDenied, Conflict(certificate_exists)."""
+        InvalidInput, NotFound(team_not_found), PermissionDenied, CertificateHeld (a
+        Conflict, certificate_exists)."""
         team = self._uow.read.get(Team, req.team_id)
         if team is None:
             raise NotFound(f"no team with id {req.team_id}", code="team_not_found", field="team_id")
@@ -99,8 +109,8 @@ class ImportService(CertificateService):
         return self.view(record.id)
 
     def _check_not_held(self, cert: x509.Certificate) -> None:
-        """Raise Conflict if the inventory holds ``cert`` already, naming the holder's
-        certificate id only to a caller who may read it."""
+        """Raise CertificateHeld if the inventory holds ``cert`` already, naming the
+        holder's certificate id only to a caller who may read it."""
         existing = self._store.by_fingerprint(
             self._uow.read, cert.fingerprint(hashes.SHA256()).hex()
         )
@@ -108,7 +118,11 @@ class ImportService(CertificateService):
             return
         team_id = -1 if existing.team_id is None else existing.team_id
         if allowed(self._actor, Action.CERTIFICATE_READ, team_id=team_id):
-            message = f"this certificate is already in the inventory as certificate {existing.id}"
-        else:
-            message = "this certificate is already in the inventory, held where you cannot see it"
-        raise Conflict(message, code="certificate_exists", field="certificate")
+            raise CertificateHeld(
+                f"this certificate is already in the inventory as certificate {existing.id}",
+                existing_id=existing.id,
+            )
+        raise CertificateHeld(
+            "this certificate is already in the inventory, held where you cannot see it",
+            existing_id=None,
+        )

@@ -73,6 +73,11 @@ class Certificate(Base):
     renewal_policy: Mapped[str | None] = mapped_column(String(16))
     renew_before_days: Mapped[int | None] = mapped_column(Integer)
     renewal_manual_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # What its owners say it is for (lemur.text's Text rules, at most 1000 characters), and
+    # when and by whom it was archived: hidden from lists, kept (migration 0011).
+    description: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    archived_by: Mapped[str | None] = mapped_column(String(100))
 
     names: Mapped[list[CertificateName]] = relationship(
         back_populates="certificate", cascade="all, delete-orphan", order_by="CertificateName.id"
@@ -129,6 +134,9 @@ class CertificateRecord:
     renewal_policy: str | None = None
     renew_before_days: int | None = None
     renewal_manual_at: dt.datetime | None = None
+    description: str | None = None
+    archived_at: dt.datetime | None = None
+    archived_by: str | None = None
 
 
 class CertificateName(Base):

@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, column, func, or_, select, table
+from sqlalchemy import ColumnElement, Select, and_, column, func, or_, select, table, union
 from sqlalchemy.orm import Session, selectinload
 
 from lemur.accounts.models import Role, Team
 from lemur.authorities.models import Authority
 from lemur.authz import Principal
-from lemur.certificates.enums import SortKey, Status
+from lemur.certificates.enums import Origin, SortKey, Status
 from lemur.certificates.models import (
     SQLITE_SEARCH_TABLE,
     Certificate,
@@ -50,6 +50,9 @@ EXPIRING_DEFAULT_DAYS = 30
 class CertificateFilter:
     name: str | None = None  # exact name, with wildcard coverage
     name_contains: str | None = None
+    # A name or part of one (the inventory's search box): names containing it, and the
+    # wildcards that cover it when it is a full host name.
+    name_like: str | None = None
     team_id: int | None = None
     authority_id: int | None = None
     issuer: str | None = None  # issuer common name, substring
@@ -57,10 +60,12 @@ class CertificateFilter:
     expiring_within_days: int | None = None
     key_type: str | None = None
     key_size: int | None = None
+    origin: Origin | None = None
     serial: str | None = None  # hex (with or without colons) or decimal
     fingerprint: str | None = None  # SHA-256 or SHA-1, hex
     include_expired: bool = False
     include_superseded: bool = False
+    include_archived: bool = False
     include_ca: bool = True
 
 
@@ -161,6 +166,20 @@ def _search_name(value: str) -> str:
 _SQLITE_TRIGRAMS = table(SQLITE_SEARCH_TABLE, column("rowid"), column("name"))
 
 
+def _names_containing(needle: str, dialect: str) -> Select[int]:
+    """The ids of certificates with a name containing ``needle`` (lowercase)."""
+    if dialect == "sqlite" and len(needle) >= 3 and not set(needle) & set("%_\\"):
+        # The FTS5 trigram index (migration 0004) serves LIKE only without ESCAPE, so it
+        # takes needles without wildcard characters (DNS names never contain them).
+        matching = select(_SQLITE_TRIGRAMS.c.rowid).where(
+            _SQLITE_TRIGRAMS.c.name.like(f"%{needle}%")
+        )
+        return select(CertificateName.certificate_id).where(CertificateName.id.in_(matching))
+    return select(CertificateName.certificate_id).where(
+        CertificateName.name.contains(needle, autoescape=True)
+    )
+
+
 def _filters(
     flt: CertificateFilter, principal: Principal, now: dt.datetime, *, dialect: str
 ) -> list[ColumnElement[bool]]:
@@ -176,19 +195,20 @@ def _filters(
             )
         )
     if flt.name_contains:
-        needle = flt.name_contains.strip().lower()
-        if dialect == "sqlite" and len(needle) >= 3 and not set(needle) & set("%_\\"):
-            # The FTS5 trigram index (migration 0004) serves LIKE only without ESCAPE, so it
-            # takes needles without wildcard characters (DNS names never contain them).
-            matching = select(_SQLITE_TRIGRAMS.c.rowid).where(
-                _SQLITE_TRIGRAMS.c.name.like(f"%{needle}%")
+        where.append(
+            Certificate.id.in_(_names_containing(flt.name_contains.strip().lower(), dialect))
+        )
+    if flt.name_like:
+        needle = _search_name(flt.name_like)
+        containing = _names_containing(needle, dialect)
+        wildcards = covering_wildcards(needle) if "." in needle else []
+        if wildcards:
+            covering = select(CertificateName.certificate_id).where(
+                CertificateName.name.in_(wildcards)
             )
-            names = select(CertificateName.certificate_id).where(CertificateName.id.in_(matching))
+            where.append(Certificate.id.in_(union(containing, covering)))
         else:
-            names = select(CertificateName.certificate_id).where(
-                CertificateName.name.contains(needle, autoescape=True)
-            )
-        where.append(Certificate.id.in_(names))
+            where.append(Certificate.id.in_(containing))
     if flt.team_id is not None:
         where.append(Certificate.team_id == flt.team_id)
     if flt.authority_id is not None:
@@ -201,6 +221,8 @@ def _filters(
         where.append(func.lower(Certificate.key_type) == flt.key_type.lower())
     if flt.key_size is not None:
         where.append(Certificate.key_size == flt.key_size)
+    if flt.origin is not None:
+        where.append(Certificate.origin == flt.origin.value)
     if flt.serial:
         where.append(Certificate.serial_hex.in_(_serial_candidates(flt.serial)))
     if flt.fingerprint:
@@ -247,6 +269,10 @@ def _filters(
     identifies = flt.serial or flt.fingerprint
     if hide_expired and not identifies:
         where.append(Certificate.not_after > now)
+    if not flt.include_archived:
+        # Almost every row qualifies; no index on archived_at, so the plans stay those of
+        # the other filters (docs/decisions/0015).
+        where.append(Certificate.archived_at.is_(None))
     if not flt.include_superseded and not identifies:
         if dialect == "sqlite":
             # Written so that no index serves it: almost every row qualifies, and SQLite
@@ -315,6 +341,31 @@ def search(
         ],
         next_cursor=next_cursor,
         total=total,
+    )
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """What the inventory can be narrowed to for a principal: (id, name) pairs by name."""
+
+    teams: Sequence[tuple[int, str]]
+    authorities: Sequence[tuple[int, str]]
+
+
+def filter_choices(session: Session, principal: Principal) -> FilterChoices:
+    """The teams whose certificates the principal sees (a member: their own teams) and
+    every authority. Two statements, of ids and names only."""
+    teams = select(Team.id, Team.name).order_by(Team.name)
+    if principal.role is Role.MEMBER:
+        teams = teams.where(Team.id.in_(sorted(principal.team_ids)))
+    return FilterChoices(
+        teams=[(i, n) for i, n in session.execute(teams)],
+        authorities=[
+            (i, n)
+            for i, n in session.execute(
+                select(Authority.id, Authority.name).order_by(Authority.name)
+            )
+        ],
     )
 
 

@@ -46,6 +46,19 @@ class Revocation:
 
 
 class RevocationService(CertificateService):
+    def preview(self, certificate_id: int) -> Revocation:
+        """What revoking would do, for a confirmation: the certificate (if the actor may
+        revoke it) and where the revocation would take effect. Changes nothing. Raises
+        NotFound, PermissionDenied."""
+        cert = self.get(certificate_id, Action.CERTIFICATE_REVOKE)
+        authority = (
+            self._authorities.get(self._uow.read, cert.authority_id) if cert.authority_id else None
+        )
+        reaches = self._authorities.reaches_issuer(authority)
+        return Revocation(
+            cert, RevocationScope.ISSUER if reaches else RevocationScope.INVENTORY_ONLY
+        )
+
     def revoke(self, certificate_id: int, *, reason: RevocationReason) -> Revocation:
         """Revoke at the issuer when it can be reached, record it in the inventory, and
         publish the issuer's new CRL. Raises InvalidInput(invalid_revocation_reason),

@@ -5,13 +5,14 @@ import binascii
 import datetime as dt
 import functools
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from lemur.bounds import MAX_VALIDITY_DAYS
+from lemur.certificates.editing import MAX_DESCRIPTION, CertificateChanges
 from lemur.certificates.models import CertificateRecord
 from lemur.certificates.requests import NewCertificate
 from lemur.certificates.revocation import Revocation, RevocationScope
@@ -26,7 +27,7 @@ from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 from lemur.errors import InvalidInput
 from lemur.ids import BodyId
 from lemur.strength import NewPassphrase
-from lemur.text import Line, PEMText, SecretLine
+from lemur.text import Line, PEMText, SecretLine, check_text
 
 Name = Field(max_length=255)
 MAX_NAMES = 100
@@ -153,6 +154,39 @@ class RenewRequest(Strict):
     )
 
 
+# lemur.text's Text rule, with the length checked first (so it says "characters").
+Description = Annotated[
+    str, StringConstraints(max_length=MAX_DESCRIPTION), AfterValidator(check_text)
+]
+
+
+class CertificateUpdate(Strict):
+    """PATCH /api/v1/certificates/{id}: the settings to change; a field left out (or a null
+    ``team_id`` or ``notify``) stays as it is."""
+
+    team_id: BodyId | None = Field(
+        None, description="move it to this team (you need the right on both teams)"
+    )
+    description: Description | None = Field(
+        None,
+        description="what it is for: plain text, line breaks allowed; null or empty removes it",
+    )
+    notify: bool | None = Field(
+        None,
+        description="notifications about it on or off; off mutes it, as PUT "
+        "/api/v1/certificates/{id}/mute does",
+    )
+
+    def changes(self) -> CertificateChanges:
+        """The edit asked for (a null ``description`` removes it, as an empty one does)."""
+        described = "description" in self.model_fields_set
+        return CertificateChanges(
+            team_id=self.team_id,
+            description=(self.description or "") if described else None,
+            notify=self.notify,
+        )
+
+
 def material(value: str | None, *, field: str) -> bytes | None:
     """PEM text as bytes, or base64 (DER, PKCS#12) decoded."""
     if value is None:
@@ -212,6 +246,10 @@ class CertificateOut(BaseModel):
     replaced_by_id: int | None
     created_at: dt.datetime
     created_by: str
+    description: str | None = None
+    archived_at: dt.datetime | None = Field(
+        None, description="when it was archived (hidden from default lists); null: not archived"
+    )
 
     @classmethod
     def of(cls, cert: CertificateRecord, *, now: dt.datetime) -> CertificateOut:
@@ -246,6 +284,8 @@ class CertificateOut(BaseModel):
             replaced_by_id=cert.replaced_by_id,
             created_at=cert.created_at,
             created_by=cert.created_by,
+            description=cert.description,
+            archived_at=cert.archived_at,
         )
 
 
@@ -330,6 +370,12 @@ class HistoryEntry(BaseModel):
     details: dict[str, Any]
 
 
+class MuteStateOut(BaseModel):
+    muted_by: str
+    muted_at: dt.datetime
+    reason: str
+
+
 class CertificateDetailOut(CertificateOut):
     subject: str
     issuer_dn: str
@@ -355,6 +401,9 @@ class CertificateDetailOut(CertificateOut):
     renew_before_days: int | None = Field(
         None, description="this certificate's renewal window override in days; null: inherit"
     )
+    archived_by: str | None = None
+    notify: bool = Field(True, description="false while the certificate is muted")
+    mute: MuteStateOut | None = Field(None, description="who muted it, when and why")
 
     @classmethod
     def render(cls, view: CertificateView, *, now: dt.datetime) -> CertificateDetailOut:
@@ -394,6 +443,13 @@ class CertificateDetailOut(CertificateOut):
             revocation_note=None if scope is None else scope.note(cert.authority_name),
             renewal_policy=cert.renewal_policy,
             renew_before_days=cert.renew_before_days,
+            archived_by=cert.archived_by,
+            notify=view.mute is None,
+            mute=None
+            if view.mute is None
+            else MuteStateOut(
+                muted_by=view.mute.muted_by, muted_at=view.mute.muted_at, reason=view.mute.reason
+            ),
         )
 
     @staticmethod

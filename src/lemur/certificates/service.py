@@ -2,7 +2,7 @@
 certificate use case shares: its collaborators, the unit of work, authorization.
 
 The use cases live beside it, one module each: issuance.py (issue, renew), imports.py,
-export.py, revocation.py. Each reads in the unit of work's read phase and writes in its one
+export.py, revocation.py, editing.py (team, description, notifications; archive). Each reads in the unit of work's read phase and writes in its one
 write transaction, with its audit event; none commits or rolls back a session itself.
 """
 
@@ -15,6 +15,7 @@ from lemur.audit.service import AuditLog, AuditRecord, DetailValue, events_about
 from lemur.authorities.signing import AuthorityGateway
 from lemur.authz import Action, Principal, allowed, authorize
 from lemur.certificates.models import CertificateRecord
+from lemur.certificates.mutes import MuteRegister, MuteState
 from lemur.certificates.store import CertificateStore, x509_of
 from lemur.clock import Clock
 from lemur.crypto.inspection import CertificateDetails, describe_certificate
@@ -26,12 +27,14 @@ from lemur.plugins.values import PluginContext
 
 @dataclass(frozen=True)
 class CertificateView:
-    """Everything the detail shows: the certificate, its lineage and its history."""
+    """Everything the detail shows: the certificate, its lineage, its history and its mute
+    (notifications are off while it has one)."""
 
     certificate: CertificateRecord
     lineage: tuple[CertificateRecord, ...]
     history: tuple[AuditRecord, ...]
     details: CertificateDetails
+    mute: MuteState | None = None
 
 
 class CertificateService:
@@ -42,11 +45,13 @@ class CertificateService:
         store: CertificateStore,
         authorities: AuthorityGateway,
         plugins: Registry,
+        mutes: MuteRegister,
         clock: Clock,
         actor: Principal,
     ) -> None:
         self._uow = uow
         self._store = store
+        self._mutes = mutes
         self._authorities = authorities
         self._plugins = plugins
         self._clock = clock
@@ -84,11 +89,14 @@ class CertificateService:
         return found
 
     def view(self, certificate_id: int) -> CertificateView:
-        """The certificate with its lineage (oldest first) and its latest 100 events."""
+        """The certificate with its lineage (oldest first), its latest 100 events and its
+        mute."""
         record = self.get(certificate_id)
+        read = self._uow.read
         return CertificateView(
             certificate=record,
-            lineage=tuple(self._store.lineage(self._uow.read, record)),
-            history=tuple(events_about(self._uow.read, "certificate", record.id)),
+            lineage=tuple(self._store.lineage(read, record)),
+            history=tuple(events_about(read, "certificate", record.id)),
             details=describe_certificate(x509_of(record)),
+            mute=self._mutes.state(read, record.id),
         )

@@ -93,6 +93,24 @@ MARK_REVOKED = (
     .where(CERTIFICATES.c.id == bindparam("certificate_id"), CERTIFICATES.c.revoked_at.is_(None))
     .values(revoked_at=bindparam("at"), revocation_reason=bindparam("reason"))
 )
+# Archiving is compare-and-set, like revoking: of two concurrent calls, one changes the row.
+MARK_ARCHIVED = (
+    CERTIFICATES.update()
+    .where(CERTIFICATES.c.id == bindparam("certificate_id"), CERTIFICATES.c.archived_at.is_(None))
+    .values(archived_at=bindparam("at"), archived_by=bindparam("by"))
+)
+CLEAR_ARCHIVED = (
+    CERTIFICATES.update()
+    .where(
+        CERTIFICATES.c.id == bindparam("certificate_id"), CERTIFICATES.c.archived_at.is_not(None)
+    )
+    .values(archived_at=None, archived_by=None)
+)
+UPDATE_SETTINGS = (
+    CERTIFICATES.update()
+    .where(CERTIFICATES.c.id == bindparam("certificate_id"))
+    .values(team_id=bindparam("new_team_id"), description=bindparam("new_description"))
+)
 CA_COLUMNS = (
     CERTIFICATES.c.id,
     CERTIFICATES.c.der,

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lemur.audit.service import ChainHead, checked_head
@@ -269,6 +269,35 @@ class CertificateStore:
         )
         return bool(result.rowcount == 1)
 
+    def mark_archived(
+        self, session: Session, certificate_id: int, *, at: dt.datetime, by: str
+    ) -> bool:
+        """Archive unless archived already (compare-and-set); returns whether this call did."""
+        result = session.connection().execute(
+            sql.MARK_ARCHIVED, {"certificate_id": certificate_id, "at": at, "by": by}
+        )
+        return bool(result.rowcount == 1)
+
+    def clear_archived(self, session: Session, certificate_id: int) -> bool:
+        """Unarchive if archived (compare-and-set); returns whether this call did."""
+        result = session.connection().execute(
+            sql.CLEAR_ARCHIVED, {"certificate_id": certificate_id}
+        )
+        return bool(result.rowcount == 1)
+
+    def update_settings(
+        self, session: Session, certificate_id: int, *, team_id: int | None, description: str | None
+    ) -> None:
+        """Write a certificate's owning team and description."""
+        session.connection().execute(
+            sql.UPDATE_SETTINGS,
+            {
+                "certificate_id": certificate_id,
+                "new_team_id": team_id,
+                "new_description": description,
+            },
+        )
+
     # reading ----------------------------------------------------------------------------
 
     def _with_names(self, session: Session, rows: Sequence[Any]) -> list[CertificateRecord]:
@@ -402,6 +431,17 @@ class CertificateStore:
             )
             for serial, revoked_at, reason in rows
         ]
+
+    def issued_counts(self, session: Session, *, excluding: Collection[int]) -> dict[int, int]:
+        table = sql.CERTIFICATES
+        statement = (
+            select(table.c.authority_id, func.count())
+            .where(table.c.authority_id.is_not(None))
+            .group_by(table.c.authority_id)
+        )
+        if excluding:
+            statement = statement.where(table.c.id.not_in(list(excluding)))
+        return {int(a): int(n) for a, n in session.execute(statement).all()}
 
     def serial_status(
         self, session: Session, authority_id: int, serial_hex: str, *, excluding: int | None

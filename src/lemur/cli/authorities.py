@@ -15,7 +15,7 @@ from lemur.authorities.schemas import AuthorityCreate, AuthorityDetailOut, Autho
 from lemur.cli.client import JSON, TOKEN, URL, connect
 from lemur.cli.display import day, fields, key_label, section, utc
 from lemur.cli.options import bounds, ranged
-from lemur.cli.output import col, emit_json, out, table, time_col
+from lemur.cli.output import col, emit, emit_json, out, table, time_col
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.subjects import SubjectField
 from lemur.crypto.usages import ExtendedKeyUsageName
@@ -241,3 +241,38 @@ def show(
         sys.stdout.write("".join(p if p.endswith("\n") else p + "\n" for p in a.chain_pem))
         return
     print_authority(a, parent)
+
+
+@authority.command("deactivate")
+def deactivate(
+    ref: str = typer.Argument(..., metavar="AUTHORITY", help="name or id"),
+    url: str | None = URL,
+    token: str | None = TOKEN,
+    as_json: bool = JSON,
+) -> None:
+    """Stop an authority issuing: requests, renewals and CAs below it are refused. Its
+    certificates stay valid, and its CRL and OCSP answers keep being served (audited)."""
+    with connect(url, token) as client:
+        row = client.authority(ref, option="authority")
+        a = client.post(f"{API}/{row.id}/deactivate", None, AuthorityDetailOut)
+    emit(
+        a,
+        as_json,
+        note=f"authority {a.id} ({escape(a.name)}) is deactivated: it issues no new "
+        "certificates; its certificates, CRL and OCSP are unaffected "
+        f"(`lemur authority activate {a.id}` undoes it)",
+    )
+
+
+@authority.command("activate")
+def activate(
+    ref: str = typer.Argument(..., metavar="AUTHORITY", help="name or id"),
+    url: str | None = URL,
+    token: str | None = TOKEN,
+    as_json: bool = JSON,
+) -> None:
+    """Let a deactivated authority issue again (audited)."""
+    with connect(url, token) as client:
+        row = client.authority(ref, option="authority")
+        a = client.post(f"{API}/{row.id}/activate", None, AuthorityDetailOut)
+    emit(a, as_json, note=f"authority {a.id} ({escape(a.name)}) is active: it issues again")

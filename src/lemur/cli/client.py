@@ -274,6 +274,9 @@ class LemurClient:
     def post(self, path: str, body: Any, shape: type[T]) -> T:
         return self.parse(self.request("POST", path, body=body), shape)
 
+    def patch(self, path: str, body: Any, shape: type[T]) -> T:
+        return self.parse(self.request("PATCH", path, body=body), shape)
+
     # -- names to ids ------------------------------------------------------------------------
 
     def team(self, value: str) -> TeamOut:

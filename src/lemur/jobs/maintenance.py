@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, or_, select, update
@@ -128,13 +129,13 @@ CRL_REFRESH_MARGIN = CRL_LIFETIME / 2
 
 
 def crls_due(session: Session, now: dt.datetime) -> list[int]:
-    """Active authorities holding their key whose CRL is stale, missing, or due."""
+    """Authorities holding their key whose CRL is stale, missing, or due; deactivated ones
+    too, since the certificates they issued are still checked against their CRL."""
     return list(
         session.scalars(
             select(Authority.id)
             .where(
                 Authority.has_key.is_(True),
-                Authority.active.is_(True),
                 or_(
                     Authority.crl_stale.is_(True),
                     Authority.crl_next_update.is_(None),
@@ -191,6 +192,37 @@ def _last_verified_head(session: Session) -> RecordedHead | None:
         return RecordedHead.parse(value)
     except LemurError:
         return None
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The newest finished run of the daily verification: when, and what it found."""
+
+    finished_at: dt.datetime
+    ok: bool
+    verified_seq: int | None  # ok: the event it verified the chain up to
+    error: str | None  # not ok: why (the job's last error)
+
+
+def last_chain_check(session: Session) -> ChainCheck | None:
+    """The newest finished audit.verify_chain run (one indexed statement), or None when
+    none has finished yet (or it is older than the jobs' retention)."""
+    row = session.execute(
+        select(JOBS.c.state, JOBS.c.finished_at, JOBS.c.args, JOBS.c.last_error)
+        .where(
+            JOBS.c.kind == VERIFY_CHAIN,
+            JOBS.c.state.in_([JobState.SUCCEEDED.value, JobState.FAILED.value]),
+        )
+        .order_by(JOBS.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.finished_at is None:
+        return None
+    if row.state != JobState.SUCCEEDED.value:
+        return ChainCheck(row.finished_at, False, None, row.last_error or "the check failed")
+    head = json.loads(row.args or "{}").get("verified_head")
+    seq = head.split(":", 1)[0] if isinstance(head, str) else ""
+    return ChainCheck(row.finished_at, True, int(seq) if seq.isdigit() else None, None)
 
 
 def verify_audit_chain(ctx: JobContext) -> None:

@@ -24,7 +24,6 @@ from lemur.notifications.schemas import (
     RuleOut,
     RuleUpdate,
 )
-from lemur.notifications.service import RuleInput
 from lemur.services import Services
 from lemur.text import Line
 from lemur.web.api import services_for
@@ -103,22 +102,7 @@ def list_rules(services: Services = READ) -> list[RuleOut]:
 
 @router.post(f"{PREFIX}/rules", response_model=RuleOut, status_code=201, responses=errors(409))
 def create_rule(body: RuleCreate, services: Services = MANAGE) -> RuleOut:
-    service = services.notifications()
-    return RuleOut.of(
-        service.create_rule(
-            RuleInput(
-                name=body.name,
-                channel_id=body.channel_id,
-                events=body.events,
-                thresholds=body.thresholds,
-                owners=body.recipients.owners,
-                security_team=body.recipients.security_team,
-                addresses=body.recipients.addresses,
-                team_id=body.team_id,
-                enabled=body.enabled,
-            )
-        )
-    )
+    return RuleOut.of(services.notifications().create_rule(body.spec()))
 
 
 @router.get(f"{PREFIX}/rules/{{rule_id}}", response_model=RuleOut, responses=errors(404))
@@ -128,17 +112,7 @@ def get_rule(rule_id: PathId, services: Services = READ) -> RuleOut:
 
 @router.patch(f"{PREFIX}/rules/{{rule_id}}", response_model=RuleOut, responses=errors(404, 409))
 def update_rule(rule_id: PathId, body: RuleUpdate, services: Services = MANAGE) -> RuleOut:
-    changes = body.model_dump(exclude_unset=True, exclude={"recipients"})
-    for key in ("name", "channel_id", "events", "thresholds", "enabled"):
-        if key in changes and changes[key] is None:
-            changes.pop(key)
-    if "events" in changes:
-        changes["events"] = list(body.events or [])
-    if body.recipients is not None:
-        changes["owners"] = body.recipients.owners
-        changes["security_team"] = body.recipients.security_team
-        changes["addresses"] = body.recipients.addresses
-    return RuleOut.of(services.notifications().update_rule(rule_id, changes))
+    return RuleOut.of(services.notifications().update_rule(rule_id, body.changes()))
 
 
 @router.delete(f"{PREFIX}/rules/{{rule_id}}", status_code=204, responses=errors(404))

@@ -69,9 +69,9 @@ def _not_muted(cert_id: Any) -> Any:
 
 
 def expiry_pass(session: Session, *, now: dt.datetime, base_url: str) -> PassResult:
-    """Notice every certificate (not revoked, not replaced, not muted, not yet expired) that
-    crossed an ``expiring`` threshold of an enabled rule and is not yet in the ledger for
-    that threshold, channel and recipient. A certificate that crossed several thresholds
+    """Notice every certificate (not revoked, not replaced, not archived, not muted, not yet
+    expired) that crossed an ``expiring`` threshold of an enabled rule and is not yet in the
+    ledger for that threshold, channel and recipient. A certificate that crossed several thresholds
     since its last notice gets one, for the smallest; the larger ones are recorded as
     covered (``sent = false``) so they never go out later."""
     lock(session, EXPIRY_LOCK)
@@ -93,6 +93,7 @@ def expiry_pass(session: Session, *, now: dt.datetime, base_url: str) -> PassRes
                 # selective lookup on ix_certificates_replaced_by_id and walk every current
                 # certificate; as an expression, the not_after range drives the plan.
                 func.coalesce(c.replaced_by_id, 0) == 0,
+                c.archived_at.is_(None),
                 _not_muted(c.id),
             )
             .order_by(c.not_after, c.id)

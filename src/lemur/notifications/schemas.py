@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from lemur.ids import BodyId
 from lemur.notifications.events import DEFAULT_THRESHOLDS, MAX_THRESHOLD, MAX_THRESHOLDS, Event
 from lemur.notifications.models import Message, MessageState
-from lemur.notifications.service import ChannelView, MuteView, RuleView, TestResult
+from lemur.notifications.service import ChannelView, MuteView, RuleInput, RuleView, TestResult
 from lemur.text import Line, Text
 
 _EMAIL = re.compile(
@@ -128,6 +128,20 @@ class RuleCreate(Strict):
     team_id: BodyId | None = Field(None, description="only certificates of this team")
     enabled: bool = True
 
+    def spec(self) -> RuleInput:
+        """The rule as the service takes it (the API and the web UI alike)."""
+        return RuleInput(
+            name=self.name,
+            channel_id=self.channel_id,
+            events=self.events,
+            thresholds=self.thresholds,
+            owners=self.recipients.owners,
+            security_team=self.recipients.security_team,
+            addresses=self.recipients.addresses,
+            team_id=self.team_id,
+            enabled=self.enabled,
+        )
+
 
 class RuleUpdate(Strict):
     name: Line | None = Field(None, max_length=64)
@@ -137,6 +151,21 @@ class RuleUpdate(Strict):
     recipients: Recipients | None = None
     team_id: BodyId | None = None
     enabled: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, as NotificationService.update_rule takes them: ``null`` keeps
+        a field, except ``team_id``, where it means every team."""
+        changes = self.model_dump(exclude_unset=True, exclude={"recipients"})
+        for key in ("name", "channel_id", "events", "thresholds", "enabled"):
+            if key in changes and changes[key] is None:
+                changes.pop(key)
+        if "events" in changes:
+            changes["events"] = list(self.events or [])
+        if self.recipients is not None:
+            changes["owners"] = self.recipients.owners
+            changes["security_team"] = self.recipients.security_team
+            changes["addresses"] = self.recipients.addresses
+        return changes
 
 
 class RuleOut(BaseModel):

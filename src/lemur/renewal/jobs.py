@@ -153,11 +153,12 @@ def run_renew(ctx: JobContext) -> None:
     except Conflict as exc:
         if exc.code == "already_replaced":
             return
-        _record_failure(ctx, certificate_id, str(exc), final=True)
-        raise PermanentJobError(str(exc)) from exc
+        # The authority is deactivated (authority_inactive), ...: the code says which.
+        _record_failure(ctx, certificate_id, f"{exc.code}: {exc}", final=True)
+        raise PermanentJobError(f"{exc.code}: {exc}") from exc
     except (InvalidInput, NotFound, PermissionDenied) as exc:
-        # The authority is disabled or expired, the names are no longer allowed, ...:
-        # retrying cannot help; the owners hear of it and renew by hand.
+        # The authority has expired, the names are no longer allowed, ...: retrying
+        # cannot help; the owners hear of it and renew by hand.
         _record_failure(ctx, certificate_id, f"{exc.code}: {exc}", final=True)
         raise PermanentJobError(f"{exc.code}: {exc}") from exc
     except Exception as exc:

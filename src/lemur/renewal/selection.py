@@ -55,10 +55,12 @@ _COLUMNS = (
 )
 _FROM = C.outerjoin(T, T.c.id == C.c.team_id).outerjoin(A, A.c.id == C.c.authority_id)
 _EFFECTIVE_DAYS = func.coalesce(C.c.renew_before_days, T.c.renew_before_days, A.c.renew_before_days)
-# Certificates the pass looks at: in use (not replaced, not revoked), a team's, not a CA's.
+# Certificates the pass looks at: in use (not replaced, not revoked, not archived), a team's,
+# not a CA's.
 _LIVE = (
     C.c.replaced_by_id.is_(None),
     C.c.revoked_at.is_(None),
+    C.c.archived_at.is_(None),
     C.c.is_ca.is_(False),
     C.c.team_id.is_not(None),
 )
@@ -176,7 +178,8 @@ def due(
 
 def decision_for(session: Session, certificate_id: int) -> Candidate | None:
     """The policy's decision for one live certificate, in its window or not (the renew job
-    checks it again before renewing); None when it is replaced, revoked, a CA or teamless."""
+    checks it again before renewing); None when it is replaced, revoked, archived, a CA or
+    teamless."""
     row = session.execute(
         select(*_COLUMNS).select_from(_FROM).where(C.c.id == certificate_id, *_LIVE)
     ).first()

@@ -137,6 +137,18 @@ def install_page_errors(app: FastAPI) -> None:
             "There is no page at this address. Check the link, or start again from the dashboard.",
         )
 
+    def unexpected(scope: Scope) -> Response | None:
+        """An unexpected error on a page: an HTML page (the API keeps its JSON envelope)."""
+        if not is_page(str(scope.get("path", ""))):
+            return None
+        return error_page(
+            Request(scope),
+            500,
+            "Something went wrong on our side; it has been logged. Try again, or go back.",
+            heading="Something went wrong",
+        )
+
+    app.state.unexpected_page = unexpected
     wrap(LemurError, lemur_error)
     wrap(StarletteHTTPException, http_error)
     wrap(RequestValidationError, invalid_address)

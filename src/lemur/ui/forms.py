@@ -107,6 +107,7 @@ _PLAIN = {
     "string_too_long": "Use at most {max_length} characters.",
     "string_too_short": "Use at least {min_length} characters.",
     "too_long": "Give at most {max_length} entries.",
+    "too_short": "Give at least {min_length}.",
     "enum": "Choose one of: {expected}.",
     "literal_error": "Choose one of: {expected}.",
 }

@@ -160,14 +160,21 @@ class Visit:
             )
         return response
 
-    def once(self, form: Form, work: Callable[[], Response]) -> Response:
+    def once(
+        self, form: Form, work: Callable[[], Response], *, then: str | None = None
+    ) -> Response:
         """Run ``work`` for this form post unless the same form was posted before.
 
         The form's one-time token (``submission``, put in by the ``form`` macro) is claimed
         first. A repeat of a post that succeeded (answered with a redirect) goes where the
         first one led; a repeat while the first is still running is told so and does
         nothing. A post that did not succeed (the form shown again with its errors) frees
-        the token, so the corrected form can be sent."""
+        the token, so the corrected form can be sent.
+
+        ``then``: for a post answered with a page rather than a redirect (a secret shown
+        once, from the post's own answer): when it succeeded (2xx), a repeat goes to
+        ``then``, so reloading the answer neither does the work again nor shows the secret
+        again."""
         token = form.get(SUBMISSION_FIELD)
         if not token or len(token) > 64:
             return work()
@@ -191,6 +198,8 @@ class Visit:
         location = response.headers.get("location")
         if response.status_code == 303 and location:
             submissions.finish(db, token, location=location)
+        elif then is not None and 200 <= response.status_code < 300:
+            submissions.finish(db, token, location=then)
         else:
             submissions.release(db, token)
         return response

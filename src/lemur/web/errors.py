@@ -190,7 +190,10 @@ class UnexpectedErrors:
         except Exception as exc:
             log.error("unexpected error\n%s", safe_traceback(exc))
             if not started:
-                response = envelope(
+                # Pages (lemur.ui.errors) set a renderer for their paths: an HTML page.
+                render_page = getattr(scope["app"].state, "unexpected_page", None)
+                page = render_page(scope) if render_page is not None else None
+                response = page or envelope(
                     500, "internal_error", "an unexpected error occurred; it has been logged"
                 )
                 await response(scope, receive, send)

@@ -1,5 +1,5 @@
-"""lemur cert: request, import, list, show, export, revoke and renew certificates through the
-API of a running Lemur (LEMUR_URL, LEMUR_TOKEN; see ``lemur.cli.client``).
+"""lemur cert: request, import, list, show, edit, archive, export, revoke and renew
+certificates through the API of a running Lemur (LEMUR_URL, LEMUR_TOKEN; see ``lemur.cli.client``).
 
 One module per kind of work; each parses the API's answers with the API's output schemas
 (``lemur.certificates.schemas``) and renders them for people or as JSON.
@@ -10,11 +10,21 @@ from __future__ import annotations
 import typer
 
 from lemur.cli import notifications as notification_commands
-from lemur.cli.certs import export, issue, lifecycle, listing, names, renewals, show
+from lemur.cli.certs import (
+    export,
+    issue,
+    lifecycle,
+    listing,
+    names,
+    renewals,
+    settings,
+    show,
+    stats,
+)
 
 cert = typer.Typer(
-    help="Request, import, find, export, revoke and renew certificates (through the API: "
-    "LEMUR_URL, LEMUR_TOKEN).",
+    help="Request, import, find, edit, archive, export, revoke and renew certificates (through "
+    "the API: LEMUR_URL, LEMUR_TOKEN).",
     no_args_is_help=True,
 )
 
@@ -23,6 +33,10 @@ cert.command("check-names")(names.check_names)
 cert.command("import")(issue.import_)
 cert.command("list")(listing.list_)
 cert.command("show")(show.show)
+cert.command("edit")(settings.edit)
+cert.command("archive")(settings.archive)
+cert.command("unarchive")(settings.unarchive)
+cert.command("stats")(stats.stats)
 cert.command("export")(export.export)
 cert.command("revoke")(lifecycle.revoke)
 cert.command("renew")(lifecycle.renew)

@@ -55,11 +55,12 @@ def export(
         "pem-bundle",
         "--format",
         help="pem-bundle, pem-certificate, pem-chain, der-certificate, pkcs7-bundle, "
-        "pkcs8-key, pkcs12 (see GET /api/v1/plugins)",
+        "jks-truststore, pkcs8-key, pkcs12, jks (see GET /api/v1/plugins)",
     ),
     out_path: Path | None = typer.Option(None, "--out", "-o", dir_okay=False, help="file to write"),
     passphrase_stdin: bool = typer.Option(
-        False, help="read the passphrase for a key format (pkcs12, pkcs8-key) from standard input"
+        False,
+        help="read the passphrase for a key format (pkcs12, jks, pkcs8-key) from standard input",
     ),
     url: str | None = URL,
     token: str | None = TOKEN,

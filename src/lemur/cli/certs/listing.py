@@ -42,6 +42,13 @@ def fetch_all(client: LemurClient, params: dict[str, Any]) -> list[CertificateOu
             status.stop()
 
 
+def _status(c: CertificateOut) -> Text:
+    text = status_text(c.status)
+    if c.archived_at is not None:
+        text.append(" archived", style="dim")
+    return text
+
+
 def list_(
     name: str | None = typer.Option(
         None, "--name", help="exact DNS name; also finds wildcards covering it"
@@ -65,6 +72,9 @@ def list_(
     include_superseded: bool = typer.Option(
         False, "--include-superseded", help="also renewed (replaced) certificates"
     ),
+    include_archived: bool = typer.Option(
+        False, "--include-archived", help="also archived certificates"
+    ),
     sort: SortKey = typer.Option(SortKey.NOT_AFTER, "--sort"),
     descending: bool = typer.Option(False, "--desc", help="sort descending"),
     all_pages: bool = typer.Option(False, "--all-pages", help="fetch every page"),
@@ -74,7 +84,8 @@ def list_(
     token: str | None = TOKEN,
     as_json: bool = JSON,
 ) -> None:
-    """List and search certificates (expired and renewed ones hidden unless asked for)."""
+    """List and search certificates (expired, renewed and archived ones hidden unless asked
+    for)."""
     if all_pages and cursor:
         raise typer.BadParameter("--all-pages starts at the first page", param_hint="--cursor")
     with connect(url, token) as client:
@@ -89,6 +100,7 @@ def list_(
             "fingerprint": fingerprint,
             "include_expired": "true" if include_expired else None,
             "include_superseded": "true" if include_superseded else None,
+            "include_archived": "true" if include_archived else None,
             "sort": sort.value,
             "order": "desc" if descending else "asc",
         }
@@ -117,7 +129,7 @@ def list_(
                 Text(c.common_name or ""),
                 Text(", ".join(c.names)),
                 Text(c.team.name if c.team else ""),
-                status_text(c.status),
+                _status(c),
                 day(c.not_after),
                 key_label(c),
             )

@@ -7,6 +7,7 @@ from rich.text import Text
 
 from lemur.certificates.schemas import CertificateDetailOut
 from lemur.cli.certs.common import API
+from lemur.cli.certs.settings import settings_notify
 from lemur.cli.client import JSON, TOKEN, URL, connect
 from lemur.cli.display import day, fields, key_label, section, serial_hex, utc
 from lemur.cli.options import record_id
@@ -60,6 +61,9 @@ def print_detail(c: CertificateDetailOut) -> None:
             ("CA", f"yes (path length {c.path_length})" if c.is_ca else None),
             ("profile", c.profile),
             ("team", c.team.name if c.team else None),
+            ("description", c.description),
+            ("notifications", settings_notify(c)),
+            ("archived", f"{utc(c.archived_at)} by {c.archived_by}" if c.archived_at else None),
             ("authority", c.authority.name if c.authority else None),
             ("origin", f"{c.origin} by {c.created_by} at {utc(c.created_at)}"),
             ("replaces", c.replaces_id),

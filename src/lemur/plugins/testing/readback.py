@@ -1,5 +1,5 @@
 """Reading back what a plugin produced: certificates, keys and chains, parsed with
-pyca/cryptography."""
+pyca/cryptography (and Java KeyStores with pyjks)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from lemur.crypto.jks import JKS_MAGIC, read_jks
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
 
@@ -45,9 +47,11 @@ class ReadBack:
 
 
 def read_back(content: bytes, passphrase: bytes | None) -> ReadBack:
-    """Parse exported bytes: PEM (certificates, PKCS#8/PKCS#1/SEC 1 keys, PKCS#7), or DER
-    (a certificate, PKCS#7, PKCS#12, a PKCS#8 key). Raises AssertionError when nothing
-    in it parses."""
+    """Parse exported bytes: PEM (certificates, PKCS#8/PKCS#1/SEC 1 keys, PKCS#7), DER
+    (a certificate, PKCS#7, PKCS#12, a PKCS#8 key) or a Java KeyStore (its integrity checked
+    with ``passphrase`` when given). Raises AssertionError when nothing in it parses."""
+    if content.startswith(JKS_MAGIC):
+        return _read_back_jks(content, passphrase)
     if content.lstrip().startswith(b"-----BEGIN"):
         certs: list[x509.Certificate] = []
         key: PrivateKeyTypes | None = None
@@ -80,6 +84,21 @@ def read_back(content: bytes, passphrase: bytes | None) -> ReadBack:
     with contextlib.suppress(ValueError, TypeError):
         return ReadBack((), serialization.load_der_private_key(content, password=passphrase))
     raise AssertionError("the output is not PEM, DER, PKCS#7, PKCS#12 or a PKCS#8 key")
+
+
+def _read_back_jks(content: bytes, passphrase: bytes | None) -> ReadBack:
+    try:
+        store = read_jks(content, passphrase)
+    except ValueError as exc:
+        raise AssertionError(str(exc)) from exc
+    assert len(store.private_keys) <= 1, "the keystore holds more than one private key"
+    key: PrivateKeyTypes | None = None
+    certs: list[x509.Certificate] = list(store.trusted.values())
+    for entry_key, chain in store.private_keys.values():
+        assert_chain_links(chain)
+        certs.extend(chain)
+        key = entry_key
+    return ReadBack(tuple(certs), key)
 
 
 def unencrypted_key_forms(key: PrivateKeyTypes) -> list[bytes]:

@@ -1,8 +1,8 @@
 """Request a certificate, the paved road: /certificates/new in Chromium against a real
 `lemur serve`, with JavaScript (live name check) and without (the server checks the same).
 
-Until the certificate page exists, the answer is checked through the API: the browser lands
-on /certificates/{id}?notice=issued and that certificate carries what was asked."""
+The browser lands on /certificates/{id}?notice=issued (the certificate's page, with the next
+steps), and that certificate, read through the API, carries what was asked."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def no_script(browser: Browser, server: RunningServer) -> Iterator[BrowserContex
 def issued(page: Page) -> dict[str, Any]:
     """The certificate the browser landed on, read through the API as the same user."""
     page.wait_for_url(LANDED)
+    expect(page.get_by_test_id("notice")).to_contain_text("was issued")
     found = LANDED.match(page.url)
     assert found, page.url
     response = page.request.get(f"/api/v1/certificates/{found.group(1)}")
@@ -119,6 +120,8 @@ def test_request_with_live_checks(
     expect(page.get_by_role("button", name=re.compile("^Add www"))).to_have_count(0)
     page.get_by_test_id("submit").click()
     body = issued(page)
+    # The certificate's page, with what to do next.
+    expect(page.get_by_test_id("next-steps")).to_contain_text("Download it")
     assert body["names"] == ["shop.example.test", "www.shop.example.test"]
     assert body["team"]["name"] == team
     assert body["authority"]["name"] == "local-issuing-ca"

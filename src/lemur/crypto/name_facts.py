@@ -56,6 +56,8 @@ class NameFacts:
 
 def _to_unicode(name: str) -> str:
     """U-labels for display; a name whose A-labels cannot be decoded is shown as it is."""
+    if "xn--" not in name:  # all-ASCII labels read the same (and decoding them is slow)
+        return name
     wildcard = name.startswith("*.")
     rest = name[2:] if wildcard else name
     try:

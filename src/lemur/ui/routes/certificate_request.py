@@ -25,7 +25,7 @@ from lemur.crypto.name_facts import DNS, EMAIL, IP, URI, classify
 from lemur.crypto.profiles import Profile
 from lemur.crypto.subjects import SubjectField
 from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
-from lemur.errors import InvalidInput, LemurError, NotFound
+from lemur.errors import Conflict, InvalidInput, LemurError, NotFound
 from lemur.ids import MAX_ID
 from lemur.services import Services
 from lemur.ui.pages import FormErrors, FormInvalid, Posted, SignedIn, Visit, parse
@@ -230,13 +230,15 @@ def request_certificate(visit: SignedIn, form: Posted) -> Response:
             mapped = issue_error(exc, body)
             errors[_form_field(mapped.field) or ""] = mapped.message
             return _page(visit, values=values, errors=errors, names=names, status=422)
-        except NotFound as exc:  # a team or an authority gone since the form was shown
+        except (NotFound, Conflict) as exc:  # a team or authority gone or deactivated since
             errors[exc.field or ""] = exc.message
-            return _page(visit, values=values, errors=errors, names=names, status=404)
-        # The notice (a one-time message) also makes the detail page show the next steps.
+            return _page(visit, values=values, errors=errors, names=names, status=exc.status)
+        cert = issued.certificate
+        names_of = [n.name for n in cert.names if n.kind != "cn"]
+        title = cert.common_name or (names_of[0] if names_of else f"Certificate {cert.id}")
+        # The certificate's page shows the next steps (download, deploy) after this notice.
         return visit.redirect(
-            f"/certificates/{issued.certificate.id}?notice=issued",
-            notice="Your certificate was issued.",
+            f"/certificates/{cert.id}?notice=issued", notice=f"{title} was issued."
         )
 
     return visit.once(form, work)

@@ -297,9 +297,15 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
     sam_page.goto("/certificates?q=shop.example.test&status=revoked")
     expect(sam_page.get_by_role("link", name=re.compile("shop.example.test")).first).to_be_visible()
 
-    # The server restarted on a new port since her page was opened (step 4); her session,
-    # kept in the database, still holds (cookies belong to the host, not the port).
-    dana_page.goto(f"{lemur.server.base_url}/certificates/{current}")
+    # Weeks passed on the server's clock since step 2 (her session expired) and the server
+    # restarted on a new port: Dana logs in again.
+    dana_page = browser.new_context(base_url=lemur.server.base_url).new_page()
+    dana_page.goto("/login")
+    dana_page.get_by_label("Username").fill("dana")
+    dana_page.get_by_label("Password").fill("dana-own-password-2026")
+    dana_page.get_by_role("button", name="Log in").click()
+    dana_page.wait_for_url(lambda url: httpx.URL(url).path == "/")
+    dana_page.goto(f"/certificates/{current}")
     dana_page.get_by_role("link", name="Renew").click()
     dana_page.get_by_role("button", name="Renew certificate").click()
     dana_page.wait_for_url(re.compile(r"/certificates/\d+"))

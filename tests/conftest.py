@@ -27,6 +27,10 @@ from lemur.crypto.keyring import generate_key
 from lemur.db import Base, Database
 from lemur.migrate import upgrade
 
+# One Chromium per worker, registered once: a fixture imported into two modules would be two
+# session fixtures, and a second sync Playwright in one process refuses to start.
+pytest_plugins = ["tests.peers.browser"]
+
 PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 # argon2id with small costs: the tests check behaviour, not the work factor.

@@ -33,11 +33,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.test_cli import lemur as lemur_cli
 from tests.conftest import scratch_database
-from tests.peers.browser import browser
 from tests.peers.server import RunningServer, start_server
 from tests.peers.smtp import ReceivedMail, SMTPPeer
-
-__all__ = ["browser"]
 
 DANA = "dana@payments.example.test"
 SAM = "sam@security.example.test"

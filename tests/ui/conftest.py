@@ -8,7 +8,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.conftest import scratch_database
-from tests.peers.browser import browser
 from tests.peers.server import RunningServer, start_server
 
 # Seconds for `lemur serve` to answer /ready: generous, as a loaded CI machine with browsers
@@ -47,4 +46,4 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-__all__ = ["browser", "context", "page", "server"]
+__all__ = ["context", "page", "server"]

@@ -9,6 +9,10 @@ command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 # keytool reads back the JKS exports (tests/plugins/test_jks_exporters.py)
 command -v keytool >/dev/null 2>&1 || need="$need openjdk-17-jre-headless"
+# the issuer plugins' CAs: Pebble (ACME) with BIND9 (RFC 2136 for DNS-01), cfssl
+command -v pebble >/dev/null 2>&1 || need="$need pebble"
+command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need="$need bind9 bind9-utils"
+command -v cfssl >/dev/null 2>&1 || need="$need golang-cfssl"
 if [ -n "$need" ]; then
     echo "installing Debian packages:$need"
     apt-get update -qq

@@ -1,5 +1,5 @@
 """Base classes: one small required interface per kind, optional capabilities as extra
-interfaces (``Revoker``, ``CRLPublisher``, ``AuthorityCreator``, ``Poller``).
+interfaces (``Revoker``, ``CRLPublisher``, ``AuthorityCreator``, ``Poller``, ``Connector``).
 
 A plugin class declares ``slug`` (kebab-case, equal to its entry-point name), ``title``,
 ``description`` and ``Options`` (a pydantic model; ``SecretStr`` fields are stored
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from lemur.plugins.values import (
     AuthoritySpec,
     Bundle,
+    Connection,
     CreatedAuthority,
     CRLRequest,
     DeploymentRef,
@@ -85,13 +86,31 @@ class CRLPublisher(ABC):
 
 
 class Poller(ABC):
-    """Optional issuer capability: finish or cancel a Pending issuance."""
+    """Optional issuer capability: finish or cancel a Pending issuance. Lemur keeps the
+    request and gives it again with every poll, so a plugin keeps no state of its own."""
 
     @abstractmethod
-    def poll(self, external_id: str) -> Issued | Pending: ...
+    def poll(self, external_id: str, request: IssuanceRequest) -> Issued | Pending:
+        """The certificate when the CA has issued it, else Pending again. Raises
+        PluginRejected when the order failed for good (the CA's reason in the message),
+        PluginTransientError when the CA could not be reached (polled again later)."""
 
     @abstractmethod
-    def cancel(self, external_id: str) -> None: ...
+    def cancel(self, external_id: str) -> None:
+        """Give up the order at the CA where it can be (cleaning up challenges); an order
+        already gone is not an error."""
+
+
+class Connector(ABC):
+    """Optional issuer capability of CAs Lemur reaches over the network: check that the
+    options work, and set up what the CA needs (an ACME account)."""
+
+    @abstractmethod
+    def connect(self) -> Connection:
+        """Reach the CA with these options. Raises PluginConfigurationError (its field names
+        the option at fault, ``options.directory_url``) when they are wrong,
+        PluginTransientError when the CA cannot be reached, PluginRejected when it refuses
+        (a bad External Account Binding key)."""
 
 
 class AuthorityCreator(ABC):

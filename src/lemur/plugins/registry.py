@@ -30,6 +30,7 @@ from lemur.plugins.base import (
     ENTRY_POINT_GROUPS,
     KINDS,
     AuthorityCreator,
+    Connector,
     CRLPublisher,
     Destination,
     Exporter,
@@ -56,6 +57,7 @@ _CAPABILITIES: tuple[tuple[type[object], tuple[str, ...]], ...] = (
     (CRLPublisher, ("publish_crl",)),
     (AuthorityCreator, ("create_authority",)),
     (Poller, ("poll", "cancel")),
+    (Connector, ("connect",)),
     (Verifier, ("verify",)),
 )
 

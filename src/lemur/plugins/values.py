@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
+from pydantic import BaseModel
 
 from lemur.clock import Clock
 from lemur.crypto.keys import KeySpec, PrivateKey, PublicKey
@@ -36,15 +37,31 @@ class OutboundGuard(Protocol):
         """The checked addresses of ``host`` (for clients that connect by themselves)."""
 
 
+class ChallengeResponder(Protocol):
+    """Lemur's own answers to ACME HTTP-01 challenges: what is published here is served at
+    ``/.well-known/acme-challenge/{token}`` by every Lemur web process (stored in the
+    database, so a worker can publish what the web process serves)."""
+
+    def publish(self, token: str, content: str) -> None:
+        """Serve ``content`` (the key authorization) at the token's path from now on."""
+
+    def withdraw(self, token: str) -> None:
+        """Stop serving the token (nothing happens when it is not published)."""
+
+
 @dataclass(frozen=True)
 class PluginContext:
     """What a plugin may use besides its options. The HTTP client is the guarded one
-    (:func:`lemur.outbound.guarded_client`), ``outbound`` the same policy for sockets."""
+    (:func:`lemur.outbound.guarded_client`), ``outbound`` the same policy for sockets and
+    for clients that connect by themselves (boto3, the acme library): check every host with
+    ``outbound.check_host`` before connecting. ``challenges`` publishes ACME HTTP-01
+    answers (issuers only)."""
 
     clock: Clock
     logger: logging.Logger
     http: httpx.Client | None = None
     outbound: OutboundGuard | None = None
+    challenges: ChallengeResponder | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,10 @@ class IssuanceRequest:
     subject: LeafSubject = NO_SUBJECT
     key_usage: tuple[KeyUsageName, ...] | None = None
     extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None = None
+    # Set for authorities whose key Lemur does not hold (ACME, CFSSL, AWS Private CA): a CSR
+    # for ``public_key`` with the names above, signed by the key Lemur generated or the
+    # requester's own CSR. Its signature is checked; send it to the CA as it is.
+    csr: x509.CertificateSigningRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,21 @@ class Pending:
 
     external_id: str
     retry_after: dt.timedelta = dt.timedelta(seconds=30)
+    # What the CA is doing, in plain words ("waiting for the DNS-01 validation of
+    # a.example.com"), shown to the requester.
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What ``Connector.connect`` found: a summary in plain words ("directory reachable,
+    account registered"), the CA's certificates when the CA tells them (the issuing CA
+    first, up to the root), and options to store instead of the given ones when connecting
+    set something up (an ACME account's key and URL)."""
+
+    summary: str
+    chain: tuple[x509.Certificate, ...] = ()
+    options: BaseModel | None = None
 
 
 @dataclass(frozen=True)

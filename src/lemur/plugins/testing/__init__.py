@@ -33,6 +33,7 @@ from lemur.plugins.testing.classes import PluginClassContract
 from lemur.plugins.testing.exporters import ExporterContract
 from lemur.plugins.testing.issuers import (
     AuthorityCreatorContract,
+    ConnectorContract,
     CRLPublisherContract,
     IssuerContract,
 )
@@ -42,6 +43,7 @@ from lemur.plugins.testing.readback import ReadBack, assert_chain_links, read_ba
 __all__ = [
     "AuthorityCreatorContract",
     "CRLPublisherContract",
+    "ConnectorContract",
     "ExporterContract",
     "IssuerContract",
     "NotifierContract",

@@ -14,10 +14,18 @@ from lemur.crypto.keys import key_spec_of, public_keys_equal
 from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import extended_key_usage
 from lemur.crypto.revocation import RevocationReason
-from lemur.plugins.base import AuthorityCreator, CRLPublisher, Issuer, Poller, Revoker
+from lemur.plugins.base import (
+    AuthorityCreator,
+    Connector,
+    CRLPublisher,
+    Issuer,
+    Poller,
+    Revoker,
+)
 from lemur.plugins.testing.readback import assert_chain_links
 from lemur.plugins.values import (
     AuthoritySpec,
+    Connection,
     CreatedAuthority,
     CRLRequest,
     IssuanceRequest,
@@ -50,14 +58,19 @@ class IssuerContract:
         return issuer.issue(issuance_request)
 
     @pytest.fixture
-    def issued(self, issuer: Issuer[Any], issuance_result: Issued | Pending) -> Issued:
+    def issued(
+        self,
+        issuer: Issuer[Any],
+        issuance_result: Issued | Pending,
+        issuance_request: IssuanceRequest,
+    ) -> Issued:
         result = issuance_result
         for _ in range(self.max_polls):
             if isinstance(result, Issued):
                 return result
             assert isinstance(issuer, Poller), "the issuer returned Pending but cannot poll"
             time.sleep(min(result.retry_after.total_seconds(), self.poll_interval_seconds))
-            result = issuer.poll(result.external_id)
+            result = issuer.poll(result.external_id, issuance_request)
         assert isinstance(result, Issued), f"still pending after {self.max_polls} polls"
         return result
 
@@ -218,3 +231,32 @@ class CRLPublisherContract:
             for e in crl_request.revoked
         }
         assert listed == expected
+
+
+class ConnectorContract:
+    """Checks ``connect``. Fixtures to provide: ``connector`` (an issuer implementing
+    :class:`Connector`, with working options)."""
+
+    @pytest.fixture
+    def connection(self, connector: Connector) -> Connection:
+        return connector.connect()
+
+    def test_says_what_it_checked(self, connection: Connection) -> None:
+        assert connection.summary.strip()
+        assert "\n" not in connection.summary
+
+    def test_chain_is_of_ca_certificates_that_link(self, connection: Connection) -> None:
+        for certificate in connection.chain:
+            constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+            assert constraints.value.ca
+        if len(connection.chain) > 1:
+            assert_chain_links(list(connection.chain))
+
+    def test_options_to_store_are_the_plugins_own(
+        self, connector: Connector, connection: Connection
+    ) -> None:
+        if connection.options is not None:
+            assert isinstance(connection.options, type(connector).Options)  # type: ignore[attr-defined]
+
+    def test_connecting_again_keeps_working(self, connector: Connector) -> None:
+        assert connector.connect().summary.strip()

@@ -8,6 +8,7 @@ encrypted and never returned). It is constructed with validated options and a co
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import ClassVar, Generic, TypeVar
@@ -111,6 +112,18 @@ class Connector(ABC):
         the option at fault, ``options.directory_url``) when they are wrong,
         PluginTransientError when the CA cannot be reached, PluginRejected when it refuses
         (a bad External Account Binding key)."""
+
+
+class RenewalAdvisor(ABC):
+    """Optional issuer capability: the CA's suggested renewal window for a certificate
+    (ACME Renewal Information, RFC 9773), which Lemur uses instead of its own."""
+
+    @abstractmethod
+    def renewal_window(
+        self, certificate: x509.Certificate
+    ) -> tuple[dt.datetime, dt.datetime] | None:
+        """(start, end) of the suggested window, or None when the CA offers none. Raises
+        PluginTransientError when the CA could not be reached."""
 
 
 class AuthorityCreator(ABC):

@@ -38,6 +38,7 @@ from lemur.plugins.base import (
     Notifier,
     Plugin,
     Poller,
+    RenewalAdvisor,
     Revoker,
     Source,
     Verifier,
@@ -58,6 +59,7 @@ _CAPABILITIES: tuple[tuple[type[object], tuple[str, ...]], ...] = (
     (AuthorityCreator, ("create_authority",)),
     (Poller, ("poll", "cancel")),
     (Connector, ("connect",)),
+    (RenewalAdvisor, ("renewal_window",)),
     (Verifier, ("verify",)),
 )
 

@@ -1,0 +1,330 @@
+"""``cfssl``: certificates from CloudFlare's CFSSL (``cfssl serve`` or ``multirootca``).
+
+Issuing sends Lemur's CSR to ``/sign`` (``/authsign`` when an auth key is set) with
+``hosts`` set to the request's names, which replaces the CSR's SANs, so the CA issues
+exactly the requested names. cfssl chooses the validity from its profile (cfssl 1.2 ignores
+a requested not_before/not_after; later versions honour the ones Lemur sends). Lemur checks
+what comes back: the key, the names, and the extended key usages the request's profile
+needs (cfssl silently falls back to its default profile for a profile name it does not
+know). The chain is the CA certificate ``/info`` reports.
+
+Revoking needs cfssl's certificate database (``cfssl serve -db-config``): ``/revoke``
+marks the certdb row revoked, and cfssl's CRL and OCSP tooling read it from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from lemur.builtin.cfssl.client import CFSSLRefused, JSONObject, auth_error, call, http_client
+from lemur.builtin.cfssl.client import signed_request as _signed
+from lemur.builtin.cfssl.options import CFSSLOptions
+from lemur.crypto.keys import public_keys_equal
+from lemur.crypto.names import SubjectAltNames
+from lemur.crypto.profiles import extended_key_usage
+from lemur.crypto.usages import extended_key_usage_names, joined
+from lemur.plugins.base import Connector, Issuer, Revoker
+from lemur.plugins.errors import PluginConfigurationError, PluginRejected
+from lemur.plugins.values import (
+    Connection,
+    IssuanceRequest,
+    Issued,
+    Pending,
+    RevocationRequest,
+)
+
+# cfssl's certdb answer when /revoke finds no row (certdb/sql: "certificate not found").
+_NOT_FOUND = "certificate not found"
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _certificates(text: object) -> list[x509.Certificate]:
+    if not isinstance(text, str) or not text.strip():
+        return []
+    try:
+        return x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return []
+
+
+def _sans(certificate: x509.Certificate) -> SubjectAltNames:
+    try:
+        ext = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return SubjectAltNames()
+    return SubjectAltNames.from_extension(ext.value)
+
+
+def _names(sans: SubjectAltNames) -> list[str]:
+    return sorted(
+        [n.lower() for n in sans.dns_names]
+        + [str(ip) for ip in sans.ip_addresses]
+        + [e.lower() for e in sans.emails]
+        + list(sans.uris)
+    )
+
+
+def _eku_names(oids: set[x509.ObjectIdentifier]) -> str:
+    named = extended_key_usage_names(x509.ExtendedKeyUsage(sorted(oids, key=str)))
+    return joined(str(name) for name in named) if named else joined(map(str, oids))
+
+
+class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
+    slug = "cfssl"
+    title = "CFSSL"
+    description = """
+        Certificates from a CFSSL CA (cfssl serve or multirootca): Lemur sends its CSR to
+        /sign, or /authsign with an auth key, using one of the CA's signing profiles.
+        Revocation needs cfssl's certificate database (cfssl serve -db-config).
+    """
+    Options = CFSSLOptions
+
+    @property
+    def _host(self) -> str:
+        return httpx.URL(self.options.url).host
+
+    def _post(self, endpoint: str, body: JSONObject) -> JSONObject:
+        with http_client(self.context, self.options.ca_bundle) as client:
+            return call(client, self.options.url, endpoint, body, timeout=self.options.timeout)
+
+    def _selector(self) -> JSONObject:
+        body: JSONObject = {}
+        if self.options.label:
+            body["label"] = self.options.label
+        if self.options.profile:
+            body["profile"] = self.options.profile
+        return body
+
+    def _sign(self, body: JSONObject) -> JSONObject:
+        """``/sign``, or ``/authsign`` with the signed envelope when an auth key is set.
+        Raises CFSSLRefused for cfssl's other refusals, a configuration error for the
+        authentication ones."""
+        key = self.options.auth_key
+        try:
+            if key is None:
+                return self._post("sign", body)
+            return self._post("authsign", _signed(body, key.get_secret_value()))
+        except CFSSLRefused as exc:
+            translated = auth_error(exc.refusal, self.options.profile)
+            if translated is not None:
+                raise translated from None
+            raise
+
+    def issue(self, request: IssuanceRequest) -> Issued | Pending:
+        """Sign ``request.csr`` with the options' profile; the chain is the CA from /info.
+
+        Raises PluginRejected with cfssl's reason when it refuses (a name outside the
+        profile's whitelist, a CSR it cannot read) or when the certificate is not what was
+        asked for; PluginConfigurationError for a wrong auth key or a profile whose usages
+        do not fit the request; PluginTransientError when cfssl cannot be reached."""
+        if request.csr is None:
+            raise PluginRejected(
+                "the cfssl issuer signs a CSR and the request has none", code="csr_required"
+            )
+        if request.sans.uris:
+            # cfssl 1.2 turns every host it cannot parse as an IP or email into a DNS name,
+            # which would certify "spiffe://..." as a host name.
+            raise PluginRejected(
+                "the cfssl issuer cannot request URI names (cfssl would issue them as DNS "
+                "names); remove the URIs or use another authority",
+                code="cfssl_uri_names_unsupported",
+            )
+        body: JSONObject = {
+            "certificate_request": request.csr.public_bytes(Encoding.PEM).decode("ascii"),
+            "hosts": [
+                *request.sans.dns_names,
+                *(str(ip) for ip in request.sans.ip_addresses),
+                *request.sans.emails,
+            ],
+            "not_before": _rfc3339(request.not_before),
+            "not_after": _rfc3339(request.not_after),
+            **self._selector(),
+        }
+        try:
+            result = self._sign(body)
+        except CFSSLRefused as exc:
+            raise PluginRejected(
+                f"cfssl refused the request: {exc.refusal.message}", code="cfssl_refused"
+            ) from None
+        issued = _certificates(result.get("certificate"))
+        if not issued:
+            raise PluginRejected(
+                f"cfssl at {self._host} answered without a certificate", code="cfssl_no_certificate"
+            )
+        certificate = issued[0]
+        self._check(certificate, request)
+        chain = self._ca_chain()
+        if chain:
+            try:
+                certificate.verify_directly_issued_by(chain[0])
+            except (ValueError, TypeError, InvalidSignature) as exc:
+                raise PluginConfigurationError(
+                    f"cfssl's /info names {chain[0].subject.rfc4514_string()} as the CA, but the "
+                    "certificate was signed by another; check options.label",
+                    code="cfssl_chain_mismatch",
+                    field="options.label",
+                ) from exc
+        serial = str(certificate.serial_number)
+        self.context.logger.info("cfssl at %s issued serial %s", self._host, serial)
+        return Issued(certificate=certificate, chain=chain, external_id=serial)
+
+    def _check(self, certificate: x509.Certificate, request: IssuanceRequest) -> None:
+        if not public_keys_equal(certificate.public_key(), request.public_key):
+            raise PluginRejected(
+                "cfssl returned a certificate for another public key than the request's",
+                code="cfssl_wrong_key",
+            )
+        got, wanted = _names(_sans(certificate)), _names(request.sans)
+        if got != wanted:
+            raise PluginRejected(
+                f"cfssl issued the names {', '.join(got) or 'none'} instead of "
+                f"{', '.join(wanted) or 'none'}",
+                code="cfssl_wrong_names",
+            )
+        common_names = [
+            str(a.value) for a in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        ]
+        expected = [] if request.common_name is None else [request.common_name]
+        if common_names != expected:
+            raise PluginRejected(
+                f"cfssl issued the common name {common_names or 'none'} instead of "
+                f"{expected or 'none'}",
+                code="cfssl_wrong_names",
+            )
+        wanted_usages = set(
+            [u.oid for u in request.extended_key_usage]
+            if request.extended_key_usage is not None
+            else extended_key_usage(request.profile)
+        )
+        try:
+            usages = set(
+                certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            )
+        except x509.ExtensionNotFound:
+            usages = set()
+        missing = wanted_usages - usages
+        if missing:
+            named = f"'{self.options.profile}'" if self.options.profile else "(default)"
+            raise PluginConfigurationError(
+                f"the cfssl profile {named} issued a certificate without {_eku_names(missing)}, "
+                "which this request needs; set options.profile to a profile with those usages",
+                code="cfssl_profile_mismatch",
+                field="options.profile",
+            )
+
+    def _info(self) -> tuple[tuple[x509.Certificate, ...], JSONObject]:
+        result = self._post("info", self._selector())
+        found: list[x509.Certificate] = []
+        for key in ("certificate", "bundle"):
+            for certificate in _certificates(result.get(key)):
+                if certificate not in found:
+                    found.append(certificate)
+        return tuple(found), result
+
+    def _ca_chain(self) -> tuple[x509.Certificate, ...]:
+        try:
+            return self._info()[0]
+        except CFSSLRefused as exc:
+            raise PluginRejected(
+                f"cfssl refused to describe its CA: {exc.refusal.message}", code="cfssl_refused"
+            ) from None
+
+    def connect(self) -> Connection:
+        """``/info`` for the label and profile: the CA certificate and the profile's usages.
+        With an auth key, also an ``/authsign`` whose token is checked but whose request
+        carries no CSR, so cfssl verifies the key and then refuses the empty request
+        without issuing anything."""
+        try:
+            chain, result = self._info()
+        except CFSSLRefused as exc:
+            raise PluginConfigurationError(
+                f"cfssl refused to describe its CA: {exc.refusal.message}",
+                code="cfssl_refused",
+                field="options.label" if self.options.label else "options.profile",
+            ) from None
+        if not chain:
+            raise PluginConfigurationError(
+                f"cfssl at {self._host} reported no CA certificate; check options.url and "
+                "options.label",
+                code="cfssl_no_ca",
+                field="options.url",
+            )
+        usages = result.get("usages")
+        expiry = result.get("expiry")
+        profile = f"profile '{self.options.profile}'" if self.options.profile else "default profile"
+        summary = (
+            f"cfssl at {self._host} reachable; CA {chain[0].subject.rfc4514_string()}; {profile}"
+        )
+        if isinstance(usages, list) and usages:
+            summary += f" ({', '.join(map(str, usages))}"
+            summary += f"; expiry {expiry})" if isinstance(expiry, str) else ")"
+        if self.options.auth_key is not None:
+            self._check_auth_key()
+            summary += "; auth key accepted"
+        return Connection(summary=summary, chain=chain)
+
+    def _check_auth_key(self) -> None:
+        try:
+            self._sign({"certificate_request": "", **self._selector()})
+        except CFSSLRefused:
+            return  # the token passed; cfssl then refused the empty CSR, as intended
+        raise PluginRejected(  # pragma: no cover - cfssl never signs an empty CSR
+            "cfssl signed an empty request while the auth key was checked", code="cfssl_unexpected"
+        )
+
+    def revoke(self, request: RevocationRequest) -> None:
+        """``/revoke`` by serial and authority key identifier (the certdb's key).
+
+        cfssl 1.2 records an empty authority key identifier for what it signs, later
+        versions the hex one: the hex one is tried first, the empty one when cfssl has no
+        such row. Raises PluginRejected when cfssl cannot revoke (no certificate database)
+        or does not know the certificate, PluginTransientError when unreachable."""
+        certificate = request.certificate
+        try:
+            aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+            identifiers = [(aki.value.key_identifier or b"").hex(), ""]
+        except x509.ExtensionNotFound:
+            identifiers = [""]
+        refusal = None
+        for identifier in dict.fromkeys(identifiers):
+            body: JSONObject = {
+                "serial": str(certificate.serial_number),
+                "authority_key_id": identifier,
+                "reason": request.reason.rfc5280_name,
+            }
+            try:
+                self._post("revoke", body)
+            except CFSSLRefused as exc:
+                refusal = exc.refusal
+                if _NOT_FOUND in refusal.message.lower():
+                    continue
+                break
+            except PluginConfigurationError as exc:
+                if exc.code == "cfssl_endpoint_missing":
+                    raise PluginRejected(
+                        f"cfssl at {self._host} cannot revoke: its /revoke endpoint is off "
+                        "(cfssl serve runs without -db-config, its certificate database)",
+                        code="cfssl_revocation_unavailable",
+                    ) from None
+                raise
+            else:
+                self.context.logger.info(
+                    "cfssl at %s revoked serial %s (%s)",
+                    self._host,
+                    certificate.serial_number,
+                    request.reason.rfc5280_name,
+                )
+                return
+        assert refusal is not None
+        raise PluginRejected(
+            f"cfssl refused the revocation: {refusal.message}", code="cfssl_refused"
+        )

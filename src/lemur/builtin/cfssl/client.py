@@ -62,10 +62,6 @@ class _PinnedTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         host = url.host
-        if url.scheme != "https":
-            raise PluginConfigurationError(
-                "a TLS CA bundle needs an https:// URL", field="options.ca_bundle"
-            )
         try:
             addresses = self._guard.check_host(host, url.port or 443)
         except OSError as exc:

@@ -11,7 +11,7 @@ import re
 
 import httpx
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 # cfssl profile names and multirootca labels are keys of a JSON object; these are the
 # characters people use in them. Anything else is more likely a paste error.
@@ -128,3 +128,9 @@ class CFSSLOptions(BaseModel):
         if len(key) < 2 * MIN_KEY_BYTES:
             raise ValueError(f"the auth key is shorter than {MIN_KEY_BYTES} bytes")
         return SecretStr(key)
+
+    @model_validator(mode="after")
+    def _bundle_needs_tls(self) -> CFSSLOptions:
+        if self.ca_bundle is not None and not self.url.startswith("https://"):
+            raise ValueError("a TLS CA bundle is for an https:// URL; this URL is plain http")
+        return self

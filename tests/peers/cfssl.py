@@ -2,7 +2,7 @@
 session, on free loopback ports: once over http, once over https with a server certificate
 from a separate TLS CA (for the ``ca_bundle`` option). Both sign with the same CA, made by
 ``cfssl gencert -initca``, and share a SQLite certificate database (``-db-config``) so that
-``/revoke`` works.
+``/revoke`` works, and ``cfssl ocsprefresh`` signs OCSP answers from it.
 
 Profiles: ``server`` and ``client`` (their usages), ``authed`` (needs the auth key
 :data:`AUTH_KEY_HEX`, so /authsign) and ``restricted`` (a name whitelist of
@@ -32,6 +32,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.peers.server import free_port
@@ -139,6 +140,37 @@ class CFSSLPeer:
                 (str(serial),),
             ).fetchone()
         return None if found is None else CertDBRow(*found)
+
+    def ocsp_response(self, serial: int) -> ocsp.OCSPResponse:
+        """cfssl's own OCSP answer for ``serial``: ``cfssl ocsprefresh`` signs responses
+        for the certificate database's rows (the CA key standing in as responder), read back
+        from its ocsp_responses table."""
+        subprocess.run(
+            [
+                cfssl_binary(),
+                "ocsprefresh",
+                "-db-config",
+                str(self.directory / "db.json"),
+                "-ca",
+                str(self.directory / "ca.pem"),
+                "-responder",
+                str(self.directory / "ca.pem"),
+                "-responder-key",
+                str(self.directory / "ca-key.pem"),
+                "-interval",
+                "0s",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        with sqlite3.connect(self.db_path) as db:
+            db.text_factory = bytes
+            found = db.execute(
+                "SELECT body FROM ocsp_responses WHERE serial_number = ?", (str(serial),)
+            ).fetchone()
+        assert found is not None, f"cfssl made no OCSP response for {serial}"
+        return ocsp.load_der_ocsp_response(found[0])
 
     @contextlib.contextmanager
     def without_certdb(self) -> Iterator[str]:
@@ -259,7 +291,7 @@ def _wait(
 
 
 def _serve_args(binary: str, directory: Path, *, certdb: bool) -> list[str]:
-    args = [binary, "serve", "-address", "127.0.0.1", "-loglevel", "2"]
+    args = [binary, "serve", "-address", "127.0.0.1", "-loglevel", "1"]
     args += ["-ca", str(directory / "ca.pem"), "-ca-key", str(directory / "ca-key.pem")]
     args += ["-config", str(directory / "config.json")]
     if certdb:

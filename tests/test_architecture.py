@@ -157,13 +157,22 @@ def test_sources_are_found() -> None:
     assert {"lemur.app", "lemur.crypto.keys", "lemur.web.api", "lemur.accounts.service"} <= names
 
 
+def own_plugin_package(module: str) -> tuple[str, ...]:
+    """A built-in plugin split into a package (``lemur.builtin.cfssl.client``) may import
+    its own modules, and nothing more than the other isolated modules may."""
+    parts = module.split(".")
+    return (".".join(parts[:3]),) if parts[:2] == ["lemur", "builtin"] and len(parts) > 2 else ()
+
+
 def test_isolated_packages_import_nothing_from_the_domain() -> None:
     violations = []
     checked = 0
     for path in sources():
-        if within(module_name(path), ISOLATED):
+        module = module_name(path)
+        if within(module, ISOLATED):
             checked += 1
-            violations += import_violations(path, path.read_text(), ALLOWED)
+            allowed = ALLOWED + own_plugin_package(module)
+            violations += import_violations(path, path.read_text(), allowed)
     assert checked > 5
     assert not violations, "\n".join(violations)
 

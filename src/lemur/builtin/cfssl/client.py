@@ -213,7 +213,7 @@ def call(
         )
     if status == 400 and refusal is not None:
         raise CFSSLRefused(refusal)
-    if 300 <= status < 400 or status >= 400:
+    if status >= 300:
         raise PluginRejected(
             f"cfssl at {host} answered HTTP {status}" + (f": {refusal.message}" if refusal else ""),
             code="cfssl_rejected",

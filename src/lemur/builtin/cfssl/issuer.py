@@ -14,6 +14,7 @@ marks the certdb row revoked, and cfssl's CRL and OCSP tooling read it from ther
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import httpx
@@ -22,8 +23,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from lemur.builtin.cfssl.client import CFSSLRefused, JSONObject, auth_error, call, http_client
-from lemur.builtin.cfssl.client import signed_request as _signed
+from lemur.builtin.cfssl.client import (
+    CFSSLRefused,
+    JSONObject,
+    Refusal,
+    auth_error,
+    call,
+    http_client,
+    signed_request,
+)
 from lemur.builtin.cfssl.options import CFSSLOptions
 from lemur.crypto.keys import public_keys_equal
 from lemur.crypto.names import SubjectAltNames
@@ -92,9 +100,11 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
     def _host(self) -> str:
         return httpx.URL(self.options.url).host
 
-    def _post(self, endpoint: str, body: JSONObject) -> JSONObject:
-        with http_client(self.context, self.options.ca_bundle) as client:
-            return call(client, self.options.url, endpoint, body, timeout=self.options.timeout)
+    def _client(self) -> contextlib.AbstractContextManager[httpx.Client]:
+        return http_client(self.context, self.options.ca_bundle)
+
+    def _post(self, client: httpx.Client, endpoint: str, body: JSONObject) -> JSONObject:
+        return call(client, self.options.url, endpoint, body, timeout=self.options.timeout)
 
     def _selector(self) -> JSONObject:
         body: JSONObject = {}
@@ -104,15 +114,15 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
             body["profile"] = self.options.profile
         return body
 
-    def _sign(self, body: JSONObject) -> JSONObject:
+    def _sign(self, client: httpx.Client, body: JSONObject) -> JSONObject:
         """``/sign``, or ``/authsign`` with the signed envelope when an auth key is set.
         Raises CFSSLRefused for cfssl's other refusals, a configuration error for the
         authentication ones."""
         key = self.options.auth_key
         try:
             if key is None:
-                return self._post("sign", body)
-            return self._post("authsign", _signed(body, key.get_secret_value()))
+                return self._post(client, "sign", body)
+            return self._post(client, "authsign", signed_request(body, key.get_secret_value()))
         except CFSSLRefused as exc:
             translated = auth_error(exc.refusal, self.options.profile)
             if translated is not None:
@@ -149,33 +159,36 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
             "not_after": _rfc3339(request.not_after),
             **self._selector(),
         }
+        with self._client() as client:
+            try:
+                result = self._sign(client, body)
+            except CFSSLRefused as exc:
+                raise PluginRejected(
+                    f"cfssl refused the request: {exc.refusal.message}", code="cfssl_refused"
+                ) from None
+            certificate = self._certificate(result, request)
+            chain = self._info(client)[0]
         try:
-            result = self._sign(body)
-        except CFSSLRefused as exc:
-            raise PluginRejected(
-                f"cfssl refused the request: {exc.refusal.message}", code="cfssl_refused"
-            ) from None
+            certificate.verify_directly_issued_by(chain[0])
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            raise PluginConfigurationError(
+                f"cfssl's /info names {chain[0].subject.rfc4514_string()} as the CA, but the "
+                "certificate was signed by another; check options.label",
+                code="cfssl_chain_mismatch",
+                field="options.label",
+            ) from exc
+        serial = str(certificate.serial_number)
+        self.context.logger.info("cfssl at %s issued serial %s", self._host, serial)
+        return Issued(certificate=certificate, chain=chain, external_id=serial)
+
+    def _certificate(self, result: JSONObject, request: IssuanceRequest) -> x509.Certificate:
         issued = _certificates(result.get("certificate"))
         if not issued:
             raise PluginRejected(
                 f"cfssl at {self._host} answered without a certificate", code="cfssl_no_certificate"
             )
-        certificate = issued[0]
-        self._check(certificate, request)
-        chain = self._ca_chain()
-        if chain:
-            try:
-                certificate.verify_directly_issued_by(chain[0])
-            except (ValueError, TypeError, InvalidSignature) as exc:
-                raise PluginConfigurationError(
-                    f"cfssl's /info names {chain[0].subject.rfc4514_string()} as the CA, but the "
-                    "certificate was signed by another; check options.label",
-                    code="cfssl_chain_mismatch",
-                    field="options.label",
-                ) from exc
-        serial = str(certificate.serial_number)
-        self.context.logger.info("cfssl at %s issued serial %s", self._host, serial)
-        return Issued(certificate=certificate, chain=chain, external_id=serial)
+        self._check(issued[0], request)
+        return issued[0]
 
     def _check(self, certificate: x509.Certificate, request: IssuanceRequest) -> None:
         if not public_keys_equal(certificate.public_key(), request.public_key):
@@ -221,43 +234,40 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
                 field="options.profile",
             )
 
-    def _info(self) -> tuple[tuple[x509.Certificate, ...], JSONObject]:
-        result = self._post("info", self._selector())
+    def _info(self, client: httpx.Client) -> tuple[tuple[x509.Certificate, ...], JSONObject]:
+        """/info for the label and profile: the CA certificates it reports (issuing CA
+        first) and its whole result. Raises PluginRejected when cfssl refuses,
+        PluginConfigurationError when it reports no CA certificate."""
+        try:
+            result = self._post(client, "info", self._selector())
+        except CFSSLRefused as exc:
+            raise PluginRejected(
+                f"cfssl refused to describe its CA: {exc.refusal.message}", code="cfssl_refused"
+            ) from None
         found: list[x509.Certificate] = []
         for key in ("certificate", "bundle"):
             for certificate in _certificates(result.get(key)):
                 if certificate not in found:
                     found.append(certificate)
-        return tuple(found), result
-
-    def _ca_chain(self) -> tuple[x509.Certificate, ...]:
-        try:
-            return self._info()[0]
-        except CFSSLRefused as exc:
-            raise PluginRejected(
-                f"cfssl refused to describe its CA: {exc.refusal.message}", code="cfssl_refused"
-            ) from None
-
-    def connect(self) -> Connection:
-        """``/info`` for the label and profile: the CA certificate and the profile's usages.
-        With an auth key, also an ``/authsign`` whose token is checked but whose request
-        carries no CSR, so cfssl verifies the key and then refuses the empty request
-        without issuing anything."""
-        try:
-            chain, result = self._info()
-        except CFSSLRefused as exc:
-            raise PluginConfigurationError(
-                f"cfssl refused to describe its CA: {exc.refusal.message}",
-                code="cfssl_refused",
-                field="options.label" if self.options.label else "options.profile",
-            ) from None
-        if not chain:
+        if not found:
             raise PluginConfigurationError(
                 f"cfssl at {self._host} reported no CA certificate; check options.url and "
                 "options.label",
                 code="cfssl_no_ca",
                 field="options.url",
             )
+        return tuple(found), result
+
+    def connect(self) -> Connection:
+        """``/info`` for the label and profile: the CA certificate and the profile's usages.
+        With an auth key, also an ``/authsign`` whose token is checked but whose request
+        carries no CSR, so cfssl verifies the key and then refuses the empty request
+        without issuing anything."""
+        with self._client() as client:
+            return self._connect(client)
+
+    def _connect(self, client: httpx.Client) -> Connection:
+        chain, result = self._info(client)
         usages = result.get("usages")
         expiry = result.get("expiry")
         profile = f"profile '{self.options.profile}'" if self.options.profile else "default profile"
@@ -268,13 +278,13 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
             summary += f" ({', '.join(map(str, usages))}"
             summary += f"; expiry {expiry})" if isinstance(expiry, str) else ")"
         if self.options.auth_key is not None:
-            self._check_auth_key()
+            self._check_auth_key(client)
             summary += "; auth key accepted"
         return Connection(summary=summary, chain=chain)
 
-    def _check_auth_key(self) -> None:
+    def _check_auth_key(self, client: httpx.Client) -> None:
         try:
-            self._sign({"certificate_request": "", **self._selector()})
+            self._sign(client, {"certificate_request": "", **self._selector()})
         except CFSSLRefused:
             return  # the token passed; cfssl then refused the empty CSR, as intended
         raise PluginRejected(  # pragma: no cover - cfssl never signs an empty CSR
@@ -294,37 +304,48 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
             identifiers = [(aki.value.key_identifier or b"").hex(), ""]
         except x509.ExtensionNotFound:
             identifiers = [""]
-        refusal = None
-        for identifier in dict.fromkeys(identifiers):
-            body: JSONObject = {
-                "serial": str(certificate.serial_number),
-                "authority_key_id": identifier,
-                "reason": request.reason.rfc5280_name,
-            }
-            try:
-                self._post("revoke", body)
-            except CFSSLRefused as exc:
-                refusal = exc.refusal
-                if _NOT_FOUND in refusal.message.lower():
-                    continue
-                break
-            except PluginConfigurationError as exc:
-                if exc.code == "cfssl_endpoint_missing":
-                    raise PluginRejected(
-                        f"cfssl at {self._host} cannot revoke: its /revoke endpoint is off "
-                        "(cfssl serve runs without -db-config, its certificate database)",
-                        code="cfssl_revocation_unavailable",
-                    ) from None
-                raise
-            else:
-                self.context.logger.info(
-                    "cfssl at %s revoked serial %s (%s)",
-                    self._host,
-                    certificate.serial_number,
-                    request.reason.rfc5280_name,
-                )
-                return
+        refusal: Refusal | None = None
+        with self._client() as client:
+            for identifier in dict.fromkeys(identifiers):
+                refusal = self._revoke(client, certificate, identifier, request)
+                if refusal is None:
+                    self.context.logger.info(
+                        "cfssl at %s revoked serial %s (%s)",
+                        self._host,
+                        certificate.serial_number,
+                        request.reason.rfc5280_name,
+                    )
+                    return
+                if _NOT_FOUND not in refusal.message.lower():
+                    break
         assert refusal is not None
         raise PluginRejected(
             f"cfssl refused the revocation: {refusal.message}", code="cfssl_refused"
         )
+
+    def _revoke(
+        self,
+        client: httpx.Client,
+        certificate: x509.Certificate,
+        identifier: str,
+        request: RevocationRequest,
+    ) -> Refusal | None:
+        """One /revoke call: None when cfssl revoked, else its refusal."""
+        body: JSONObject = {
+            "serial": str(certificate.serial_number),
+            "authority_key_id": identifier,
+            "reason": request.reason.rfc5280_name,
+        }
+        try:
+            self._post(client, "revoke", body)
+        except CFSSLRefused as exc:
+            return exc.refusal
+        except PluginConfigurationError as exc:
+            if exc.code != "cfssl_endpoint_missing":
+                raise
+            raise PluginRejected(
+                f"cfssl at {self._host} cannot revoke: its /revoke endpoint is off "
+                "(cfssl serve runs without -db-config, its certificate database)",
+                code="cfssl_revocation_unavailable",
+            ) from None
+        return None

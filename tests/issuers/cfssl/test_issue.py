@@ -147,12 +147,16 @@ def test_auth_profile_issues_with_the_key_and_is_recorded_at_the_ca(
 def test_auth_profile_without_a_key_says_so(
     make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer
 ) -> None:
-    with pytest.raises(PluginConfigurationError) as caught:
-        make_issuer(profile=cfssl_peer.authed_profile).issue(make_request())
-    assert caught.value.field == "options.auth_key"
-    assert caught.value.message == (
-        "the cfssl profile 'authed' requires an auth key; set options.auth_key"
-    )
+    issuer = make_issuer(profile=cfssl_peer.authed_profile)
+    with pytest.raises(PluginConfigurationError) as on_issue:
+        issuer.issue(make_request())
+    with pytest.raises(PluginConfigurationError) as on_connect:
+        issuer.connect()
+    for caught in (on_issue, on_connect):
+        assert caught.value.field == "options.auth_key"
+        assert caught.value.message == (
+            "the cfssl profile 'authed' requires an auth key; set options.auth_key"
+        )
 
 
 WRONG_KEY = "fedcba9876543210fedcba9876543210"
@@ -214,6 +218,7 @@ def test_connect_names_the_ca_and_the_profile(
     assert "CN=Lemur Test cfssl Root" in connection.summary
     assert "profile 'client'" in connection.summary
     assert "client auth" in connection.summary
+    assert connection.summary.endswith("; no auth key needed")
     authed = make_issuer(profile=cfssl_peer.authed_profile, auth_key=cfssl_peer.auth_key_hex)
     assert authed.connect().summary.endswith("; auth key accepted")
 

@@ -49,6 +49,8 @@ from lemur.plugins.values import (
 
 # cfssl's certdb answer when /revoke finds no row (certdb/sql: "certificate not found").
 _NOT_FOUND = "certificate not found"
+# Sent as the CSR when connecting: cfssl checks authentication before decoding the CSR.
+_NOT_A_CSR = "lemur-connection-check"
 
 
 def _rfc3339(moment: dt.datetime) -> str:
@@ -259,15 +261,13 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
         return tuple(found), result
 
     def connect(self) -> Connection:
-        """``/info`` for the label and profile: the CA certificate and the profile's usages.
-        With an auth key, also an ``/authsign`` whose token is checked but whose request
-        carries no CSR, so cfssl verifies the key and then refuses the empty request
-        without issuing anything."""
+        """``/info`` for the label and profile (the CA certificate, the profile's usages),
+        then a signing request whose "CSR" is not one: cfssl checks the authentication
+        first (the auth key's token, or that the profile needs none) and then refuses to
+        decode it, so the options are tried without anything being issued."""
         with self._client() as client:
-            return self._connect(client)
-
-    def _connect(self, client: httpx.Client) -> Connection:
-        chain, result = self._info(client)
+            chain, result = self._info(client)
+            self._check_authentication(client)
         usages = result.get("usages")
         expiry = result.get("expiry")
         profile = f"profile '{self.options.profile}'" if self.options.profile else "default profile"
@@ -277,18 +277,16 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
         if isinstance(usages, list) and usages:
             summary += f" ({', '.join(map(str, usages))}"
             summary += f"; expiry {expiry})" if isinstance(expiry, str) else ")"
-        if self.options.auth_key is not None:
-            self._check_auth_key(client)
-            summary += "; auth key accepted"
+        summary += "; auth key accepted" if self.options.auth_key else "; no auth key needed"
         return Connection(summary=summary, chain=chain)
 
-    def _check_auth_key(self, client: httpx.Client) -> None:
+    def _check_authentication(self, client: httpx.Client) -> None:
         try:
-            self._sign(client, {"certificate_request": "", **self._selector()})
+            self._sign(client, {"certificate_request": _NOT_A_CSR, **self._selector()})
         except CFSSLRefused:
-            return  # the token passed; cfssl then refused the empty CSR, as intended
-        raise PluginRejected(  # pragma: no cover - cfssl never signs an empty CSR
-            "cfssl signed an empty request while the auth key was checked", code="cfssl_unexpected"
+            return  # authentication passed; cfssl then could not decode the "CSR", as intended
+        raise PluginRejected(  # pragma: no cover - cfssl never signs what is not a CSR
+            "cfssl signed a request that carried no CSR", code="cfssl_unexpected"
         )
 
     def revoke(self, request: RevocationRequest) -> None:

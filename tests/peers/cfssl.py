@@ -6,7 +6,9 @@ from a separate TLS CA (for the ``ca_bundle`` option). Both sign with the same C
 
 Profiles: ``server`` and ``client`` (their usages), ``authed`` (needs the auth key
 :data:`AUTH_KEY_HEX`, so /authsign) and ``restricted`` (a name whitelist of
-``*.example.test``, for a request cfssl refuses). Fixture: ``cfssl_peer`` ->
+``*.example.test``, for a request cfssl refuses). A ``multirootca`` serves two signers
+with the same configuration: :data:`PRIMARY_LABEL` (the same CA) and :data:`SECOND_LABEL`
+(another CA). Fixture: ``cfssl_peer`` ->
 :class:`CFSSLPeer`.
 """
 
@@ -23,7 +25,7 @@ import sqlite3
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,8 @@ SERVER_PROFILE = "server"
 CLIENT_PROFILE = "client"
 AUTHED_PROFILE = "authed"
 RESTRICTED_PROFILE = "restricted"
+PRIMARY_LABEL = "primary"
+SECOND_LABEL = "second"
 WHITELIST = r"^([a-z0-9-]+\.)*example\.test$"
 
 _USAGES = ["signing", "digital signature", "key encipherment"]
@@ -109,7 +113,9 @@ class CertDBRow:
 class CFSSLPeer:
     url: str  # http://127.0.0.1:PORT (the base URL the plugin takes)
     tls_url: str  # https://127.0.0.1:PORT, the same CA behind TLS
+    multiroot_url: str  # multirootca: labels PRIMARY_LABEL (this CA) and SECOND_LABEL
     ca_pem: str  # the signing CA
+    second_ca_pem: str  # the CA behind multirootca's SECOND_LABEL
     tls_ca_pem: str  # the CA of the https server's certificate (for ca_bundle)
     auth_key_hex: str
     db_path: Path
@@ -255,9 +261,10 @@ def _tls_material(directory: Path) -> tuple[str, Path, Path]:
     return ca.public_bytes(serialization.Encoding.PEM).decode(), cert_path, key_path
 
 
-def _init_ca(binary: str, directory: Path) -> tuple[Path, Path]:
+def _init_ca(binary: str, directory: Path, csr: Mapping[str, object] = CA_CSR) -> tuple[Path, Path]:
     """``cfssl gencert -initca``: the signing CA's certificate and key files."""
-    (directory / "ca-csr.json").write_text(json.dumps(CA_CSR))
+    directory.mkdir(exist_ok=True)
+    (directory / "ca-csr.json").write_text(json.dumps(csr))
     done = subprocess.run(
         [binary, "gencert", "-initca", "ca-csr.json"],
         cwd=directory,
@@ -300,13 +307,19 @@ def _serve_args(binary: str, directory: Path, *, certdb: bool) -> list[str]:
 
 
 def _spawn(
-    args: list[str], directory: Path, name: str, verify: bool | ssl.SSLContext, scheme: str
+    args: list[str],
+    directory: Path,
+    name: str,
+    verify: bool | ssl.SSLContext,
+    scheme: str,
+    *,
+    listen: Callable[[int], list[str]] = lambda port: ["-port", str(port)],
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = directory / f"serve-{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*args, "-port", str(port)], stdout=out, stderr=subprocess.STDOUT, cwd=directory
+            [*args, *listen(port)], stdout=out, stderr=subprocess.STDOUT, cwd=directory
         )
     url = f"{scheme}://127.0.0.1:{port}"
     try:
@@ -318,9 +331,28 @@ def _spawn(
     return process, url
 
 
+def _multirootca(directory: Path, second: Path) -> list[str]:
+    """multirootca with two signers (its roots file, ini format), the primary by default."""
+    multirootca = shutil.which("multirootca")
+    if multirootca is None:
+        pytest.fail("multirootca is not installed: run scripts/install-peers.sh (golang-cfssl)")
+    roots = directory / "roots.conf"
+    roots.write_text(
+        "".join(
+            f"[{label}]\nprivate = file://{ca_dir / 'ca-key.pem'}\n"
+            f"certificate = {ca_dir / 'ca.pem'}\nconfig = {directory / 'config.json'}\n\n"
+            for label, ca_dir in ((PRIMARY_LABEL, directory), (SECOND_LABEL, second))
+        )
+    )
+    return [multirootca, "-roots", str(roots), "-l", PRIMARY_LABEL]
+
+
 def start_cfssl(directory: Path) -> CFSSLPeer:
     binary = cfssl_binary()
     ca_path, _ = _init_ca(binary, directory)
+    second_ca, _ = _init_ca(
+        binary, directory / "second", {**CA_CSR, "CN": "Lemur Test multirootca Second"}
+    )
     (directory / "config.json").write_text(json.dumps(CONFIG))
     db_path = directory / "certdb.sqlite"
     with sqlite3.connect(db_path) as db:
@@ -330,24 +362,38 @@ def start_cfssl(directory: Path) -> CFSSLPeer:
     )
     tls_ca_pem, tls_cert, tls_key = _tls_material(directory)
     args = _serve_args(binary, directory, certdb=True)
-    plain, url = _spawn(args, directory, "http", True, "http")
+    started: list[subprocess.Popen[bytes]] = []
     try:
+        plain, url = _spawn(args, directory, "http", True, "http")
+        started.append(plain)
         tls_args = [*args, "-tls-cert", str(tls_cert), "-tls-key", str(tls_key)]
         verify = ssl.create_default_context(cadata=tls_ca_pem)
         tls, tls_url = _spawn(tls_args, directory, "https", verify, "https")
+        started.append(tls)
+        multiroot, multiroot_url = _spawn(
+            _multirootca(directory, directory / "second"),
+            directory,
+            "multirootca",
+            True,
+            "http",
+            listen=lambda port: ["-a", f"127.0.0.1:{port}"],
+        )
+        started.append(multiroot)
     except RuntimeError:
-        plain.kill()
-        plain.wait()
+        for process in started:
+            _stop(process)
         raise
     return CFSSLPeer(
         url=url,
         tls_url=tls_url,
+        multiroot_url=multiroot_url,
         ca_pem=ca_path.read_text(),
+        second_ca_pem=second_ca.read_text(),
         tls_ca_pem=tls_ca_pem,
         auth_key_hex=AUTH_KEY_HEX,
         db_path=db_path,
         directory=directory,
-        processes=(plain, tls),
+        processes=(plain, tls, multiroot),
     )
 
 

@@ -21,7 +21,7 @@ from lemur.outbound import OutboundPolicy, plugin_context
 from lemur.plugins.errors import PluginConfigurationError, PluginRejected, PluginTransientError
 from lemur.plugins.values import Issued
 from tests.issuers.cfssl.conftest import LOGGER, IssuerFactory, make_request
-from tests.peers.cfssl import CFSSLPeer
+from tests.peers.cfssl import PRIMARY_LABEL, SECOND_LABEL, CFSSLPeer
 from tests.peers.server import free_port
 
 
@@ -299,3 +299,45 @@ def test_the_outbound_policy_applies(make_issuer: IssuerFactory, cfssl_peer: CFS
             issuer = CFSSLIssuer(CFSSLOptions.model_validate(options), context)
             with pytest.raises(PluginRejected, match=r"refusing to connect to 127\.0\.0\.1"):
                 issuer.connect()
+
+
+def test_multirootca_label_chooses_the_signer(
+    make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer
+) -> None:
+    second = x509.load_pem_x509_certificate(cfssl_peer.second_ca_pem.encode())
+    for label, ca in ((SECOND_LABEL, second), (PRIMARY_LABEL, cfssl_peer.ca_certificate)):
+        issuer = make_issuer(
+            url=cfssl_peer.multiroot_url,
+            label=label,
+            profile=cfssl_peer.authed_profile,
+            auth_key=cfssl_peer.auth_key_hex,
+        )
+        assert issuer.connect().chain == (ca,)
+        result = issued(issuer.issue(make_request()))
+        assert result.chain == (ca,)
+        assert result.certificate.issuer == ca.subject
+
+
+def test_multirootca_unknown_label_is_an_options_error(
+    make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer
+) -> None:
+    issuer = make_issuer(
+        url=cfssl_peer.multiroot_url,
+        label="tertiary",
+        profile=cfssl_peer.authed_profile,
+        auth_key=cfssl_peer.auth_key_hex,
+    )
+    with pytest.raises(PluginConfigurationError) as caught:
+        issuer.connect()
+    assert caught.value.field == "options.label"
+    assert caught.value.message == "cfssl does not know the signer label 'tertiary' (bad label)"
+
+
+def test_multirootca_without_a_key_says_it_needs_one(
+    make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer
+) -> None:
+    issuer = make_issuer(url=cfssl_peer.multiroot_url, label=SECOND_LABEL, profile="server")
+    with pytest.raises(PluginConfigurationError) as caught:
+        issuer.issue(make_request())
+    assert caught.value.field == "options.auth_key"
+    assert "multirootca signs only with an auth key" in caught.value.message

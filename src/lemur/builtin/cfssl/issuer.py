@@ -125,6 +125,16 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
             if key is None:
                 return self._post(client, "sign", body)
             return self._post(client, "authsign", signed_request(body, key.get_secret_value()))
+        except PluginConfigurationError as exc:
+            if key is None and exc.code == "cfssl_endpoint_missing":
+                # multirootca serves /info and /authsign only.
+                raise PluginConfigurationError(
+                    f"cfssl at {self._host} has no /sign endpoint: multirootca signs only with "
+                    "an auth key (set options.auth_key); otherwise check options.url",
+                    code="cfssl_endpoint_missing",
+                    field="options.auth_key" if self.options.label else "options.url",
+                ) from None
+            raise
         except CFSSLRefused as exc:
             translated = auth_error(exc.refusal, self.options.profile)
             if translated is not None:
@@ -243,8 +253,15 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
         try:
             result = self._post(client, "info", self._selector())
         except CFSSLRefused as exc:
+            said = exc.refusal.message
+            if "label" in said.lower():  # multirootca: "bad label"
+                raise PluginConfigurationError(
+                    f"cfssl does not know the signer label '{self.options.label}' ({said})",
+                    code="cfssl_unknown_label",
+                    field="options.label",
+                ) from None
             raise PluginRejected(
-                f"cfssl refused to describe its CA: {exc.refusal.message}", code="cfssl_refused"
+                f"cfssl refused to describe its CA: {said}", code="cfssl_refused"
             ) from None
         found: list[x509.Certificate] = []
         for key in ("certificate", "bundle"):

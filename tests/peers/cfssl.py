@@ -182,8 +182,24 @@ class CFSSLPeer:
     def without_certdb(self) -> Iterator[str]:
         """Another cfssl serve with the same CA and configuration but no ``-db-config``
         (its /revoke endpoint is off); yields its base URL and stops it afterwards."""
-        args = _serve_args(cfssl_binary(), self.directory, certdb=False)
-        process, url = _spawn(args, self.directory, "no-certdb", True, "http")
+        with self._another("no-certdb", certdb=None) as url:
+            yield url
+
+    @contextlib.contextmanager
+    def with_broken_certdb(self) -> Iterator[str]:
+        """Another cfssl serve whose certificate database has no tables: it signs, fails
+        to record the certificate, and refuses to hand it out."""
+        empty = self.directory / "empty-certdb.sqlite"
+        empty.touch()
+        config = self.directory / "empty-db.json"
+        config.write_text(json.dumps({"driver": "sqlite3", "data_source": str(empty)}))
+        with self._another("broken-certdb", certdb=config) as url:
+            yield url
+
+    @contextlib.contextmanager
+    def _another(self, name: str, *, certdb: Path | None) -> Iterator[str]:
+        args = _serve_args(cfssl_binary(), self.directory, certdb=certdb)
+        process, url = _spawn(args, self.directory, name, True, "http")
         try:
             yield url
         finally:
@@ -297,12 +313,12 @@ def _wait(
         time.sleep(0.05)
 
 
-def _serve_args(binary: str, directory: Path, *, certdb: bool) -> list[str]:
+def _serve_args(binary: str, directory: Path, *, certdb: Path | None) -> list[str]:
     args = [binary, "serve", "-address", "127.0.0.1", "-loglevel", "1"]
     args += ["-ca", str(directory / "ca.pem"), "-ca-key", str(directory / "ca-key.pem")]
     args += ["-config", str(directory / "config.json")]
-    if certdb:
-        args += ["-db-config", str(directory / "db.json")]
+    if certdb is not None:
+        args += ["-db-config", str(certdb)]
     return args
 
 
@@ -361,7 +377,7 @@ def start_cfssl(directory: Path) -> CFSSLPeer:
         json.dumps({"driver": "sqlite3", "data_source": str(db_path)})
     )
     tls_ca_pem, tls_cert, tls_key = _tls_material(directory)
-    args = _serve_args(binary, directory, certdb=True)
+    args = _serve_args(binary, directory, certdb=directory / "db.json")
     started: list[subprocess.Popen[bytes]] = []
     try:
         plain, url = _spawn(args, directory, "http", True, "http")

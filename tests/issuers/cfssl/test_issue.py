@@ -252,6 +252,16 @@ def test_a_cfssl_that_does_not_answer_is_transient(make_issuer: IssuerFactory) -
             issuer.issue(make_request())
 
 
+def test_a_failure_inside_the_ca_is_transient(
+    make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer
+) -> None:
+    with cfssl_peer.with_broken_certdb() as url, pytest.raises(PluginTransientError) as caught:
+        make_issuer(url=url, profile=cfssl_peer.server_profile).issue(make_request())
+    assert caught.value.message == (
+        "cfssl could not record the certificate in its database: no such table: certificates"
+    )
+
+
 def test_a_url_that_is_not_cfssl_is_an_options_error(
     make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer
 ) -> None:

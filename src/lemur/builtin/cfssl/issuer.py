@@ -38,7 +38,7 @@ from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import extended_key_usage
 from lemur.crypto.usages import extended_key_usage_names, joined
 from lemur.plugins.base import Connector, Issuer, Revoker
-from lemur.plugins.errors import PluginConfigurationError, PluginRejected
+from lemur.plugins.errors import PluginConfigurationError, PluginRejected, PluginTransientError
 from lemur.plugins.values import (
     Connection,
     IssuanceRequest,
@@ -49,6 +49,9 @@ from lemur.plugins.values import (
 
 # cfssl's certdb answer when /revoke finds no row (certdb/sql: "certificate not found").
 _NOT_FOUND = "certificate not found"
+# cfssl error codes are category * 1000 + reason; category 11 is its certificate database
+# (errors/error.go CertStoreError).
+_CERTDB_ERRORS = 11
 # Sent as the CSR when connecting: cfssl checks authentication before decoding the CSR.
 _NOT_A_CSR = "lemur-connection-check"
 
@@ -175,6 +178,14 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
             try:
                 result = self._sign(client, body)
             except CFSSLRefused as exc:
+                if exc.refusal.code is not None and exc.refusal.code // 1000 == _CERTDB_ERRORS:
+                    # The CA's own database failed (cfssl still answers 400): not this
+                    # request's fault, and it may work once the operator fixes it.
+                    raise PluginTransientError(
+                        f"cfssl could not record the certificate in its database: "
+                        f"{exc.refusal.message}",
+                        code="cfssl_database_error",
+                    ) from None
                 raise PluginRejected(
                     f"cfssl refused the request: {exc.refusal.message}", code="cfssl_refused"
                 ) from None

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from lemur.builtin.cfssl import CFSSLIssuer, CFSSLOptions
@@ -35,7 +36,8 @@ def csr_for(
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
     if not sans.is_empty:
         builder = builder.add_extension(sans.to_extension(), critical=False)
-    return builder.sign(key, hashes.SHA256())
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return builder.sign(key, algorithm)
 
 
 def make_request(

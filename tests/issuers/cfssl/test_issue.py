@@ -7,19 +7,20 @@ import ipaddress
 import logging
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from lemur.builtin.cfssl import CFSSLIssuer, CFSSLOptions
 from lemur.clock import SystemClock
+from lemur.crypto.keys import KeySpec, public_keys_equal
 from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import Profile
 from lemur.outbound import OutboundPolicy, plugin_context
 from lemur.plugins.errors import PluginConfigurationError, PluginRejected, PluginTransientError
-from lemur.plugins.values import Issued
+from lemur.plugins.values import IssuanceRequest, Issued
 from tests.issuers.cfssl.conftest import LOGGER, IssuerFactory, make_request
 from tests.peers.cfssl import PRIMARY_LABEL, SECOND_LABEL, CFSSLPeer
 from tests.peers.server import free_port
@@ -119,6 +120,39 @@ def test_the_cas_refusal_is_shown_in_its_words(
     )
     allowed = make_request(dns_names=("www.example.test",), ip_addresses=())
     assert issued(make_issuer(profile=cfssl_peer.restricted_profile).issue(allowed))
+
+
+def test_a_key_type_cfssl_cannot_sign_for_is_refused_in_its_words(
+    make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer
+) -> None:
+    """cfssl 1.2 cannot verify an Ed25519 CSR's signature and says so."""
+    with pytest.raises(PluginRejected) as caught:
+        make_issuer(profile=cfssl_peer.server_profile).issue(make_request(key_spec=KeySpec.ED25519))
+    assert caught.value.message == (
+        "cfssl refused the request: x509: cannot verify signature: algorithm unimplemented"
+    )
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(lambda: make_request(common_name=None), id="no-common-name"),
+        pytest.param(lambda: make_request(key_spec=KeySpec.EC_P384), id="ec-p384"),
+        pytest.param(lambda: make_request(key_spec=KeySpec.RSA_3072), id="rsa-3072"),
+        pytest.param(lambda: make_request(dns_names=("*.example.test",)), id="wildcard"),
+    ],
+)
+def test_other_shapes_of_request_get_exactly_what_they_ask(
+    make_issuer: IssuerFactory, cfssl_peer: CFSSLPeer, request_: Callable[[], IssuanceRequest]
+) -> None:
+    request = request_()
+    result = issued(make_issuer(profile=cfssl_peer.server_profile).issue(request))
+    assert public_keys_equal(result.certificate.public_key(), request.public_key)
+    assert sorted(sans_of(result.certificate).dns_names) == sorted(request.sans.dns_names)
+    common_names = result.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert [a.value for a in common_names] == (
+        [] if request.common_name is None else [request.common_name]
+    )
 
 
 def test_uri_names_are_refused_before_asking(

@@ -232,8 +232,8 @@ class CFSSLIssuer(Issuer[CFSSLOptions], Revoker, Connector):
         expected = [] if request.common_name is None else [request.common_name]
         if common_names != expected:
             raise PluginRejected(
-                f"cfssl issued the common name {common_names or 'none'} instead of "
-                f"{expected or 'none'}",
+                f"cfssl issued the common name {', '.join(common_names) or 'none'} instead "
+                f"of {', '.join(expected) or 'none'}",
                 code="cfssl_wrong_names",
             )
         wanted_usages = set(

@@ -76,8 +76,10 @@ class RevocationService(CertificateService):
             raise _already_revoked(cert)
         read = self._uow.read
         authority = self._authorities.get(read, cert.authority_id) if cert.authority_id else None
-        if authority is not None and authority.remote and not self._authorities.reaches_issuer(
-            authority
+        if (
+            authority is not None
+            and authority.remote
+            and not self._authorities.reaches_issuer(authority)
         ):
             # Marking it here would tell users it is revoked while the CA says it is good.
             raise Conflict(

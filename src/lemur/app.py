@@ -25,6 +25,8 @@ from lemur.jobs.embedded import EmbeddedRunner
 from lemur.jobs.schedule import build_schedule, runnable_schedule
 from lemur.metrics.api import install_metrics
 from lemur.notifications.api import router as notifications_router
+from lemur.orders.api import router as requests_router
+from lemur.orders.challenges import router as acme_challenge_router
 from lemur.renewal.api import router as renewal_router
 from lemur.statistics.api import router as statistics_router
 from lemur.ui.api import page_router
@@ -109,10 +111,12 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         notifications_router,
         revocation_router,
         renewal_router,
+        requests_router,
         statistics_router,
     ):
         document_errors(router)
         app.include_router(router)
+    app.include_router(acme_challenge_router)
     app.include_router(page_router())
     install_security_scheme(app)
     install_docs(app, docs_url=DOCS_URL, openapi_url=OPENAPI_URL)

@@ -28,6 +28,7 @@ from lemur.health.database import SQLiteFileGuard, instance_id
 from lemur.jobs.registry import JobKinds
 from lemur.keys.service import check_keyring, register_primary
 from lemur.migrate import current_revision, is_current, upgrade
+from lemur.outbound import OutboundPolicy
 from lemur.plugins.registry import Registry
 from lemur.statistics.service import StatisticsCache
 
@@ -51,6 +52,14 @@ class Container:
     job_kinds_override: JobKinds | None = None
     _job_kinds: JobKinds | None = field(default=None, repr=False)
     _statistics_cache: StatisticsCache | None = field(default=None, repr=False)
+    _outbound_policy: OutboundPolicy | None = field(default=None, repr=False)
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        """Where plugins may connect (LEMUR_OUTBOUND_*), parsed once."""
+        if self._outbound_policy is None:
+            self._outbound_policy = OutboundPolicy.from_settings(self.settings)
+        return self._outbound_policy
 
     @property
     def job_kinds(self) -> JobKinds:

@@ -8,6 +8,7 @@ from lemur.certificates import models as certificates_models
 from lemur.jobs import models as jobs_models
 from lemur.keys import models as keys_models
 from lemur.notifications import models as notifications_models
+from lemur.orders import models as orders_models
 
 __all__ = [
     "accounts_models",
@@ -17,4 +18,5 @@ __all__ = [
     "jobs_models",
     "keys_models",
     "notifications_models",
+    "orders_models",
 ]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from lemur.accounts.login import LoginService, ThrottlePolicy
 from lemur.accounts.service import AccountService
 from lemur.accounts.tokens import TokenService
-from lemur.authorities.service import AuthorityService
+from lemur.authorities.connections import ConnectedAuthorityService
 from lemur.authorities.signing import AuthorityGateway
 from lemur.authorities.urls import AuthorityURLs
 from lemur.authz import Principal
@@ -25,6 +25,7 @@ from lemur.certificates.export import ExportService
 from lemur.certificates.imports import ImportService
 from lemur.certificates.issuance import IssuanceService
 from lemur.certificates.name_check import NameCheckService
+from lemur.certificates.pending import PendingService
 from lemur.certificates.revocation import RevocationService
 from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
@@ -34,6 +35,8 @@ from lemur.jobs.schedule import build_schedule
 from lemur.jobs.service import JobService
 from lemur.notifications.mutes import MuteTable
 from lemur.notifications.service import NotificationService
+from lemur.orders.responder import DatabaseChallenges
+from lemur.orders.service import RequestService
 from lemur.renewal.service import RenewalService
 from lemur.statistics.service import StatisticsService
 
@@ -59,6 +62,8 @@ class Services:
             plugins=container.plugins,
             keyring=container.keyring,
             clock=container.clock,
+            outbound=container.outbound_policy,
+            challenges=DatabaseChallenges(container.db, container.clock),
         )
 
     @property
@@ -94,6 +99,13 @@ class Services:
     def editing(self) -> EditService:
         return self._certificate_service(EditService)
 
+    def pending(self) -> PendingService:
+        """Polling and cancelling requests at CAs that answer later."""
+        return self._certificate_service(PendingService)
+
+    def requests(self) -> RequestService:
+        return RequestService(self.uow, actor=self.actor)
+
     def renewal(self) -> RenewalService:
         return self._certificate_service(RenewalService)
 
@@ -106,8 +118,8 @@ class Services:
             default_authority_name=self._container.settings.default_authority,
         )
 
-    def authorities(self) -> AuthorityService:
-        return AuthorityService(
+    def authorities(self) -> ConnectedAuthorityService:
+        return ConnectedAuthorityService(
             self.uow,
             gateway=self.authority_gateway,
             inventory=self.store,

@@ -20,6 +20,8 @@ from lemur.authorities.schemas import (
     AuthorityDetailOut,
     AuthorityImport,
     AuthorityOut,
+    AuthorityUpdate,
+    ConnectionCheckOut,
     create_error,
 )
 from lemur.authz import Action, Principal, public_principal
@@ -51,7 +53,9 @@ def list_authorities(
     return [AuthorityOut.of(a, services.urls, now=now) for a in services.authorities().list()]
 
 
-@router.post("", response_model=AuthorityDetailOut, status_code=201, responses=errors(404, 409))
+@router.post(
+    "", response_model=AuthorityDetailOut, status_code=201, responses=errors(404, 409, 502, 503)
+)
 def create_authority(
     body: AuthorityCreate,
     principal: Principal = Depends(require(Action.AUTHORITY_MANAGE)),
@@ -59,8 +63,12 @@ def create_authority(
     container: Container = Depends(get_container),
 ) -> AuthorityDetailOut:
     services = _services(container, principal, session)
+    authorities = services.authorities()
     try:
-        authority = services.authorities().create_local(body.to_spec())
+        if authorities.plugin_creates_authorities(body.plugin):
+            authority = authorities.create_local(body.to_spec())
+        else:
+            authority = authorities.create_remote(body.to_remote_spec())
     except InvalidInput as exc:
         raise create_error(exc) from exc
     return _detail(services, authority, container)
@@ -103,6 +111,45 @@ def _detail(
 
 
 MANAGE = Depends(services_for(Action.AUTHORITY_MANAGE))
+
+
+@router.patch(
+    "/{authority_id}", response_model=AuthorityDetailOut, responses=errors(404, 409, 502, 503)
+)
+def update_authority(
+    authority_id: AuthorityId,
+    body: AuthorityUpdate,
+    services: Services = MANAGE,
+    container: Container = Depends(get_container),
+) -> AuthorityDetailOut:
+    """Change the description, or the options of a CA reached through a plugin: Lemur
+    connects with the new options first and keeps the old ones if that fails (the plugin's
+    error says why). Secrets left out keep their stored values. Audited as
+    `authority.update`, naming the options changed, never their values."""
+    authorities = services.authorities()
+    authority = authorities.get(authority_id)
+    if body.options is not None:
+        authority = authorities.update_options(authority_id, body.options)
+    if body.description is not None:
+        authority = authorities.set_description(authority_id, body.description)
+    return _detail(services, authority, container)
+
+
+@router.post(
+    "/{authority_id}/check",
+    response_model=ConnectionCheckOut,
+    responses=errors(404, 422, 502, 503),
+)
+def check_authority_connection(
+    authority_id: AuthorityId,
+    services: Services = MANAGE,
+    container: Container = Depends(get_container),
+) -> ConnectionCheckOut:
+    """Connect to the CA with the stored options ("check connection"): the summary of what
+    was checked, or the plugin's error (422 wrong options, 502 the CA refused, 503 it could
+    not be reached). Audited as `authority.check`."""
+    authority, summary = services.authorities().check_connection(authority_id)
+    return ConnectionCheckOut(summary=summary, authority=_detail(services, authority, container))
 
 
 @router.post(

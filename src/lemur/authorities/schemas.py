@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lemur.authorities.records import AuthorityRecord
 from lemur.authorities.signing import backdated, effective_max_validity_days
-from lemur.authorities.specs import LOCAL_CA, LocalAuthoritySpec, SubjectFields
+from lemur.authorities.specs import LOCAL_CA, LocalAuthoritySpec, RemoteAuthoritySpec, SubjectFields
 from lemur.authorities.urls import AuthorityURLs
 from lemur.bounds import MAX_CA_VALIDITY_DAYS, MAX_PATH_LENGTH, MAX_VALIDITY_DAYS
 from lemur.crypto.keys import KeySpec
@@ -38,7 +38,11 @@ class SubjectIn(Strict):
 class AuthorityCreate(Strict):
     name: Line = Field(max_length=64)
     description: Text = Field("", max_length=500)
-    subject: SubjectIn
+    subject: SubjectIn | None = Field(
+        None,
+        description="the CA's subject: required for a CA Lemur creates (local-ca); a CA "
+        "reached through a plugin (acme, cfssl, aws-pca) has its own",
+    )
     key_type: KeySpec = KeySpec.EC_P256
     validity_days: int | None = Field(
         None,
@@ -89,8 +93,9 @@ class AuthorityCreate(Strict):
     plugin: Line = Field(
         LOCAL_CA,
         max_length=64,
-        description="the issuer plugin that creates and holds the CA: one with the "
-        "create_authority capability (GET /api/v1/plugins?kind=issuer)",
+        description="the issuer plugin: one that creates a CA Lemur holds the key of "
+        "(local-ca), or one that reaches a CA over the network (acme, cfssl, aws-pca; it "
+        "connects with the options first). GET /api/v1/plugins?kind=issuer lists them",
     )
     options: dict[Line, Any] = Field(
         default_factory=dict,
@@ -98,8 +103,42 @@ class AuthorityCreate(Strict):
         "secrets are stored encrypted and never returned",
     )
 
+    def to_remote_spec(self) -> RemoteAuthoritySpec:
+        """What the authorities service creates for a CA reached through a plugin. Raises
+        InvalidInput(not_for_remote_authority) naming a field that only a CA Lemur creates
+        has."""
+        for name in sorted(self.model_fields_set & _LOCAL_ONLY):
+            raise InvalidInput(
+                f"{name} applies only to a CA Lemur creates (local-ca); the CA of "
+                f"'{self.plugin}' has its own",
+                code="not_for_remote_authority",
+                field=name,
+            )
+        return RemoteAuthoritySpec(
+            name=self.name,
+            description=self.description,
+            plugin=self.plugin,
+            options=self.options,
+            default_validity_days=self.default_validity_days,
+            max_validity_days=self.max_validity_days,
+            renewal_policy=self.renewal_policy.value,
+            renew_before_days=self.renew_before_days,
+            allowed_subject_fields=None
+            if self.allowed_subject_fields is None
+            else tuple(self.allowed_subject_fields),
+            allowed_extended_key_usages=None
+            if self.allowed_extended_key_usages is None
+            else tuple(self.allowed_extended_key_usages),
+        )
+
     def to_spec(self) -> LocalAuthoritySpec:
         """What the authorities service creates from this request."""
+        if self.subject is None:
+            raise InvalidInput(
+                "a CA Lemur creates needs a subject (at least a common_name)",
+                code="subject_required",
+                field="subject",
+            )
         return LocalAuthoritySpec(
             name=self.name,
             description=self.description,
@@ -125,6 +164,32 @@ class AuthorityCreate(Strict):
             plugin=self.plugin,
             options=self.options,
         )
+
+
+# What only a CA Lemur creates (and holds the key of) has.
+_LOCAL_ONLY = frozenset(
+    {
+        "subject",
+        "key_type",
+        "validity_days",
+        "parent_id",
+        "path_length",
+        "permitted_dns_domains",
+        "excluded_dns_domains",
+        "cab_forum",
+        "exportable",
+    }
+)
+
+
+class AuthorityUpdate(Strict):
+    description: Text | None = Field(None, max_length=500)
+    options: dict[Line, Any] | None = Field(
+        None,
+        description="the plugin's options, all of them (a CA reached through a plugin "
+        "only); a secret left out or null keeps its stored value. Lemur connects with them "
+        "before storing them",
+    )
 
 
 # Parameters of the crypto layer and the issuer plugin, as the request names them.
@@ -250,3 +315,8 @@ class AuthorityDetailOut(AuthorityOut):
             chain_pem=chain,
             options=options or {},
         )
+
+
+class ConnectionCheckOut(BaseModel):
+    summary: str = Field(description="what was checked, in plain words")
+    authority: AuthorityDetailOut

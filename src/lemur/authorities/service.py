@@ -28,7 +28,12 @@ from lemur.authorities.signing import (
     authority_not_found,
     backdated,
 )
-from lemur.authorities.specs import DEFAULT_CA_VALIDITY_DAYS, LOCAL_CA, LocalAuthoritySpec
+from lemur.authorities.specs import (
+    DEFAULT_CA_VALIDITY_DAYS,
+    EXTERNAL,
+    LOCAL_CA,
+    LocalAuthoritySpec,
+)
 from lemur.authorities.urls import check_public_base_url
 from lemur.authz import Action, Principal, authorize
 from lemur.clock import Clock
@@ -53,7 +58,6 @@ from lemur.plugins.values import AuthoritySpec
 
 __all__ = ["EXTERNAL", "LOCAL_CA", "AuthorityService"]
 
-EXTERNAL = "external"
 MAX_OCSP_REQUEST = 4096
 _T = TypeVar("_T")
 

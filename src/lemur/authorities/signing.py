@@ -8,15 +8,18 @@ read an ``Authority`` row themselves.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from cryptography import x509
+from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +28,7 @@ from lemur.authorities.allowances import extended_key_usages_of, subject_fields_
 from lemur.authorities.crl import mark_crl_stale, regenerate_crl
 from lemur.authorities.inventory import CertificateInventory
 from lemur.authorities.models import Authority
+from lemur.authorities.specs import EXTERNAL
 from lemur.authorities.urls import AuthorityURLs, check_public_base_url
 from lemur.clock import Clock
 from lemur.crypto.chain import is_directly_issued_by
@@ -34,12 +38,18 @@ from lemur.crypto.profiles import max_tls_validity_days
 from lemur.crypto.subjects import SubjectField
 from lemur.crypto.usages import ExtendedKeyUsageName
 from lemur.errors import Conflict, InvalidInput, NotFound
+from lemur.outbound import OutboundPolicy, guarded_client
 from lemur.plugins.base import CRLPublisher, Issuer, Revoker
 from lemur.plugins.options import JSONValue, load_options
 from lemur.plugins.options import dump_options as dump_plugin_options
 from lemur.plugins.options import public_options as public_plugin_options
 from lemur.plugins.registry import Registry
-from lemur.plugins.values import PluginContext, RevocationRequest, SigningAuthority
+from lemur.plugins.values import (
+    ChallengeResponder,
+    PluginContext,
+    RevocationRequest,
+    SigningAuthority,
+)
 
 # Clients with a slightly slow clock must accept a certificate issued a moment ago.
 BACKDATE = dt.timedelta(minutes=5)
@@ -112,6 +122,12 @@ class IssuingAuthority:
     allowed_subject_fields: tuple[SubjectField, ...] = ()
     allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] = ()
 
+    @property
+    def remote(self) -> bool:
+        """A CA Lemur reaches through its issuer plugin (ACME, CFSSL, AWS Private CA): it
+        issues, Lemur holds no key of it."""
+        return not self.holds_key and self.plugin_slug != EXTERNAL
+
     @classmethod
     def of(cls, row: Authority) -> IssuingAuthority:
         return cls(
@@ -159,7 +175,13 @@ def authority_inactive(name: str, *, field: str) -> Conflict:
 
 
 def check_can_sign(authority: IssuingAuthority, *, field: str) -> None:
-    """Raises InvalidInput(authority_cannot_sign) or Conflict(authority_inactive) naming ``field``."""
+    """That the authority can issue now (a CA whose key Lemur holds, or one it reaches
+    through an issuer plugin). Raises InvalidInput(authority_cannot_sign) or
+    Conflict(authority_inactive) naming ``field``."""
+    if authority.remote:
+        if not authority.active:
+            raise authority_inactive(authority.name, field=field)
+        return
     if not authority.holds_key or authority.certificate_id is None:
         raise InvalidInput(
             f"authority '{authority.name}' is an imported CA without its key; it cannot sign",
@@ -202,6 +224,8 @@ class AuthorityGateway:
         plugins: Registry,
         keyring: KeyRing,
         clock: Clock,
+        outbound: OutboundPolicy | None = None,
+        challenges: ChallengeResponder | None = None,
     ) -> None:
         self._inventory = inventory
         self._signing_keys = signing_keys
@@ -209,6 +233,8 @@ class AuthorityGateway:
         self._plugins = plugins
         self._keyring = keyring
         self._clock = clock
+        self._outbound = outbound
+        self._challenges = challenges
 
     @property
     def urls(self) -> AuthorityURLs:
@@ -322,21 +348,79 @@ class AuthorityGateway:
             cab_forum=authority.cab_forum,
         )
 
-    def _context(self) -> PluginContext:
-        return PluginContext(clock=self._clock, logger=logging.getLogger("lemur.plugins.issuer"))
+    def _context(self, http: httpx.Client | None = None) -> PluginContext:
+        return PluginContext(
+            clock=self._clock,
+            logger=logging.getLogger("lemur.plugins.issuer"),
+            http=http,
+            outbound=self._outbound,
+            challenges=self._challenges,
+        )
 
-    def issuer(self, authority: IssuingAuthority) -> Issuer[Any] | None:
-        """The authority's issuer plugin with its stored options, or None for a CA Lemur
-        only knows the certificate of (imported without its key, no plugin)."""
+    @contextlib.contextmanager
+    def _network(self) -> Iterator[httpx.Client | None]:
+        """A guarded HTTP client for one remote call (closed after it), or None without an
+        outbound policy."""
+        if self._outbound is None:
+            yield None
+            return
+        with guarded_client(self._outbound) as client:
+            yield client
+
+    @contextlib.contextmanager
+    def connected(self, authority: IssuingAuthority) -> Iterator[Issuer[Any] | None]:
+        """The authority's issuer plugin, with an HTTP client for the duration of the block
+        when the CA is remote (ACME, CFSSL, AWS Private CA)."""
+        if not authority.remote:
+            yield self.issuer(authority)
+            return
+        with self._network() as http:
+            yield self._load(authority, self._context(http))
+
+    @contextlib.contextmanager
+    def connected_plugin(self, slug: str, options: object) -> Iterator[Issuer[Any] | None]:
+        """The installed issuer plugin ``slug`` with ``options`` (user input, validated:
+        raises InvalidInput(invalid_plugin_options)), with an HTTP client for the block;
+        None when no such plugin is installed."""
+        with self._network() as http:
+            try:
+                plugin = self._plugins.instantiate(
+                    "issuer", slug, options or {}, self._context(http)
+                )
+            except NotFound:
+                plugin = None
+            yield plugin
+
+    def _load(self, authority: IssuingAuthority, context: PluginContext) -> Issuer[Any] | None:
         stored = json.loads(authority.options or "{}")
-        if not stored:
-            return self.issuer_plugin(authority.plugin_slug)
         try:
             cls = self._plugins.get("issuer", authority.plugin_slug)
         except NotFound:
             return None
         options = load_options(cls.Options, stored, self._keyring.decrypt)
-        return self._plugins.instantiate("issuer", authority.plugin_slug, options, self._context())
+        return self._plugins.instantiate("issuer", authority.plugin_slug, options, context)
+
+    def stored_options(self, authority: IssuingAuthority) -> BaseModel | None:
+        """The authority's plugin options (secrets decrypted), or None when its plugin is
+        not installed."""
+        try:
+            cls = self._plugins.get("issuer", authority.plugin_slug)
+        except NotFound:
+            return None
+        return load_options(
+            cls.Options, json.loads(authority.options or "{}"), self._keyring.decrypt
+        )
+
+    def issuer(self, authority: IssuingAuthority) -> Issuer[Any] | None:
+        """The authority's issuer plugin with its stored options, or None for a CA Lemur
+        only knows the certificate of (imported without its key, no plugin)."""
+        if not json.loads(authority.options or "{}"):
+            return self.issuer_plugin(authority.plugin_slug)
+        return self._load(authority, self._context())
+
+    def issuer_class(self, slug: str) -> type[Issuer[Any]]:
+        """The installed issuer plugin class. Raises NotFound(plugin_not_found)."""
+        return self._plugins.get("issuer", slug)
 
     def issuer_plugin(self, slug: str, options: object = None) -> Issuer[Any] | None:
         """The installed issuer plugin ``slug`` (with ``options``: user input, validated),
@@ -346,11 +430,11 @@ class AuthorityGateway:
         except NotFound:  # not installed (or "external": a CA known by its certificate only)
             return None
 
-    def dump_options(self, plugin: Issuer[Any]) -> str:
-        """A plugin's options as an authority stores them: JSON, secrets encrypted."""
-        return json.dumps(
-            dump_plugin_options(plugin.options, self._keyring.encrypt), sort_keys=True
-        )
+    def dump_options(self, plugin: Issuer[Any] | BaseModel) -> str:
+        """A plugin's options (or the plugin's) as an authority stores them: JSON, secrets
+        encrypted."""
+        options = plugin if isinstance(plugin, BaseModel) else plugin.options
+        return json.dumps(dump_plugin_options(options, self._keyring.encrypt), sort_keys=True)
 
     def public_options(self, authority: IssuingAuthority) -> dict[str, JSONValue]:
         """The authority's plugin options as the API shows them (secrets as None, those set
@@ -386,10 +470,12 @@ class AuthorityGateway:
         """Ask the issuer to revoke when it can be reached (an issuer plugin with the
         revoke capability); returns False when it cannot, so the revocation is recorded in
         the inventory only. Raises whatever the plugin raises (PluginRejected, ...)."""
-        issuer = None if authority is None else self.issuer(authority)
-        if not isinstance(issuer, Revoker):
+        if authority is None:
             return False
-        issuer.revoke(request)
+        with self.connected(authority) as issuer:
+            if not isinstance(issuer, Revoker):
+                return False
+            issuer.revoke(request)
         return True
 
     def reaches_issuer(self, authority: IssuingAuthority | None) -> bool:

@@ -15,6 +15,8 @@ from lemur.errors import InvalidInput
 
 DEFAULT_CA_VALIDITY_DAYS = 3650
 LOCAL_CA = "local-ca"
+# A CA imported without its key and with no plugin: certificates chain to it, nothing more.
+EXTERNAL = "external"
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,20 @@ class LocalAuthoritySpec:
     # its options, as the user gave them (validated by the plugin's options model).
     plugin: str = LOCAL_CA
     options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteAuthoritySpec:
+    """An authority whose CA Lemur reaches through an issuer plugin (ACME, CFSSL, AWS
+    Private CA): no key, no subject of its own; its limits and what requesters may choose."""
+
+    name: str
+    plugin: str
+    options: Mapping[str, object]
+    description: str = ""
+    default_validity_days: int = 90
+    max_validity_days: int = 397
+    renewal_policy: str = "auto"
+    renew_before_days: int | None = None
+    allowed_subject_fields: tuple[SubjectField, ...] | None = None
+    allowed_extended_key_usages: tuple[ExtendedKeyUsageName, ...] | None = None

@@ -16,7 +16,8 @@ class PluginOut(BaseModel):
         description="JSON Schema of the plugin's options; secret fields are writeOnly"
     )
     capabilities: list[str] = Field(
-        description="optional abilities: revoke, create_authority, poll, cancel, verify"
+        description="optional abilities: revoke, create_authority, poll, cancel, connect, "
+        "renewal_window, publish_crl, verify"
     )
     includes_private_key: bool | None = Field(
         None, description="exporters: the export contains the private key"

@@ -40,11 +40,13 @@ from lemur.container import Container
 from lemur.crypto.name_constraints import NameNotPermitted
 from lemur.errors import InvalidInput
 from lemur.ids import MAX_ID, PathId
+from lemur.orders.records import RequestRecord
+from lemur.orders.schemas import RequestOut
 from lemur.plugins.values import Exported
 from lemur.services import Services
 from lemur.text import Line
 from lemur.web.api import get_container, read_session, require, search_text, services_for
-from lemur.web.openapi import errors, exported
+from lemur.web.openapi import Responses, errors, exported
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
 CertificateId = PathId
@@ -76,9 +78,29 @@ def _detail(view: CertificateView, container: Container) -> CertificateDetailOut
     return CertificateDetailOut.render(view, now=container.clock.now())
 
 
-def _created(detail: CertificateDetailOut) -> Response:
-    """201 with the detail serialised here: FastAPI would validate the model again first."""
+def _created(result: CertificateView | RequestRecord, container: Container) -> Response:
+    """201 with the detail serialised here (FastAPI would validate the model again first),
+    or 202 with the pending request when the CA answers later."""
+    if isinstance(result, RequestRecord):
+        out = RequestOut.of(result)
+        return Response(
+            out.model_dump_json(),
+            status_code=202,
+            media_type="application/json",
+            headers={"Location": out.location},
+        )
+    detail = _detail(result, container)
     return Response(detail.model_dump_json(), status_code=201, media_type="application/json")
+
+
+# A CA that answers later: the request to poll (GET /api/v1/requests/{id}).
+PENDING: Responses = {
+    202: {
+        "model": RequestOut,
+        "description": "Accepted: the CA answers later. Poll the request at `Location` "
+        "(GET /api/v1/requests/{id}) until its state is issued or failed.",
+    }
+}
 
 
 def _is_fingerprint(value: str) -> bool:
@@ -97,7 +119,12 @@ def _file(exported: Exported) -> Response:
     )
 
 
-@router.post("", response_model=CertificateDetailOut, status_code=201, responses=errors(404, 409))
+@router.post(
+    "",
+    response_model=CertificateDetailOut,
+    status_code=201,
+    responses={**PENDING, **errors(404, 409, 502, 503)},
+)
 async def request_certificate(
     body: CertificateRequest,
     principal: Principal = Depends(require(Action.CERTIFICATE_ISSUE)),
@@ -117,7 +144,7 @@ async def request_certificate(
     except InvalidInput as exc:
         raise issue_error(exc, body) from exc
     # Rendered from what was written, without reading it back.
-    return _created(_detail(issued, container))
+    return _created(issued, container)
 
 
 @router.post("/name-check", response_model=NameCheckOut, responses=errors(404))
@@ -330,7 +357,7 @@ def revoke_certificate(
     "/{certificate_id}/renew",
     response_model=CertificateDetailOut,
     status_code=201,
-    responses=errors(404, 409),
+    responses={**PENDING, **errors(404, 409, 502, 503)},
 )
 def renew_certificate(
     certificate_id: CertificateId,
@@ -346,4 +373,4 @@ def renew_certificate(
         )
     except InvalidInput as exc:
         raise _renew_error(exc, body) from exc
-    return _created(_detail(renewed, container))
+    return _created(renewed, container)

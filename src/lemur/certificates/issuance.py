@@ -9,10 +9,15 @@ rendered from what was written, without reading it back.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from cryptography import x509
+from sqlalchemy.orm import Session
+
 from lemur.audit.service import AuditLog, DetailValue
-from lemur.authorities.signing import IssuingAuthority, IssuingTeam
+from lemur.authorities.signing import IssuingAuthority, IssuingTeam, check_can_sign
 from lemur.authz import Action, authorize
 from lemur.certificates.models import CertificateRecord
 from lemur.certificates.requests import (
@@ -33,11 +38,14 @@ from lemur.crypto.profiles import Profile
 from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
 from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
 from lemur.errors import Conflict, InvalidInput
-from lemur.plugins.values import IssuanceRequest, Issued
+from lemur.orders.records import RequestRecord
+from lemur.orders.spec import make_csr
+from lemur.orders.store import check_issued, new_request, pending_renewal
+from lemur.plugins.values import IssuanceRequest, Issued, Pending, SigningAuthority
 
 
 @dataclass(frozen=True)
-class _Order:
+class IssuanceOrder:
     """A checked request, ready to be signed: the common ground of issue and renew."""
 
     team: IssuingTeam
@@ -53,11 +61,14 @@ class _Order:
     subject: LeafSubject = NO_SUBJECT
     key_usage: tuple[KeyUsageName, ...] | None = None
     extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None = None
+    # The requester's CSR (sent as it is to a remote CA); None when Lemur made the key.
+    csr: x509.CertificateSigningRequest | None = None
 
 
 class IssuanceService(CertificateService):
-    def issue(self, req: NewCertificate) -> CertificateView:
-        """Issue a certificate and return it as written. The private key (when generated
+    def issue(self, req: NewCertificate) -> CertificateView | RequestRecord:
+        """Issue a certificate and return it as written, or the pending request when the
+        authority's CA answers later (ACME, AWS Private CA). The private key (when generated
         here) is stored encrypted and never returned. Raises InvalidInput, NotFound,
         PermissionDenied; errors of the crypto layer name its parameters (``public_key``,
         ``subject_cn``, ``not_after``) and NameNotPermitted names the name at fault."""
@@ -82,7 +93,9 @@ class IssuanceService(CertificateService):
                 )
             )
             public_key, key_spec, private_key = info.public_key, info.key_spec, None
+            csr: x509.CertificateSigningRequest | None = info.csr
         else:
+            csr = None
             common_name, sans = normalize_names(req)
             private_key = generate_private_key(req.key_spec)
             public_key, key_spec = private_key.public_key(), req.key_spec
@@ -98,7 +111,7 @@ class IssuanceService(CertificateService):
             extended_key_usage=req.extended_key_usage,
             public_key=public_key,
         )
-        order = _Order(
+        order = IssuanceOrder(
             team=team,
             authority=authority,
             common_name=common_name,
@@ -111,12 +124,13 @@ class IssuanceService(CertificateService):
             subject=req.subject,
             key_usage=req.key_usage,
             extended_key_usage=req.extended_key_usage,
+            csr=csr,
         )
         return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
 
     def renew(
         self, certificate_id: int, *, validity_days: int | None = None, csr: bytes | None = None
-    ) -> CertificateView:
+    ) -> CertificateView | RequestRecord:
         """A new certificate with the same names, profile, team and authority, linked into
         the lineage (replaces / replaced by). Its key: the public key of ``csr`` when given
         (Lemur then stores no key), else a new key of the same type generated here. A
@@ -132,11 +146,11 @@ class IssuanceService(CertificateService):
             or old.team_id is None
             or old.team_name is None
             or old.is_ca
-            or not authority.holds_key
+            or not (authority.holds_key or authority.remote)
         ):
             raise InvalidInput(
-                "only certificates issued here for a team, by an authority whose key Lemur "
-                "holds, can be renewed; request a new certificate instead",
+                "only certificates issued here for a team, by an authority that can still "
+                "issue, can be renewed; request a new certificate instead",
                 code="not_renewable",
                 field="certificate_id",
             )
@@ -147,11 +161,20 @@ class IssuanceService(CertificateService):
                 code="already_replaced",
                 field="certificate_id",
             )
+        pending = pending_renewal(read, old.id)
+        if pending is not None:
+            raise Conflict(
+                f"certificate {old.id} is being renewed already: request {pending} is pending "
+                "at the CA",
+                code="renewal_pending",
+                field="certificate_id",
+            )
         self._authorities.check_can_publish_urls(authority, field="certificate_id")
         details = describe_certificate(x509_of(old))
         private_key: PrivateKey | None
+        renewal_csr: x509.CertificateSigningRequest | None = None
         if csr is not None:
-            public_key, key_spec = _renewal_csr_key(old, details, csr)
+            public_key, key_spec, renewal_csr = _renewal_csr_key(old, details, csr)
             private_key = None
         elif not old.has_private_key:
             # Issued from a CSR (or imported without its key): the key is the requester's.
@@ -177,7 +200,7 @@ class IssuanceService(CertificateService):
             extended_key_usage=extended_key_usage,
             public_key=public_key,
         )
-        order = _Order(
+        order = IssuanceOrder(
             team=IssuingTeam(old.team_id, old.team_name),
             authority=authority,
             common_name=details.common_name,
@@ -191,52 +214,140 @@ class IssuanceService(CertificateService):
             subject=subject,
             key_usage=key_usage,
             extended_key_usage=extended_key_usage,
+            csr=renewal_csr,
         )
         renewed = self._sign_and_store(
             order, "certificate.renew", replaces=old.id, csr=csr is not None
         )
+        if isinstance(renewed, RequestRecord):
+            return renewed
         # The answer shows the whole lineage: read it back (committed, autocommit reads).
         return self.view(renewed.certificate.id)
 
     def _sign_and_store(
-        self, order: _Order, action: str, **details: DetailValue
-    ) -> CertificateView:
-        """Check validity and name constraints, sign with the authority's issuer plugin, then
-        store the certificate (and key) with its audit event in one short write transaction."""
+        self, order: IssuanceOrder, action: str, **details: DetailValue
+    ) -> CertificateView | RequestRecord:
+        """Check validity and name constraints, have the authority's issuer plugin sign (or
+        the remote CA issue), then store the certificate (and key) with its audit event in
+        one short write transaction. A CA that answers later gets a pending request."""
         authority = order.authority
-        read = self._uow.read
-        signer = self._authorities.signer(read, authority)
+        now = self._clock.now()
+        if authority.remote:
+            check_can_sign(authority, field="authority_id")
+            not_before, not_after = validity_window(
+                authority, order.profile, order.validity_days, now=now, issuer_not_after=None
+            )
+            csr = order.csr
+            if csr is None:
+                assert order.private_key is not None, "a request without a CSR has a key"
+                csr = make_csr(order.private_key, order.common_name, order.sans, order.subject)
+            request = self._issuance_request(order, not_before, not_after, csr=csr)
+            with self._authorities.connected(authority) as issuer:
+                assert issuer is not None, "a remote authority has an issuer plugin"
+                result = issuer.issue(request)
+            if isinstance(result, Pending):
+                return self._pending(order, request, result, action, details)
+            check_issued(result, request)
+            return self._write_issued(order, result, action, details)
+        signer = self._authorities.signer(self._uow.read, authority)
         not_before, not_after = validity_window(
             authority,
             order.profile,
             order.validity_days,
-            now=self._clock.now(),
+            now=now,
             issuer_not_after=signer.certificate.not_valid_after_utc,
         )
         check_name_constraints(authority.name, (signer.certificate, *signer.chain), order.sans)
         issuer = self._authorities.issuer(authority)
         assert issuer is not None, "an authority that holds its key has an issuer plugin"
-        result = issuer.issue(
-            IssuanceRequest(
-                public_key=order.public_key,
-                key_spec=order.key_spec,
-                common_name=order.common_name,
-                sans=order.sans,
-                profile=order.profile,
-                not_before=not_before,
-                not_after=not_after,
-                authority=signer,
-                subject=order.subject,
-                key_usage=order.key_usage,
-                extended_key_usage=order.extended_key_usage,
-            )
-        )
-        if not isinstance(result, Issued):
+        issued = issuer.issue(self._issuance_request(order, not_before, not_after, signer=signer))
+        if not isinstance(issued, Issued):
             raise InvalidInput(
-                "this authority answers asynchronously, which is not supported yet",
+                "an authority whose key Lemur holds must issue at once",
                 code="issuance_pending_unsupported",
                 field="authority_id",
             )
+        return self._write_issued(order, issued, action, details)
+
+    @staticmethod
+    def _issuance_request(
+        order: IssuanceOrder,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        *,
+        signer: SigningAuthority | None = None,
+        csr: x509.CertificateSigningRequest | None = None,
+    ) -> IssuanceRequest:
+        return IssuanceRequest(
+            public_key=order.public_key,
+            key_spec=order.key_spec,
+            common_name=order.common_name,
+            sans=order.sans,
+            profile=order.profile,
+            not_before=not_before,
+            not_after=not_after,
+            authority=signer,
+            subject=order.subject,
+            key_usage=order.key_usage,
+            extended_key_usage=order.extended_key_usage,
+            csr=csr,
+        )
+
+    def _pending(
+        self,
+        order: IssuanceOrder,
+        request: IssuanceRequest,
+        pending: Pending,
+        action: str,
+        details: dict[str, DetailValue],
+    ) -> RequestRecord:
+        """Keep the request the CA answers later and schedule its first poll."""
+        assert request.csr is not None
+        now = self._clock.now()
+        key = None
+        if order.private_key is not None:
+            key = self._store.encrypt_private_key(order.private_key)
+        with self._uow.write() as tx:
+            row = new_request(
+                tx.session,
+                authority_id=order.authority.id,
+                team_id=order.team.id,
+                requested_by=self._actor.actor_name,
+                pending=pending,
+                request=request,
+                private_key=key,
+                replaces_id=order.replaces.id if order.replaces else None,
+                now=now,
+            )
+            AuditLog(tx.session, self._clock).record(
+                self._actor.audit_actor,
+                "request.create",
+                target_type="request",
+                target_id=row.id,
+                details={
+                    "authority": order.authority.name,
+                    "team": order.team.name,
+                    "names": list(order.sans.all_names()),
+                    "key_spec": order.key_spec.value,
+                    "for": action,
+                    "external_id": pending.external_id[:500],
+                    **details,
+                },
+            )
+        return RequestRecord.of(row, order.authority.name, order.team.name)
+
+    def _write_issued(
+        self,
+        order: IssuanceOrder,
+        result: Issued,
+        action: str,
+        details: dict[str, DetailValue],
+        *,
+        also: Callable[[Session, CertificateRecord], None] | None = None,
+    ) -> CertificateView:
+        """Write the issued certificate, its names, key and audit event (and ``also``, in
+        the same transaction)."""
+        authority = order.authority
         prepared = self._store.prepare(
             result.certificate,
             chain=result.chain,
@@ -263,8 +374,10 @@ class IssuanceService(CertificateService):
                 tx.session,
                 prepared,
                 replaces_id=order.replaces.id if order.replaces else None,
-                check_duplicate=False,
+                check_duplicate=also is not None,
             )
+            if also is not None:
+                also(tx.session, record)
             # The rest reads no results: on PostgreSQL it goes in one round trip with the
             # commit (3 round trips for the whole write instead of 9).
             with tx.commit_pipelined():
@@ -284,7 +397,7 @@ class IssuanceService(CertificateService):
 
 def _renewal_csr_key(
     old: CertificateRecord, details: CertificateDetails, csr: bytes
-) -> tuple[PublicKey, KeySpec]:
+) -> tuple[PublicKey, KeySpec, x509.CertificateSigningRequest]:
     """The public key of a renewal's CSR (signature checked). The names are the old
     certificate's; a CSR that names anything must name exactly those."""
     info = load_csr(csr, field="csr")
@@ -302,4 +415,4 @@ def _renewal_csr_key(
             code="csr_names_differ",
             field="csr",
         )
-    return info.public_key, info.key_spec
+    return info.public_key, info.key_spec, info.csr

@@ -113,9 +113,10 @@ def validity_window(
     days: int | None,
     *,
     now: dt.datetime,
-    issuer_not_after: dt.datetime,
+    issuer_not_after: dt.datetime | None,
 ) -> tuple[dt.datetime, dt.datetime]:
-    """(not_before, not_after) within the profile's, the authority's and the issuer's limits."""
+    """(not_before, not_after) within the profile's, the authority's and the issuer's limits
+    (``issuer_not_after`` None: a remote CA, which checks its own)."""
     default, maximum = validity_limits(authority, profile, now=now)
     not_before = backdated(now)
     days = days if days is not None else default
@@ -132,7 +133,7 @@ def validity_window(
         )
     not_after = not_before + dt.timedelta(days=days)
     ca_expiry = issuer_not_after
-    if not_after > ca_expiry:
+    if ca_expiry is not None and not_after > ca_expiry:
         left = max((ca_expiry - not_before).days, 0)
         raise InvalidInput(
             f"a certificate must not outlive its issuer: '{authority.name}' expires on "

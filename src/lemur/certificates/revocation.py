@@ -76,6 +76,19 @@ class RevocationService(CertificateService):
             raise _already_revoked(cert)
         read = self._uow.read
         authority = self._authorities.get(read, cert.authority_id) if cert.authority_id else None
+        if (
+            authority is not None
+            and authority.remote
+            and not self._authorities.reaches_issuer(authority)
+        ):
+            # Marking it here would tell users it is revoked while the CA says it is good.
+            raise Conflict(
+                f"the CA of '{authority.name}' ({authority.plugin_slug}) cannot revoke "
+                "certificates through Lemur, so nothing was marked: ask the CA's operators to "
+                "revoke it",
+                code="issuer_cannot_revoke",
+                field="certificate_id",
+            )
         now = self._clock.now()
         # The issuer first, outside the transaction: if it refuses, nothing is recorded.
         at_issuer = self._authorities.revoke_at_issuer(
@@ -100,7 +113,7 @@ class RevocationService(CertificateService):
                 serial=cert.serial_hex,
                 scope=scope.value,
             )
-            if at_issuer and authority is not None:
+            if at_issuer and authority is not None and authority.holds_key:
                 self._authorities.publish_crl_after_revocation(
                     tx.session, authority.id, revoked_certificate_id=cert.id
                 )

@@ -126,13 +126,8 @@ class CertificateStore:
         details = describe_certificate(certificate)
         key_spec = ciphertext = None
         if private_key is not None:
-            der = private_key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
             key_spec = key_spec_of(private_key.public_key()).value
-            ciphertext = self._keyring.encrypt(der)
+            ciphertext = self.encrypt_private_key(private_key)
         record = CertificateRecord(
             id=0,
             fingerprint_sha256=details.sha256_fingerprint,
@@ -353,9 +348,19 @@ class CertificateStore:
         stored = session.get(PrivateKey, certificate_id)
         if stored is None:
             return None
-        key = serialization.load_der_private_key(
-            self._keyring.decrypt(stored.ciphertext), password=None
+        return self.decrypt_private_key(stored.ciphertext)
+
+    def encrypt_private_key(self, private_key: PrivateKeyObject) -> str:
+        """The key as Lemur stores it: PKCS#8 DER encrypted with the key ring."""
+        der = private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
+        return self._keyring.encrypt(der)
+
+    def decrypt_private_key(self, ciphertext: str) -> PrivateKeyObject:
+        key = serialization.load_der_private_key(self._keyring.decrypt(ciphertext), password=None)
         return key  # type: ignore[return-value]
 
     # what authorities need (lemur.authorities.inventory.CertificateInventory) ----------

@@ -28,6 +28,7 @@ GROUPS = {
     "config": ("lemur.cli.ops", "config"),
     "cert": ("lemur.cli.certs", "cert"),
     "authority": ("lemur.cli.authorities", "authority"),
+    "request": ("lemur.cli.requests", "requests"),
     "jobs": ("lemur.cli.jobs", "jobs"),
     "notifications": ("lemur.cli.notifications", "notifications"),
 }

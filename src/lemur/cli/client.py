@@ -77,6 +77,7 @@ _BY_STATUS: dict[int, type[LemurError]] = {
 }
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Unreachable(LemurError):
@@ -273,6 +274,14 @@ class LemurClient:
 
     def post(self, path: str, body: Any, shape: type[T]) -> T:
         return self.parse(self.request("POST", path, body=body), shape)
+
+    def post_either(self, path: str, body: Any, created: type[T], accepted: type[U]) -> T | U:
+        """POST answered with ``created`` (201), or ``accepted`` (202: a request the server
+        finishes later)."""
+        response = self.request("POST", path, body=body)
+        if response.status_code == 202:
+            return self.parse(response, accepted)
+        return self.parse(response, created)
 
     def patch(self, path: str, body: Any, shape: type[T]) -> T:
         return self.parse(self.request("PATCH", path, body=body), shape)

@@ -34,6 +34,7 @@ BUILTIN = (
 
 def default_kinds() -> JobKinds:
     from lemur.notifications.jobs import KINDS as NOTIFICATIONS
+    from lemur.orders.jobs import KINDS as ORDERS
     from lemur.renewal.jobs import KINDS as RENEWAL
 
-    return JobKinds((*BUILTIN, *MAINTENANCE, *RENEWAL, *NOTIFICATIONS))
+    return JobKinds((*BUILTIN, *MAINTENANCE, *RENEWAL, *NOTIFICATIONS, *ORDERS))

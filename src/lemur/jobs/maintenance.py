@@ -32,6 +32,7 @@ from lemur.errors import LemurError, NotFound
 from lemur.jobs.models import FINISHED, JOBS, JobState
 from lemur.jobs.outbox import enqueue
 from lemur.jobs.registry import JobContext, JobKind, PermanentJobError
+from lemur.orders.responder import remove_stale
 
 # -- maintenance.cleanup -------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ def cleanup_counts(session: Session, *, now: dt.datetime, settings: Settings) ->
             JOBS.c.state.in_([s.value for s in FINISHED]),
             JOBS.c.finished_at < job_cutoff,
         ),
+        "acme_challenges": remove_stale(session, now),
     }
 
 

@@ -129,6 +129,26 @@ def _event_items(
                 )
             )
             continue
+        if event is Event.REQUEST_FAILED:
+            team_id = details.get("team_id")
+            asked = [str(n) for n in details.get("names") or []]
+            out.append(
+                (
+                    event,
+                    Item(
+                        subject=f"request:{r.target_id}",
+                        title=asked[0] if asked else f"request {r.target_id}",
+                        names=tuple(asked),
+                        detail=str(details.get("error") or "unknown error"),
+                        extra={"authority": str(details.get("authority") or "")},
+                        link=f"{base_url.rstrip('/')}/requests/{r.target_id}",
+                    ),
+                    team_id if isinstance(team_id, int) else None,
+                    # Team rules and the owners hear of it like of a certificate.
+                    isinstance(team_id, int),
+                )
+            )
+            continue
         if not (r.target_id or "").isdigit():
             continue
         cert_id = int(r.target_id)

@@ -14,6 +14,7 @@ class Event(enum.StrEnum):
     REVOKED = "revoked"
     RENEWAL_FAILED = "renewal_failed"
     RENEWAL_NEEDED = "renewal_needed"
+    REQUEST_FAILED = "request_failed"
     JOB_FAILED = "job_failed"
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"
 
@@ -26,6 +27,7 @@ ACTIONS: dict[str, Event] = {
     "certificate.revoke": Event.REVOKED,
     "certificate.renewal_failed": Event.RENEWAL_FAILED,
     "certificate.renewal_manual": Event.RENEWAL_NEEDED,
+    "request.fail": Event.REQUEST_FAILED,
     "job.fail": Event.JOB_FAILED,
     "audit.chain_broken": Event.AUDIT_CHAIN_BROKEN,
 }

@@ -60,6 +60,7 @@ _HEADLINES: dict[Event, tuple[str, str]] = {
         "renew by hand: {title}",
         "{n} certificates to renew by hand",
     ),
+    Event.REQUEST_FAILED: ("request failed at the CA: {title}", "{n} requests failed at the CA"),
     Event.JOB_FAILED: ("job failed: {title}", "{n} jobs failed"),
     Event.AUDIT_CHAIN_BROKEN: (
         "the audit chain is broken",
@@ -76,6 +77,10 @@ _INTROS: dict[Event, str] = {
     Event.RENEWAL_NEEDED: (
         "Lemur will not renew these certificates itself (issued from a CSR, or their policy "
         "is to notify only): renew them yourself."
+    ),
+    Event.REQUEST_FAILED: (
+        "The CA did not issue these requested certificates; the reason is the CA's. Fix "
+        "what it says and request them again."
     ),
     Event.JOB_FAILED: "These jobs gave up after their last attempt.",
     Event.AUDIT_CHAIN_BROKEN: (

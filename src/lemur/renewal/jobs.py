@@ -151,7 +151,9 @@ def run_renew(ctx: JobContext) -> None:
         with ctx.services() as services:
             services.issuance().renew(certificate_id)
     except Conflict as exc:
-        if exc.code == "already_replaced":
+        # Renewed meanwhile, or a renewal is pending at a CA that answers later (its
+        # request's poll finishes it).
+        if exc.code in ("already_replaced", "renewal_pending"):
             return
         # The authority is deactivated (authority_inactive), ...: the code says which.
         _record_failure(ctx, certificate_id, f"{exc.code}: {exc}", final=True)

@@ -47,6 +47,7 @@ NAV = (
     NavItem("Dashboard", "/", None),
     NavItem("Certificates", "/certificates", Action.CERTIFICATE_READ),
     NavItem("Request", "/certificates/new", Action.CERTIFICATE_ISSUE),
+    NavItem("Pending", "/requests", Action.CERTIFICATE_READ),
     NavItem("Authorities", "/authorities", Action.AUTHORITY_READ),
     NavItem("Teams", "/teams", Action.TEAM_READ),
     NavItem("Users", "/users", Action.USER_READ),

@@ -62,7 +62,8 @@ DESCRIPTIONS = {
     422: "A parameter or the body is invalid; `field` names it.",
     429: "Too many attempts; retry after the number of seconds in `Retry-After`.",
     431: "The request headers are too large.",
-    503: "The database is unavailable; retry later.",
+    502: "A remote system (a CA) answered with an error; the message gives its reason.",
+    503: "The database or a remote system (a CA) is unavailable; retry later.",
     507: "The database's storage is full.",
 }
 

@@ -13,9 +13,11 @@ from lemur.cli.client import JSON, TOKEN, URL, connect
 from lemur.cli.display import material, read_passphrase
 from lemur.cli.options import bounds, ranged
 from lemur.cli.output import emit_json
+from lemur.cli.requests import pending_answer, wait_option
 from lemur.crypto.keys import KeySpec
 from lemur.crypto.profiles import Profile
 from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
+from lemur.orders.schemas import RequestOut
 
 
 def request(
@@ -52,11 +54,15 @@ def request(
     eku: list[ExtendedKeyUsageName] | None = typer.Option(
         None, "--eku", help="an extended key usage (repeatable; default: the profile's)"
     ),
+    wait: int = wait_option(),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
 ) -> None:
     """Request a certificate; Lemur generates and keeps the key (or signs your --csr).
+
+    From a CA that answers later (ACME, AWS Private CA) the request is pending: this waits
+    for it (--wait), or `lemur request show ID` follows it.
 
     Subject fields and usages must be among those the authority allows
     (`lemur authority show NAME`).
@@ -98,13 +104,18 @@ def request(
                 "emails": list(email or []),
                 "uris": list(uri or []),
             }
-        item = client.post(
-            API, {k: v for k, v in body.items() if v is not None}, CertificateDetailOut
+        answer = client.post_either(
+            API, {k: v for k, v in body.items() if v is not None}, CertificateDetailOut, RequestOut
         )
+        if isinstance(answer, RequestOut):
+            issued_id = pending_answer(client, answer, wait, as_json)
+            if issued_id is None:
+                return
+            answer = client.get(f"{API}/{issued_id}", CertificateDetailOut)
     if as_json:
-        emit_json(item.model_dump(mode="json"))
+        emit_json(answer.model_dump(mode="json"))
         return
-    print_issued(item, "issued")
+    print_issued(answer, "issued")
 
 
 def import_(

@@ -19,7 +19,9 @@ from lemur.cli.client import JSON, TOKEN, URL, connect
 from lemur.cli.display import serial_hex, utc
 from lemur.cli.options import bounds, ranged, record_id
 from lemur.cli.output import Cancelled, UsageError, emit_json, out
+from lemur.cli.requests import pending_answer, wait_option
 from lemur.crypto.revocation import RevocationReason
+from lemur.orders.schemas import RequestOut
 
 
 def revoke(
@@ -86,6 +88,7 @@ def renew(
         "a PEM CSR with the new key (required if the certificate was issued from a CSR); "
         "Lemur then keeps no key"
     ),
+    wait: int = wait_option(),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,
@@ -95,7 +98,15 @@ def renew(
         body: dict[str, Any] = {"validity_days": days} if days is not None else {}
         if csr is not None:
             body["csr"] = csr.read_text(errors="replace")
-        item = client.post(f"{API}/{certificate_id}/renew", body, CertificateDetailOut)
+        answer = client.post_either(
+            f"{API}/{certificate_id}/renew", body, CertificateDetailOut, RequestOut
+        )
+        if isinstance(answer, RequestOut):
+            issued_id = pending_answer(client, answer, wait, as_json)
+            if issued_id is None:
+                return
+            answer = client.get(f"{API}/{issued_id}", CertificateDetailOut)
+        item = answer
     if as_json:
         emit_json(item.model_dump(mode="json"))
         return

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from lemur.authorities.records import AuthorityRecord
 from lemur.authorities.schemas import AuthorityCreate, AuthorityImport, create_error
-from lemur.authorities.specs import LOCAL_CA
+from lemur.authorities.specs import EXTERNAL, LOCAL_CA
 from lemur.authz import Action, authorize
 from lemur.crypto.inspection import CertificateDetails, describe_certificate
 from lemur.crypto.keys import KeySpec
@@ -43,7 +43,7 @@ CAB_FORUM_KEY_TYPES = "RSA 2048 bits or more, EC P-256 or P-384 (CA/B Forum BR Â
 
 def kind_of(authority: AuthorityRecord) -> str:
     if not authority.has_key:
-        return "external"
+        return "external" if authority.plugin_slug == EXTERNAL else "remote"
     return "root" if authority.parent_id is None else "intermediate"
 
 

@@ -12,6 +12,7 @@ from lemur.certificates.schemas import RenewRequest, RevokeRequest, material
 from lemur.crypto.revocation import RevocationReason
 from lemur.errors import LemurError
 from lemur.ids import PathId
+from lemur.orders.records import RequestRecord
 from lemur.ui.pages import FORM, FormErrors, FormInvalid, Posted, SignedIn, Visit, parse
 
 router = APIRouter()
@@ -171,6 +172,12 @@ def renew(visit: SignedIn, certificate_id: PathId, form: Posted) -> Response:
             errors = FormErrors({field: exc.message})
             return _renew_page(
                 visit, certificate_id, status=exc.status, errors=errors, values=form.values
+            )
+        if isinstance(renewed, RequestRecord):
+            return visit.redirect(
+                f"/requests/{renewed.id}",
+                notice=f"The renewal of certificate {certificate_id} is pending at the CA of "
+                f"{renewed.authority_name}: this page follows it.",
             )
         new = renewed.certificate
         return visit.redirect(

@@ -25,8 +25,9 @@ from lemur.crypto.name_facts import DNS, EMAIL, IP, URI, classify
 from lemur.crypto.profiles import Profile
 from lemur.crypto.subjects import SubjectField
 from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
-from lemur.errors import Conflict, InvalidInput, LemurError, NotFound
+from lemur.errors import InvalidInput, LemurError
 from lemur.ids import MAX_ID
+from lemur.orders.records import RequestRecord
 from lemur.services import Services
 from lemur.ui.pages import FormErrors, FormInvalid, Posted, SignedIn, Visit, parse
 
@@ -230,9 +231,18 @@ def request_certificate(visit: SignedIn, form: Posted) -> Response:
             mapped = issue_error(exc, body)
             errors[_form_field(mapped.field) or ""] = mapped.message
             return _page(visit, values=values, errors=errors, names=names, status=422)
-        except (NotFound, Conflict) as exc:  # a team or authority gone or deactivated since
-            errors[exc.field or ""] = exc.message
+        except LemurError as exc:
+            # A team or authority gone or deactivated since, or the CA refused (its reason).
+            if exc.status == 403:
+                raise
+            errors[_form_field(exc.field) or ""] = exc.message
             return _page(visit, values=values, errors=errors, names=names, status=exc.status)
+        if isinstance(issued, RequestRecord):
+            return visit.redirect(
+                f"/requests/{issued.id}",
+                notice=f"Your request for {', '.join(issued.names[:3]) or issued.common_name} "
+                f"is pending at the CA of {issued.authority_name}: this page follows it.",
+            )
         cert = issued.certificate
         names_of = [n.name for n in cert.names if n.kind != "cn"]
         title = cert.common_name or (names_of[0] if names_of else f"Certificate {cert.id}")

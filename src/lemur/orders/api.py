@@ -1,0 +1,50 @@
+"""/api/v1/requests: requests waiting at a CA that answers later (ACME, AWS Private CA):
+list, read, cancel. A request for a certificate answers 202 with one of these when the CA
+does not issue at once."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from lemur.authz import Action
+from lemur.ids import PathId
+from lemur.orders.models import RequestState
+from lemur.orders.schemas import RequestOut, RequestPageOut
+from lemur.services import Services
+from lemur.text import Line
+from lemur.web.api import services_for
+from lemur.web.openapi import errors
+
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
+
+READ = Depends(services_for(Action.CERTIFICATE_READ))
+ISSUE = Depends(services_for(Action.CERTIFICATE_ISSUE))
+
+
+@router.get("", response_model=RequestPageOut)
+def list_requests(
+    state: RequestState | None = Query(None),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: Line | None = Query(None, max_length=20),
+    services: Services = READ,
+) -> RequestPageOut:
+    """Requests the caller may see (their teams'; staff see all), newest first."""
+    page = services.requests().page(state=state, limit=limit, cursor=cursor)
+    return RequestPageOut(
+        items=[RequestOut.of(r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{request_id}", response_model=RequestOut, responses=errors(404))
+def get_request(request_id: PathId, services: Services = READ) -> RequestOut:
+    """The request: state, the CA's reference and what it is doing, polls, the last error,
+    and the certificate once issued."""
+    return RequestOut.of(services.requests().get(request_id))
+
+
+@router.post("/{request_id}/cancel", response_model=RequestOut, responses=errors(404, 409))
+def cancel_request(request_id: PathId, services: Services = ISSUE) -> RequestOut:
+    """Stop waiting: the order is given up at the CA where it can be, and the request is
+    cancelled (409 request_finished when it is no longer pending)."""
+    services.requests().get(request_id)  # 404 for a request the caller may not see
+    return RequestOut.of(services.pending().cancel(request_id))

@@ -4,17 +4,21 @@ checks the connection), a certificate requested from it, revoked at cfssl."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from fastapi.testclient import TestClient
 
 from lemur.clock import FrozenClock
 from tests.api.certs_helpers import issue_raw
 from tests.api.conftest import World
+from tests.cli.test_cert_cli import TEAM, Lemur, lemur  # noqa: F401  (fixture)
 from tests.peers.cfssl import CFSSLPeer
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -31,6 +35,7 @@ def create(client: TestClient, world: World, name: str, options: dict[str, Any])
     )
 
 
+@SQLITE_ONLY
 def test_authority_certificate_and_revocation(
     client: TestClient, world: World, cfssl_peer: CFSSLPeer
 ) -> None:
@@ -76,6 +81,7 @@ def test_authority_certificate_and_revocation(
     assert (row.status, row.reason) == ("revoked", 1)
 
 
+@SQLITE_ONLY
 def test_a_wrong_key_is_refused_when_the_authority_is_created(
     client: TestClient, world: World, cfssl_peer: CFSSLPeer
 ) -> None:
@@ -94,6 +100,7 @@ def test_a_wrong_key_is_refused_when_the_authority_is_created(
     assert wrong not in r.text
 
 
+@SQLITE_ONLY
 def test_lemur_does_not_mark_revoked_what_cfssl_cannot_revoke(
     client: TestClient, world: World, cfssl_peer: CFSSLPeer
 ) -> None:
@@ -113,3 +120,26 @@ def test_lemur_does_not_mark_revoked_what_cfssl_cannot_revoke(
     shown = client.get(f"/api/v1/certificates/{certificate['id']}", headers=world.headers("member"))
     assert shown.json()["status"] == "valid"
     assert shown.json()["revoked_at"] is None
+
+
+def test_the_documented_cli_example(lemur: Lemur, cfssl_peer: CFSSLPeer, tmp_path: Path) -> None:  # noqa: F811
+    """docs/issuers-cfssl.md: ``lemur authority create NAME --plugin cfssl --option ...``,
+    the TLS bundle read with ``NAME=@FILE``, then a certificate requested from it."""
+    bundle = tmp_path / "cfssl-tls-ca.pem"
+    bundle.write_text(cfssl_peer.tls_ca_pem)
+    created = lemur.json(
+        "authority", "create", "example-cfssl", "--plugin", "cfssl",
+        "--option", f"url={cfssl_peer.tls_url}",
+        "--option", f"ca_bundle=@{bundle}",
+        "--option", f"profile={cfssl_peer.authed_profile}",
+        "--option", f"auth_key={cfssl_peer.auth_key_hex}",
+    )  # fmt: skip
+    assert created["subject"] == cfssl_peer.ca_certificate.subject.rfc4514_string()
+    assert cfssl_peer.auth_key_hex not in json.dumps(created)
+    item = lemur.json(
+        "cert", "request", "www.example.test", "--team", TEAM, "--authority", "example-cfssl"
+    )
+    certificate = x509.load_pem_x509_certificate(item["pem"].encode())
+    assert certificate.issuer == cfssl_peer.ca_certificate.subject
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["www.example.test"]

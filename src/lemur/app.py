@@ -25,8 +25,8 @@ from lemur.jobs.embedded import EmbeddedRunner
 from lemur.jobs.schedule import build_schedule, runnable_schedule
 from lemur.metrics.api import install_metrics
 from lemur.notifications.api import router as notifications_router
+from lemur.orders.api import challenges as acme_challenge_router
 from lemur.orders.api import router as requests_router
-from lemur.orders.challenges import router as acme_challenge_router
 from lemur.renewal.api import router as renewal_router
 from lemur.statistics.api import router as statistics_router
 from lemur.ui.api import page_router

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -22,6 +23,7 @@ from lemur.outbound import OutboundPolicy, plugin_context
 from lemur.plugins.values import IssuanceRequest, PluginContext
 from tests.peers.fixtures import *  # noqa: F403  (moto_server)
 from tests.peers.moto import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from tests.peers.server import free_port
 
 ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 CA_COMMON_NAME = "Lemur Test Private CA"
@@ -127,3 +129,24 @@ def csr_request(
 @pytest.fixture
 def issuance_request() -> IssuanceRequest:
     return csr_request()
+
+
+def moto_data(moto: MotoServer) -> dict[str, Any]:
+    """What moto recorded (GET /moto-api/data.json): its models' attributes by service."""
+    data: dict[str, Any] = httpx.get(f"{moto.endpoint_url}/moto-api/data.json", timeout=10).json()
+    return data
+
+
+def recorded_ca(moto: MotoServer, arn: str) -> dict[str, Any]:
+    [ca] = [c for c in moto_data(moto)["acmpca"]["CertificateAuthority"] if c["arn"] == arn]
+    return ca
+
+
+def assumed_roles(moto: MotoServer) -> list[dict[str, Any]]:
+    roles: list[dict[str, Any]] = moto_data(moto).get("sts", {}).get("AssumedRole", [])
+    return roles
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    return free_port()

@@ -6,9 +6,9 @@ yet is ``Pending`` with the certificate's ARN as external id, and polling asks a
 validity is the request's own, to the second (``ValidityNotBefore`` and ``Validity`` as
 ABSOLUTE times): with a number of days, AWS would backdate the start by an hour.
 
-The idempotency token is derived from the CSR, the CA, the validity, the template and the
-algorithm: a retry of the same issuance within AWS's idempotency window (five minutes)
-returns the same certificate instead of a second one.
+The idempotency token is derived from the CSR, the CA and the template (not from the
+validity, which a retry may compute again): a retry of the same issuance within AWS's
+idempotency window (a few minutes) returns the same certificate instead of a second one.
 
 Nothing can be cancelled at AWS Private CA: an issued certificate is revoked, not withdrawn,
 so ``cancel`` does nothing.
@@ -284,10 +284,7 @@ class AWSPCAIssuer(Issuer[AWSPCAOptions], Poller, Revoker, Connector):
             token = idempotency_token(
                 request.csr.public_bytes(serialization.Encoding.DER),
                 opts.certificate_authority_arn,
-                str(not_before),
-                str(not_after),
                 opts.template_arn,
-                algorithm,
             )
             arn = pca.issue_certificate(
                 CertificateAuthorityArn=opts.certificate_authority_arn,

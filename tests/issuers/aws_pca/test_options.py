@@ -94,8 +94,8 @@ def test_serial_is_colon_separated_hex_byte_pairs() -> None:
 
 
 def test_idempotency_token_follows_the_request() -> None:
-    token = idempotency_token(b"csr-1", CA_ARN, "100", "200")
+    token = idempotency_token(b"csr-1", CA_ARN, "template/EndEntityCertificate/V1")
     assert len(token) <= 36
-    assert token == idempotency_token(b"csr-1", CA_ARN, "100", "200")
-    assert token != idempotency_token(b"csr-2", CA_ARN, "100", "200")
-    assert token != idempotency_token(b"csr-1", CA_ARN, "100", "201")
+    assert token == idempotency_token(b"csr-1", CA_ARN, "template/EndEntityCertificate/V1")
+    assert token != idempotency_token(b"csr-2", CA_ARN, "template/EndEntityCertificate/V1")
+    assert token != idempotency_token(b"csr-1", CA_ARN, "template/CodeSigningCertificate/V1")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 import boto3
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from lemur.builtin.aws_pca import AWSPCAIssuer, serial_hex
 from lemur.crypto.keys import public_keys_equal
 from lemur.crypto.revocation import RevocationReason
 from lemur.plugins.errors import PluginConfigurationError, PluginRejected, PluginTransientError
+from lemur.plugins.testing import assert_chain_links
 from lemur.plugins.values import Issued, Pending, PluginContext, RevocationRequest
 from tests.issuers.aws_pca.conftest import (
     CA_COMMON_NAME,
@@ -352,3 +356,65 @@ def test_no_secret_in_logs_or_errors(
     for secret in temporary:
         assert all(secret not in line for line in shown)
         assert all(secret not in str(e) for e in errors)
+
+
+def _sign_as_root(csr_pem: str) -> tuple[x509.Certificate, x509.Certificate]:
+    """A local root CA signs a private CA's CSR into a subordinate CA certificate."""
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Offline Test Root")])
+    now = dt.datetime.now(dt.UTC)
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    sub = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(root_name)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1825))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    return sub, root
+
+
+def test_subordinate_ca_connects_with_its_chain_up_to_the_root(
+    moto_server: MotoServer, pca_context: PluginContext
+) -> None:
+    client = moto_server.client("acm-pca")
+    arn = client.create_certificate_authority(
+        CertificateAuthorityConfiguration={
+            "KeyAlgorithm": "RSA_2048",
+            "SigningAlgorithm": "SHA256WITHRSA",
+            "Subject": {"CommonName": "Issuing CA 1"},
+        },
+        CertificateAuthorityType="SUBORDINATE",
+    )["CertificateAuthorityArn"]
+    sub, root = _sign_as_root(
+        client.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"]
+    )
+    client.import_certificate_authority_certificate(
+        CertificateAuthorityArn=arn,
+        Certificate=sub.public_bytes(serialization.Encoding.PEM),
+        CertificateChain=root.public_bytes(serialization.Encoding.PEM),
+    )
+    issuer = pca_issuer(moto_server, arn, pca_context)
+
+    connection = issuer.connect()
+
+    assert connection.chain == (sub, root)
+    assert_chain_links(list(connection.chain))
+    assert connection.summary.endswith("(ACTIVE), CN=Issuing CA 1")
+    issued = issue(issuer)
+    assert_chain_links([issued.certificate, *issued.chain])

@@ -8,7 +8,7 @@ ABSOLUTE times): with a number of days, AWS would backdate the start by an hour.
 
 The idempotency token is derived from the CSR, the CA and the template (not from the
 validity, which a retry may compute again): a retry of the same issuance within AWS's
-idempotency window (a few minutes) returns the same certificate instead of a second one.
+idempotency window (five minutes) returns the same certificate instead of a second one.
 
 Nothing can be cancelled at AWS Private CA: an issued certificate is revoked, not withdrawn,
 so ``cancel`` does nothing.

@@ -12,10 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
-import botocore.config
-import botocore.exceptions
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from lemur.notifiers._common import (
@@ -23,10 +19,10 @@ from lemur.notifiers._common import (
     HttpURL,
     OneLine,
     build_email,
-    host_of,
     outbound_guard,
     recipient_addresses,
 )
+from lemur.plugins import aws
 from lemur.plugins.base import Notifier
 from lemur.plugins.errors import (
     PluginConfigurationError,
@@ -36,40 +32,16 @@ from lemur.plugins.errors import (
 )
 from lemur.plugins.values import Notice, Recipient
 
-_TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "RequestTimeout",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalError",
-    }
-)
-_AUTH_CODES = frozenset(
-    {
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-        "UnrecognizedClientException",
-        "AccessDenied",
-        "AccessDeniedException",
-        "ExpiredToken",
-    }
-)
-
 
 class SESOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    region: str = Field(
-        pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", description="AWS region, e.g. eu-west-1"
-    )
+    region: str = Field(pattern=aws.REGION_PATTERN, description="AWS region, e.g. eu-west-1")
     source: EmailAddress = Field(description="Sender address; SES must have it verified")
     from_name: OneLine | None = Field(None, max_length=100, description="Display name in From")
     access_key_id: str | None = Field(
         None,
-        pattern=r"^[A-Z0-9]{16,128}$",
+        pattern=aws.ACCESS_KEY_ID_PATTERN,
         description="Leave empty to use the default credential chain (role, environment)",
     )
     secret_access_key: SecretStr | None = Field(None, description="Stored encrypted")
@@ -94,19 +66,9 @@ class SESNotifier(Notifier[SESOptions]):
 
     def _client(self) -> Any:
         opts = self.options
-        session = boto3.session.Session(
-            aws_access_key_id=opts.access_key_id,
-            aws_secret_access_key=(
-                opts.secret_access_key.get_secret_value() if opts.secret_access_key else None
-            ),
-            region_name=opts.region,
-        )
-        config = botocore.config.Config(
-            connect_timeout=opts.timeout,
-            read_timeout=opts.timeout,
-            retries={"max_attempts": 1, "mode": "standard"},
-        )
-        return session.client("ses", endpoint_url=opts.endpoint_url, config=config)
+        credentials = aws.Credentials(opts.access_key_id, opts.secret_access_key)
+        session = aws.session(opts.region, credentials, timeout=opts.timeout)
+        return aws.client(session, "ses", endpoint_url=opts.endpoint_url, timeout=opts.timeout)
 
     def send(self, notice: Notice, recipients: Sequence[Recipient]) -> None:
         opts = self.options
@@ -118,49 +80,32 @@ class SESNotifier(Notifier[SESOptions]):
             from_name=opts.from_name,
             now=self.context.clock.now(),
         )
-        where = "SES" if opts.endpoint_url is None else f"SES at {host_of(opts.endpoint_url)}"
-        try:
-            if opts.endpoint_url is not None:
-                url = httpx.URL(opts.endpoint_url)
-                port = url.port or (443 if url.scheme == "https" else 80)
-                outbound_guard(self.context).check_host(url.host, port)
+        where = aws.where("SES", opts.endpoint_url)
+        with aws.translated(
+            where,
+            on_client_error=lambda error: _translate(error, where),
+            no_credentials=lambda: PluginConfigurationError(
+                "no AWS credentials: set access_key_id and secret_access_key, or give Lemur a "
+                "role or environment credentials",
+                code="ses_no_credentials",
+            ),
+            code_prefix="ses",
+        ):
+            aws.check_endpoint(outbound_guard(self.context), opts.endpoint_url)
             self._client().send_raw_email(
                 Source=opts.source,
                 Destinations=addresses,
                 RawMessage={"Data": message.as_bytes()},
             )
-        except PluginError:
-            raise
-        except OSError as exc:
-            raise PluginTransientError(
-                f"cannot resolve {where} ({type(exc).__name__})", code="peer_unreachable"
-            ) from None
-        except botocore.exceptions.ClientError as exc:
-            raise _translate(exc, where) from None
-        except botocore.exceptions.NoCredentialsError:
-            raise PluginConfigurationError(
-                "no AWS credentials: set access_key_id and secret_access_key, or give Lemur a "
-                "role or environment credentials",
-                code="ses_no_credentials",
-            ) from None
-        except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
-            raise PluginTransientError(
-                f"cannot reach {where} ({type(exc).__name__})", code="peer_unreachable"
-            ) from None
-        except botocore.exceptions.BotoCoreError as exc:
-            raise PluginRejected(
-                f"{where} call failed ({type(exc).__name__})", code="ses_error"
-            ) from None
 
 
-def _translate(exc: botocore.exceptions.ClientError, where: str) -> PluginError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", "") or "")
-    message = " ".join(str(error.get("Message", "") or "").split())[:200]
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    said = f"{code}: {message}" if message else code
-    if code in _TRANSIENT_CODES or status >= 500:
-        return PluginTransientError(f"{where} is unavailable ({said})", code="peer_unavailable")
-    if code in _AUTH_CODES:
-        return PluginRejected(f"{where} refused the credentials ({said})", code="ses_auth_failed")
-    return PluginRejected(f"{where} refused the message ({said})", code="ses_rejected")
+def _translate(error: aws.AwsError, where: str) -> PluginError:
+    if error.transient:
+        return PluginTransientError(
+            f"{where} is unavailable ({error.said})", code="peer_unavailable"
+        )
+    if error.code in aws.CREDENTIAL_CODES or error.code in aws.DENIED_CODES:
+        return PluginRejected(
+            f"{where} refused the credentials ({error.said})", code="ses_auth_failed"
+        )
+    return PluginRejected(f"{where} refused the message ({error.said})", code="ses_rejected")

@@ -207,7 +207,7 @@ def create(
                 "name": name,
                 "description": description,
                 "plugin": plugin_slug,
-                "options": prompt_missing(found, parse_options(option)),
+                "options": prompt_missing(found, parse_options(option, found.options_schema)),
                 "default_validity_days": default_days,
                 "max_validity_days": max_days,
                 "allowed_subject_fields": [f.value for f in allow_subject]
@@ -391,7 +391,8 @@ def update(
             kept = {
                 k: v for k, v in current.options.items() if k != "secrets_set" and v is not None
             }
-            body["options"] = {**kept, **parse_options(option)}
+            schema = plugin(client, "issuer", current.plugin).options_schema
+            body["options"] = {**kept, **parse_options(option, schema)}
         with err.status(f"connecting to the CA of {row.name}" if option else "saving"):
             a = client.patch(f"{API}/{row.id}", body, AuthorityDetailOut)
     emit(a, as_json, lambda x: print_authority(x, None), note="updated:")

@@ -26,8 +26,19 @@ def option_flag() -> Any:
     return typer.Option(None, "--option", "-o", help=OPTION_HELP, metavar="NAME=VALUE")
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``--option`` values as a dict. Raises UsageError naming a malformed pair."""
+def _is_text(schema: dict[str, Any] | None, name: str) -> bool:
+    """Whether the option ``name`` is text in the plugin's schema (then an all-digit key
+    such as an HMAC key in hex stays text)."""
+    prop = _properties(schema or {}).get(name, {})
+    kinds = {prop.get("type")} | {
+        o.get("type") for o in prop.get("anyOf", []) if isinstance(o, dict)
+    }
+    return "string" in kinds and not kinds & {"integer", "number", "boolean", "array"}
+
+
+def parse_options(pairs: list[str] | None, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``--option`` values as a dict, typed by the plugin's ``schema`` where it says an
+    option is text. Raises UsageError naming a malformed pair."""
     options: dict[str, Any] = {}
     for pair in pairs or []:
         name, sep, raw = pair.partition("=")
@@ -40,6 +51,9 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
                 options[name] = path.read_text()
             except OSError as exc:
                 raise UsageError(f"--option {name}: cannot read {path}: {exc.strerror}") from exc
+            continue
+        if _is_text(schema, name):
+            options[name] = raw
             continue
         try:
             value = json.loads(raw)

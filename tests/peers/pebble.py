@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -38,6 +39,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
 import httpx
 import pytest
 from cryptography import x509
@@ -213,6 +216,14 @@ class BindServer:
                 values += [b"".join(r.strings).decode() for r in rrset]
         return values
 
+    def add_txt(self, name: str, value: str) -> None:
+        """Add a TXT record as an RFC 2136 client with the TSIG key would."""
+        keyring = dns.tsigkeyring.from_text({TSIG_NAME: (TSIG_ALGORITHM, self.tsig_secret)})
+        update = dns.update.UpdateMessage(ZONE, keyring=keyring)
+        update.add(name.rstrip(".") + ".", 60, "TXT", f'"{value}"')
+        response = dns.query.tcp(update, "127.0.0.1", port=self.port, timeout=5)
+        assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
+
     def stop(self) -> None:
         _stop(self.process)
 
@@ -271,6 +282,7 @@ class PebblePeer:
         cert, key, self.ca_bundle_pem = _tls_files(directory)
         (directory / "ca.pem").write_text(self.ca_bundle_pem)
         self.ca_file = str(directory / "ca.pem")
+        self._tls = ssl.create_default_context(cadata=self.ca_bundle_pem)
         port, management = free_port(), free_port()
         config: dict[str, object] = {
             "listenAddress": f"127.0.0.1:{port}",
@@ -314,7 +326,7 @@ class PebblePeer:
             if self.process.poll() is not None:
                 pytest.fail(f"pebble exited: {self.log_path.read_text(errors='replace')}")
             try:
-                if httpx.get(self.directory_url, verify=self.ca_file, timeout=2).is_success:
+                if httpx.get(self.directory_url, verify=self._tls, timeout=2).is_success:
                     break
             except httpx.TransportError:
                 pass
@@ -325,7 +337,7 @@ class PebblePeer:
         self.roots = self._management("/roots/0").text
 
     def _management(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.management_url}{path}", verify=self.ca_file, timeout=10)
+        return httpx.get(f"{self.management_url}{path}", verify=self._tls, timeout=10)
 
     def txt_records(self, name: str) -> list[str]:
         return self.bind.txt_records(name)

@@ -26,6 +26,10 @@ _KINDS: dict[str, type[challenges.KeyAuthorizationChallenge]] = {
 }
 
 
+# Authorization states an order cannot recover from (§7.1.6); "deactivated": cancelled.
+FAILED_AUTHORIZATION = frozenset({"invalid", "deactivated", "expired", "revoked"})
+
+
 @dataclass(frozen=True)
 class Answer:
     """One authorization's challenge of the configured type."""
@@ -159,7 +163,18 @@ def prepare(
     for answer in todo:
         chall = answer.challenge.chall
         assert isinstance(chall, challenges.KeyAuthorizationChallenge)
-        client.answer_challenge(answer.challenge, chall.response(key))
+        try:
+            client.answer_challenge(answer.challenge, chall.response(key))
+        except messages.Error:
+            # Answered before (a CA may keep a challenge "pending" while it validates, and
+            # this order was read back meanwhile): fine unless it is still pending.
+            response = client.net.post(
+                answer.challenge.uri, None, new_nonce_url=client.directory["newNonce"]
+            )
+            if messages.ChallengeBody.from_json(response.json()).status == (
+                messages.STATUS_PENDING
+            ):
+                raise
     return todo
 
 
@@ -196,11 +211,13 @@ def failure_reason(
                 reasons.append(
                     f"{shown} ({challb.chall.typ}): {detail} [{error.code or error.typ}]"
                 )
-        if not reasons and authz.body.status == messages.STATUS_INVALID:
-            reasons.append(f"{shown}: the authorization is invalid")
+        status = authz.body.status.name if authz.body.status else "pending"
+        if status in FAILED_AUTHORIZATION and not any(r.startswith(shown) for r in reasons):
+            reasons.append(f"{shown}: the authorization is {status}")
     if order.error is not None:
-        error = order.error
-        reasons.append(redact(error.detail or error.description or error.typ))
+        said = redact(order.error.detail or order.error.description or order.error.typ)
+        if not any(said in reason for reason in reasons):
+            reasons.append(said)
     if not reasons:
         return "the CA marked the order invalid without saying why"
     return "; ".join(dict.fromkeys(reasons))

@@ -30,6 +30,7 @@ from lemur.builtin.acme.client import Redactor, account_jwk, host_of, open_clien
 from lemur.builtin.acme.dns import TXTUpdater, in_zone
 from lemur.builtin.acme.options import ACMEOptions
 from lemur.builtin.acme.orders import (
+    FAILED_AUTHORIZATION,
     DNS01Publisher,
     HTTP01Publisher,
     Publisher,
@@ -179,7 +180,7 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
                 raise
             self.context.logger.info("acme order %s placed for %s", url, ", ".join(names))
             order = fetch_order(client, url)
-            return self._advance(client, key, url, order, csr_pem, names=names)
+            return self._advance(client, key, url, order, csr_pem, names=names, answered=True)
 
     def poll(self, external_id: str, request: IssuanceRequest) -> Issued | Pending:
         """Read the order back and move it on (finalize when ready, download when valid).
@@ -198,7 +199,10 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
         csr_pem: bytes,
         *,
         names: list[str],
+        answered: bool = False,
     ) -> Issued | Pending:
+        """Move the order one step on. ``answered``: the challenges were just answered (a
+        pending order needs nothing more than waiting)."""
         kind = self.options.challenge
         shown = ", ".join(names)
         if order.status == messages.STATUS_READY:
@@ -220,21 +224,25 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
             clean_up(authorizations, kind, self._publisher(key), self.context.logger, self._redact)
             raise PluginRejected(
                 f"the CA did not issue the certificate for {shown}: "
-                f"{failure_reason(order, authorizations, self._redact)}",
+                f"{failure_reason(order, authorizations, self._redact)} (order {url})",
                 code="acme_order_invalid",
             )
         if order.status == messages.STATUS_PROCESSING:
             return Pending(url, RETRY_AFTER, f"the CA is issuing the certificate for {shown}")
+        waiting = Pending(url, RETRY_AFTER, f"waiting for the CA to validate {shown} ({kind})")
+        if answered:
+            return waiting
         authorizations = fetch_authorizations(client, order)
-        if any(a.body.status == messages.STATUS_INVALID for a in authorizations):
+        if any(_status(a) in FAILED_AUTHORIZATION for a in authorizations):
             clean_up(authorizations, kind, self._publisher(key), self.context.logger, self._redact)
             raise PluginRejected(
-                f"the CA did not validate {shown}: "
-                f"{failure_reason(order, authorizations, self._redact)}",
+                f"the CA did not issue the certificate for {shown}: "
+                f"{failure_reason(order, authorizations, self._redact)} (order {url})",
                 code="acme_order_invalid",
             )
+        # Answers anything left unanswered (an issue() interrupted after placing the order).
         prepare(client, authorizations, kind, self._publisher(key), key)
-        return Pending(url, RETRY_AFTER, f"waiting for the CA to validate {shown} ({kind})")
+        return waiting
 
     def cancel(self, external_id: str) -> None:
         """Deactivate the order's authorizations (§7.5.2; the order becomes invalid) and
@@ -372,6 +380,10 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
                 ) from None
             raise
         return str(regr.uri)
+
+
+def _status(authz: messages.AuthorizationResource) -> str:
+    return authz.body.status.name if authz.body.status else "pending"
 
 
 def _existing_account(client: acme_client.ClientV2) -> str | None:

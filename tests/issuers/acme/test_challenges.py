@@ -4,7 +4,9 @@ CA's own reason when it could not validate a name."""
 
 from __future__ import annotations
 
+import http.server
 import re
+import threading
 import time
 
 import pytest
@@ -218,3 +220,40 @@ def test_cancel_removes_the_txt_records(
     request = make_request([name], common_name=name)
     with pytest.raises(PluginRejected, match=f"{name}: the authorization is deactivated"):
         dns_issuer.poll(order_url, request)
+
+
+def test_http01_answers_can_come_from_the_server_a_test_names(
+    pebble: PebblePeer, acme_account: dict[str, str]
+) -> None:
+    # As with a real `lemur serve` answering /.well-known/acme-challenge/ from its database.
+    served = MemoryResponder()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            content = served.content(self.path.rsplit("/", 1)[-1])
+            self.send_response(200 if content else 404)
+            self.end_headers()
+            self.wfile.write((content or "").encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pebble.http01_target = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        issuer = ACMEIssuer(
+            ACMEOptions.model_validate(base_options(pebble, **acme_account)),
+            make_context(served),
+        )
+        name = f"{unique('target')}.example.test"
+        request = make_request([name], common_name=name)
+
+        issued = finish(issuer, request, issuer.issue(request))
+
+        assert dns_names(issued.certificate) == [name]
+        assert served.published == served.withdrawn
+    finally:
+        pebble.http01_target = None
+        server.shutdown()
+        server.server_close()

@@ -218,9 +218,18 @@ class BindServer:
 
     def add_txt(self, name: str, value: str) -> None:
         """Add a TXT record as an RFC 2136 client with the TSIG key would."""
+        self._update(name, value, add=True)
+
+    def delete_txt(self, name: str, value: str) -> None:
+        self._update(name, value, add=False)
+
+    def _update(self, name: str, value: str, *, add: bool) -> None:
         keyring = dns.tsigkeyring.from_text({TSIG_NAME: (TSIG_ALGORITHM, self.tsig_secret)})
         update = dns.update.UpdateMessage(ZONE, keyring=keyring)
-        update.add(name.rstrip(".") + ".", 60, "TXT", f'"{value}"')
+        if add:
+            update.add(name.rstrip(".") + ".", 60, "TXT", f'"{value}"')
+        else:
+            update.delete(name.rstrip(".") + ".", "TXT", f'"{value}"')
         response = dns.query.tcp(update, "127.0.0.1", port=self.port, timeout=5)
         assert response.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(response.rcode())
 

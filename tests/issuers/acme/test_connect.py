@@ -159,3 +159,13 @@ def test_issuing_before_connecting_says_to_connect_first(pebble: PebblePeer) -> 
         issuer.issue(make_request(["a.example.test"], common_name="a.example.test"))
 
     assert caught.value.field == "options.account_key"
+
+
+def test_a_ca_bundle_that_did_not_sign_the_directory_names_ca_bundle(pebble: PebblePeer) -> None:
+    # Pebble's issuing root is a CA, but not the one that signed its directory's TLS.
+    options = base_options(pebble, ca_bundle=pebble.roots)
+
+    with pytest.raises(PluginConfigurationError, match="not trusted") as caught:
+        connect(options)
+
+    assert caught.value.field == "options.ca_bundle"

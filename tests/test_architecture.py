@@ -161,9 +161,13 @@ def test_isolated_packages_import_nothing_from_the_domain() -> None:
     violations = []
     checked = 0
     for path in sources():
-        if within(module_name(path), ISOLATED):
+        name = module_name(path)
+        if within(name, ISOLATED):
             checked += 1
-            violations += import_violations(path, path.read_text(), ALLOWED)
+            # A built-in plugin split into a package may import its own modules.
+            parts = name.split(".")
+            own = (".".join(parts[:3]),) if parts[:2] == ["lemur", "builtin"] else ()
+            violations += import_violations(path, path.read_text(), ALLOWED + own)
     assert checked > 5
     assert not violations, "\n".join(violations)
 

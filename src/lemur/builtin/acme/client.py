@@ -107,7 +107,7 @@ def open_client(
     options: ACMEOptions,
     *,
     guard: OutboundGuard | None,
-    key: JWK,
+    key: JWK | None,
     alg: JWASignature,
     account_url: str | None,
 ) -> Iterator[acme_client.ClientV2]:

@@ -17,14 +17,13 @@ from collections.abc import Iterator
 
 from acme import client as acme_client
 from acme import crypto_util, messages
-from acme import errors as acme_errors
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from josepy.jwa import JWASignature
+from josepy.jwa import ES256
 from josepy.jwk import JWK
 from pydantic import SecretStr
 
+from lemur.builtin.acme.account import existing_account, new_account_pem, register
 from lemur.builtin.acme.ari import suggested_window
 from lemur.builtin.acme.client import Redactor, account_jwk, host_of, open_client, translated
 from lemur.builtin.acme.dns import TXTUpdater, in_zone
@@ -78,21 +77,18 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
         return Redactor(self.options)
 
     @contextlib.contextmanager
-    def _client(
-        self, during: str, *, key: tuple[JWK, JWASignature] | None = None
-    ) -> Iterator[tuple[acme_client.ClientV2, JWK]]:
+    def _client(self, during: str) -> Iterator[tuple[acme_client.ClientV2, JWK]]:
         """A client signed with the account (its URL as key ID); errors translated."""
         options = self.options
         account_url = options.account_url
-        if key is None:
-            if options.account_key is None:
-                raise PluginConfigurationError(
-                    "the ACME account is not set up yet: connect the authority first "
-                    "(connecting registers the account)",
-                    code="acme_not_connected",
-                    field="options.account_key",
-                )
-            key = account_jwk(options.account_key.get_secret_value())
+        if options.account_key is None:
+            raise PluginConfigurationError(
+                "the ACME account is not set up yet: connect the authority first "
+                "(connecting registers the account)",
+                code="acme_not_connected",
+                field="options.account_key",
+            )
+        key = account_jwk(options.account_key.get_secret_value())
         with (
             translated(options, self._redact, during=during),
             open_client(
@@ -104,7 +100,7 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
             ) as client,
         ):
             if client.net.account is None and options.account_key is not None:
-                found = _existing_account(client)
+                found = existing_account(client)
                 if found is None:
                     raise PluginConfigurationError(
                         "the CA has no account for this account key: connect the authority",
@@ -293,15 +289,11 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
     ) -> tuple[dt.datetime, dt.datetime] | None:
         """The CA's ARI window (RFC 9773), or None when its directory has no renewalInfo."""
         options = self.options
-        key = account_jwk(
-            options.account_key.get_secret_value()
-            if options.account_key is not None
-            else _new_account_pem()
-        )
+        # Renewal information is fetched with plain GETs (RFC 9773 §4.2): no key needed.
         with (
             translated(options, self._redact, during="asking for renewal information"),
             open_client(
-                options, guard=self.context.outbound, key=key[0], alg=key[1], account_url=None
+                options, guard=self.context.outbound, key=None, alg=ES256, account_url=None
             ) as client,
         ):
             return suggested_window(client, certificate)
@@ -314,7 +306,7 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
         pem = (
             options.account_key.get_secret_value()
             if options.account_key is not None
-            else _new_account_pem()
+            else new_account_pem()
         )
         key = account_jwk(pem)
         with (
@@ -323,90 +315,17 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
                 options, guard=self.context.outbound, key=key[0], alg=key[1], account_url=None
             ) as client,
         ):
-            found = _existing_account(client) if options.account_key is not None else None
+            found = existing_account(client) if options.account_key is not None else None
             if found is not None:
                 url, said = found, "account found"
             else:
-                url, said = self._register(client, key[0]), "account registered"
+                url, said = register(client, key[0], options, self._redact), "account registered"
         where = host_of(options.directory_url)
         return Connection(
             summary=f"ACME directory at {where} reachable; {said} ({url})",
             options=options.model_copy(update={"account_key": SecretStr(pem), "account_url": url}),
         )
 
-    def _register(self, client: acme_client.ClientV2, key: JWK) -> str:
-        options = self.options
-        meta = client.directory.meta
-        terms = getattr(meta, "terms_of_service", None)
-        if not options.agree_to_terms:
-            raise PluginConfigurationError(
-                "registering an account means accepting the CA's terms of service"
-                + (f" ({terms})" if terms else "")
-                + ": set agree_to_terms to true",
-                code="acme_terms_not_agreed",
-                field="options.agree_to_terms",
-            )
-        eab = None
-        if options.eab_kid is not None and options.eab_hmac_key is not None:
-            eab = messages.ExternalAccountBinding.from_data(
-                account_public_key=key.public_key(),
-                kid=options.eab_kid,
-                hmac_key=options.eab_hmac_key.get_secret_value(),
-                directory=client.directory,
-            )
-        elif client.external_account_required():
-            raise PluginConfigurationError(
-                "the CA requires External Account Binding: set eab_kid and eab_hmac_key "
-                "from the CA",
-                code="acme_eab_required",
-                field="options.eab_kid",
-            )
-        registration = messages.NewRegistration.from_data(
-            email=options.contact_email,
-            terms_of_service_agreed=True,
-            external_account_binding=eab,
-        )
-        try:
-            regr = client.new_account(registration)
-        except acme_errors.ConflictError as exc:
-            return str(exc.location)
-        except messages.Error as exc:
-            if eab is not None and exc.code in ("unauthorized", "malformed", "badSignature"):
-                raise PluginRejected(
-                    f"the CA refused the External Account Binding for key ID "
-                    f"{options.eab_kid}: {self._redact(exc.detail or exc.code or '')} (check "
-                    "eab_kid and eab_hmac_key)",
-                    code="acme_eab_refused",
-                ) from None
-            raise
-        return str(regr.uri)
-
 
 def _status(authz: messages.AuthorizationResource) -> str:
     return authz.body.status.name if authz.body.status else "pending"
-
-
-def _existing_account(client: acme_client.ClientV2) -> str | None:
-    """The URL of the account of the client's key (§7.3.1 onlyReturnExisting), or None."""
-    client.net.account = None
-    try:
-        response = client.net.post(
-            client.directory["newAccount"],
-            messages.NewRegistration(only_return_existing=True),
-            new_nonce_url=client.directory["newNonce"],
-        )
-    except messages.Error as exc:
-        if exc.code == "accountDoesNotExist":
-            return None
-        raise
-    location = response.headers.get("Location")
-    return str(location) if location else None
-
-
-def _new_account_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode("ascii")

@@ -198,7 +198,12 @@ def translated(
         raise PluginRejected(
             f"the ACME server answered {shown} while {during}", code="acme_error"
         ) from None
-    except (ValueError, DeserializationError, requests.exceptions.RequestException) as exc:
+    except (
+        ValueError,
+        DeserializationError,
+        acme_errors.Error,
+        requests.exceptions.RequestException,
+    ) as exc:
         if directory:
             raise PluginConfigurationError(
                 f"{host_of(options.directory_url)} did not answer with an ACME directory "

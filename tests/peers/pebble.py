@@ -192,7 +192,14 @@ class BindServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        deadline = time.monotonic() + 20
+        try:
+            self._wait_ready(timeout=20)
+        except BaseException:
+            self.stop()  # never leave a named behind when the start fails
+            raise
+
+    def _wait_ready(self, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 pytest.fail(f"named exited: {self.log_path.read_text(errors='replace')}")
@@ -203,7 +210,6 @@ class BindServer:
             except (dns.exception.DNSException, OSError):
                 pass
             if time.monotonic() > deadline:
-                self.stop()
                 pytest.fail(f"named not ready: {self.log_path.read_text(errors='replace')}")
             time.sleep(0.05)
 
@@ -330,20 +336,26 @@ class PebblePeer:
                 stdin=subprocess.DEVNULL,
                 cwd=directory,
             )
-        deadline = time.monotonic() + 60
+        try:
+            self._wait_ready(timeout=60)
+            self.roots = self._management("/roots/0").text
+        except BaseException:
+            self.stop()  # never leave a Pebble behind when the start fails
+            raise
+
+    def _wait_ready(self, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 pytest.fail(f"pebble exited: {self.log_path.read_text(errors='replace')}")
             try:
                 if httpx.get(self.directory_url, verify=self._tls, timeout=2).is_success:
-                    break
+                    return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                self.stop()
                 pytest.fail(f"pebble not ready: {self.log_path.read_text(errors='replace')}")
             time.sleep(0.1)
-        self.roots = self._management("/roots/0").text
 
     def _management(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.management_url}{path}", verify=self._tls, timeout=10)

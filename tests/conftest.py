@@ -29,7 +29,7 @@ from lemur.migrate import upgrade
 
 # One Chromium per worker, registered once: a fixture imported into two modules would be two
 # session fixtures, and a second sync Playwright in one process refuses to start.
-pytest_plugins = ["tests.peers.browser", "tests.peers.cfssl"]
+pytest_plugins = ["tests.peers.browser", "tests.peers.cfssl", "tests.peers.pebble"]
 
 PG_ADMIN_DSN = os.environ.get("LEMUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)

@@ -236,5 +236,5 @@ def test_instantiate_with_options_of_another_plugin_is_refused() -> None:
 
 def test_instantiate_unknown_plugin() -> None:
     with pytest.raises(NotFound) as caught:
-        Registry.load().instantiate("issuer", "acme", {}, make_context())
+        Registry.load().instantiate("issuer", "no-such-ca", {}, make_context())
     assert caught.value.code == "plugin_not_found"

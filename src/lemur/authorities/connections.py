@@ -72,11 +72,11 @@ def _merge_secrets(
 class ConnectedAuthorityService(AuthorityService):
     def plugin_creates_authorities(self, slug: str) -> bool:
         """Whether the issuer plugin ``slug`` creates CAs Lemur holds the key of (local-ca)
-        rather than reaching one over the network."""
+        rather than reaching one over the network. Raises NotFound(plugin_not_found)."""
         try:
             cls = self._gateway.issuer_class(slug)
         except NotFound:
-            return True  # create_local says it is not installed
+            raise _not_installed(slug) from None
         return issubclass(cls, AuthorityCreator)
 
     def create_remote(self, spec: RemoteAuthoritySpec) -> AuthorityRecord:

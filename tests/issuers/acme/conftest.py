@@ -21,6 +21,7 @@ from lemur.crypto.names import SubjectAltNames
 from lemur.crypto.profiles import Profile
 from lemur.outbound import OutboundPolicy
 from lemur.plugins.values import ChallengeResponder, IssuanceRequest, PluginContext
+from tests.api.conftest import client, world  # noqa: F401  (the API fixtures, for test_through_lemur)
 from tests.peers.pebble import PebblePeer
 
 LOGGER = "lemur.issuers.acme"

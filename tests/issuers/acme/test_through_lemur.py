@@ -23,7 +23,7 @@ from lemur.container import Container, build_container
 from lemur.jobs.engine import JobEngine
 from lemur.orders.models import CertificateRequest
 from tests.api.certs_helpers import issue_raw
-from tests.api.conftest import World, client, world  # noqa: F401  (the API fixtures)
+from tests.api.conftest import World
 from tests.conftest import FAST_HASHER
 from tests.issuers.acme.conftest import base_options, dns_options, unique
 from tests.peers.pebble import BindServer, PebblePeer
@@ -232,9 +232,10 @@ def test_a_ca_that_went_away_leaves_the_request_pending_and_retried_visibly(
     container: Container,
     clock: FrozenClock,
     tmp_path: Path,
-    _pebble_bind: BindServer,
+    request: pytest.FixtureRequest,
 ) -> None:
-    own = PebblePeer(tmp_path / "pebble", _pebble_bind)
+    bind: BindServer = request.getfixturevalue("_pebble_bind")
+    own = PebblePeer(tmp_path / "pebble", bind)
     try:
         authority = create_authority(client, world, dns_options(own))
         pending = request_pending(client, world, authority["id"], [unique("down") + "." + own.zone])

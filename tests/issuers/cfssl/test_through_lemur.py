@@ -123,7 +123,7 @@ def test_lemur_does_not_mark_revoked_what_cfssl_cannot_revoke(
 
 
 def test_the_documented_cli_example(lemur: Lemur, cfssl_peer: CFSSLPeer, tmp_path: Path) -> None:  # noqa: F811
-    """docs/issuers-cfssl.md: ``lemur authority create NAME --plugin cfssl --option ...``,
+    """docs/issuers.md (cfssl): ``lemur authority create NAME --plugin cfssl --option ...``,
     the TLS bundle read with ``NAME=@FILE``, then a certificate requested from it."""
     bundle = tmp_path / "cfssl-tls-ca.pem"
     bundle.write_text(cfssl_peer.tls_ca_pem)

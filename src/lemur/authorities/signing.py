@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from cryptography import x509
 from pydantic import BaseModel
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
@@ -261,11 +261,14 @@ class AuthorityGateway:
         return None if row is None else IssuingAuthority.of(row)
 
     def signing_authorities(self, session: Session) -> list[IssuingAuthority]:
-        """The authorities certificates can be requested from (active, key held), by name;
-        one statement."""
+        """The authorities certificates can be requested from (active, and the key held here
+        or the CA reached through a plugin), by name; one statement."""
         rows = session.scalars(
             select(Authority)
-            .where(Authority.active.is_(True), Authority.has_key.is_(True))
+            .where(
+                Authority.active.is_(True),
+                or_(Authority.has_key.is_(True), Authority.plugin_slug != EXTERNAL),
+            )
             .order_by(Authority.name)
         ).all()
         return [IssuingAuthority.of(r) for r in rows]

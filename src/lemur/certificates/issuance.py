@@ -193,6 +193,10 @@ class IssuanceService(CertificateService):
         profile = Profile(old.profile) if old.profile in set(Profile) else Profile.SERVER
         # The renewal keeps what was chosen; defaults stay defaults (for a CSR's new key too).
         subject, key_usage, extended_key_usage = chosen(x509_of(old), profile)
+        if authority.remote:
+            # A remote CA puts its own usages in (Pebble: keyEncipherment even for EC keys):
+            # what it chose is not what the requester asked for, so ask for the defaults.
+            key_usage = extended_key_usage = None
         check_choices(
             authority,
             subject=subject,

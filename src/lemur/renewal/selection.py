@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from lemur.accounts.models import Team
 from lemur.authorities.models import Authority
+from lemur.authorities.specs import EXTERNAL
 from lemur.certificates.models import Certificate
 from lemur.certificates.renewal import MAX_RENEWAL_WINDOW
 from lemur.renewal.policy import (
@@ -44,6 +45,7 @@ _COLUMNS = (
     C.c.authority_id,
     A.c.name.label("authority_name"),
     A.c.has_key.label("authority_has_key"),
+    A.c.plugin_slug.label("authority_plugin"),
     C.c.has_private_key,
     C.c.renewal_manual_at,
     C.c.renewal_policy.label("c_policy"),
@@ -120,7 +122,9 @@ def _candidate(row: Any) -> Candidate:
         Settings(row.c_policy, row.c_days),
         Settings(row.t_policy, row.t_days),
         Settings(row.a_policy, row.a_days),
-        can_issue=row.authority_id is not None and bool(row.authority_has_key),
+        # The key held here, or the CA reached through its plugin (ACME, CFSSL, AWS PCA).
+        can_issue=row.authority_id is not None
+        and (bool(row.authority_has_key) or row.authority_plugin != EXTERNAL),
         has_private_key=bool(row.has_private_key),
     )
     return Candidate(

@@ -23,6 +23,7 @@ from lemur.container import Container, build_container
 from lemur.jobs.engine import JobEngine
 from lemur.orders.models import CertificateRequest
 from tests.api.certs_helpers import issue_raw
+from tests.api.renewal_helpers import drain, start_pass
 from tests.api.conftest import World
 from tests.conftest import FAST_HASHER
 from tests.issuers.acme.conftest import base_options, dns_options, unique
@@ -379,3 +380,45 @@ def test_options_update_keeps_secrets_and_check_connection_says_what_it_checked(
     assert r.status_code in (422, 503)
     kept = client.get(f"/api/v1/authorities/{authority['id']}", headers=world.headers("admin2"))
     assert kept.json()["options"]["directory_url"] == pebble.directory_url
+
+
+@SQLITE_ONLY
+def test_automatic_renewal_asks_the_ca_again_and_links_the_successor(
+    client: TestClient, world: World, container: Container, clock: FrozenClock, pebble: PebblePeer
+) -> None:
+    authority = create_authority(client, world, dns_options(pebble))
+    name = unique("renew") + "." + pebble.zone
+    first = poll_until_finished(
+        container,
+        clock,
+        client,
+        world,
+        request_pending(client, world, authority["id"], [name])["id"],
+    )
+    old = client.get(
+        f"/api/v1/certificates/{first['certificate_id']}", headers=world.headers("member")
+    ).json()
+    # Into the renewal window (Pebble's certificates last five years).
+    not_after = dt.datetime.fromisoformat(old["not_after"])
+    clock.advance(not_after - clock.now() - dt.timedelta(days=10))
+    world.tokens["member"] = world.add_token("member")  # the old one has expired meanwhile
+    start_pass(container)
+    drain(JobEngine(container, container.job_kinds))
+    r = client.get("/api/v1/requests?state=pending", headers=world.headers("member"))
+    [renewal] = r.json()["items"]
+    assert renewal["replaces_id"] == old["id"]
+    # A second renewal while this one is pending is refused.
+    again = client.post(
+        f"/api/v1/certificates/{old['id']}/renew", json={}, headers=world.headers("member")
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "renewal_pending"
+    done = poll_until_finished(container, clock, client, world, renewal["id"])
+    assert done["state"] == "issued", done
+    new = client.get(
+        f"/api/v1/certificates/{done['certificate_id']}", headers=world.headers("member")
+    ).json()
+    assert new["replaces_id"] == old["id"]
+    assert [e["id"] for e in new["lineage"]] == [old["id"], new["id"]]
+    assert new["subject_alternative_names"]["dns_names"] == [name]
+    assert "certificate.renew" in audit_actions(container, "certificate", new["id"])

@@ -23,8 +23,8 @@ from lemur.container import Container, build_container
 from lemur.jobs.engine import JobEngine
 from lemur.orders.models import CertificateRequest
 from tests.api.certs_helpers import issue_raw
-from tests.api.renewal_helpers import drain, start_pass
 from tests.api.conftest import World
+from tests.api.renewal_helpers import drain, start_pass
 from tests.conftest import FAST_HASHER
 from tests.issuers.acme.conftest import base_options, dns_options, unique
 from tests.peers.pebble import BindServer, PebblePeer

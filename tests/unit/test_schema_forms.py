@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from lemur.builtin.acme import ACMEIssuer
 from lemur.notifiers.email import EmailNotifier
 from lemur.notifiers.ses import SESNotifier
 from lemur.notifiers.slack import SlackNotifier
@@ -186,3 +187,29 @@ def test_lists_booleans_and_nested_objects_round_trip() -> None:
     assert rich.auth.external_id.get_secret_value() == "ext-1"
     unchecked = values_for(schema, Form({"options.verify": ["false"]}), prefix="options.")
     assert Rich.model_validate(unchecked).verify is False
+
+
+def test_pem_options_are_textareas_and_a_pem_secret_is_never_refilled() -> None:
+    """A single-line input drops line breaks, which PEM needs: a CA bundle and an ACME
+    account key are textareas; the key, a secret, stays empty when the form comes back."""
+    fields = {f.name: f for f in schema_fields(options_schema(ACMEIssuer.Options))}
+    assert (fields["options.ca_bundle"].kind, fields["options.ca_bundle"].secret) == (
+        "textarea",
+        False,
+    )
+    assert (fields["options.account_key"].kind, fields["options.account_key"].secret) == (
+        "textarea",
+        True,
+    )
+    assert fields["options.eab_hmac_key"].kind == "password"
+    bundle = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    key = "-----BEGIN PRIVATE KEY-----\nsecret-key-body\n-----END PRIVATE KEY-----"
+    html = render(
+        list(fields.values()),
+        values={"options.ca_bundle": bundle, "options.account_key": key},
+        secrets_set=("account_key",),
+    )
+    assert bundle in html
+    assert "secret-key-body" not in html
+    assert 'autocomplete="off"' in inputs(html)["options.account_key"]
+    assert "leave empty to keep the current value" in html

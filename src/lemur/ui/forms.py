@@ -10,6 +10,7 @@ boolean is a checkbox (with a hidden "false" before it, so that unchecked is sen
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -208,6 +209,9 @@ class SchemaField:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    # A secret (writeOnly or format password): never refilled, empty keeps the stored one.
+    # Usually a password input; a textarea when it holds PEM (a key pasted with its lines).
+    secret: bool = False
 
 
 def schema_fields(schema: Mapping[str, Any], *, prefix: str = "options.") -> list[SchemaField]:
@@ -229,7 +233,10 @@ def _fields(
         if kind == "object" and "properties" in prop:
             yield from _fields(prop, root, f"{name}.")
             continue
-        if prop.get("writeOnly") or prop.get("format") == "password":
+        secret = bool(prop.get("writeOnly") or prop.get("format") == "password")
+        if kind == "string" and _holds_pem(prop):
+            widget = "textarea"  # a single-line input would drop the PEM's line breaks
+        elif secret:
             widget = "password"
         elif "enum" in prop:
             widget = "select"
@@ -253,4 +260,12 @@ def _fields(
             choices=tuple(str(c) for c in prop.get("enum", ())),
             minimum=prop.get("minimum"),
             maximum=prop.get("maximum"),
+            secret=secret,
         )
+
+
+def _holds_pem(prop: Mapping[str, Any]) -> bool:
+    """A text option that takes PEM (a CA bundle, a private key): its title or description
+    says so. Browsers strip line breaks from single-line inputs, and PEM needs them."""
+    said = f"{prop.get('title') or ''} {prop.get('description') or ''}"
+    return re.search(r"\bPEM\b", said) is not None

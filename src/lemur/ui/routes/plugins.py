@@ -49,7 +49,7 @@ class Option:
             name=f.name.removeprefix("options."),
             type=TYPES.get(f.kind, f.kind),
             required=f.required,
-            secret=f.kind == "password",
+            secret=f.secret,
             help=f.help,
             choices=f.choices,
         )

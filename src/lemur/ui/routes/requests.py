@@ -39,7 +39,7 @@ def request_page(visit: SignedIn, request_id: int) -> Response:
         found = services.requests().get(request_id)
     return visit.render(
         "requests/detail.html",
-        request=found,
+        req=found,  # not `request`: that is the page's own HTTP request
         may_cancel=found.state is RequestState.PENDING
         and visit.may(Action.CERTIFICATE_ISSUE, team_id=found.team_id),
     )

@@ -38,10 +38,12 @@ class DatabaseChallenges:
         with self._db.write() as session:
             session.execute(delete(AcmeChallenge).where(AcmeChallenge.token == token))
             session.add(AcmeChallenge(token=token, content=content, created_at=self._clock.now()))
+            session.commit()
 
     def withdraw(self, token: str) -> None:
         with self._db.write() as session:
             session.execute(delete(AcmeChallenge).where(AcmeChallenge.token == token))
+            session.commit()
 
 
 def remove_stale(session: Session, now: dt.datetime) -> int:

@@ -21,7 +21,8 @@ from lemur.certificates.models import Certificate
 from lemur.clock import FrozenClock
 from lemur.container import Container, build_container
 from lemur.jobs.engine import JobEngine
-from lemur.orders.models import CertificateRequest
+from lemur.orders.models import AcmeChallenge, CertificateRequest
+from lemur.orders.responder import DatabaseChallenges, remove_stale
 from tests.api.certs_helpers import issue_raw
 from tests.api.conftest import World
 from tests.api.renewal_helpers import drain, start_pass
@@ -422,3 +423,61 @@ def test_automatic_renewal_asks_the_ca_again_and_links_the_successor(
     assert [e["id"] for e in new["lineage"]] == [old["id"], new["id"]]
     assert new["subject_alternative_names"]["dns_names"] == [name]
     assert "certificate.renew" in audit_actions(container, "certificate", new["id"])
+
+
+@SQLITE_AND_PG
+def test_lemur_serves_the_http01_answers_it_publishes_and_forgets_withdrawn_ones(
+    client: TestClient, container: Container, clock: FrozenClock
+) -> None:
+    responder = DatabaseChallenges(container.db, container.clock)
+    token = "Tk-" + "a" * 40
+    responder.publish(token, f"{token}.thumbprint")
+    r = client.get(f"/.well-known/acme-challenge/{token}")
+    assert r.status_code == 200
+    assert r.text == f"{token}.thumbprint"
+    assert r.headers["content-type"].startswith("text/plain")
+    responder.withdraw(token)
+    assert client.get(f"/.well-known/acme-challenge/{token}").status_code == 404
+    assert client.get("/.well-known/acme-challenge/..%2F..%2Fetc").status_code == 404
+    # A day later, maintenance removes answers of orders that never finished.
+    responder.publish(token, "stale")
+    clock.advance(dt.timedelta(days=2))
+    with container.db.write() as session:
+        assert remove_stale(session, clock.now()) == 1
+        session.commit()
+    assert client.get(f"/.well-known/acme-challenge/{token}").status_code == 404
+
+
+@SQLITE_ONLY
+def test_http01_through_lemurs_own_answers(
+    client: TestClient, world: World, container: Container, clock: FrozenClock, pebble: PebblePeer
+) -> None:
+    """Pebble's HTTP-01 validation reaches Lemur's /.well-known route (in-process here: the
+    pebble fixture's forwarder asks this app through a TestClient of the same container)."""
+    previous = pebble.http01_target
+    pebble.http01_target = None
+    real = pebble.responder
+    pebble.responder = _LemurAnswers(client)  # type: ignore[assignment]
+    try:
+        authority = create_authority(client, world, base_options(pebble, challenge="http-01"))
+        name = unique("web") + "." + pebble.zone
+        pending = request_pending(client, world, authority["id"], [name])
+        done = poll_until_finished(container, clock, client, world, pending["id"])
+        assert done["state"] == "issued", done
+        with container.db.read() as session:
+            left = session.scalar(select(func.count()).select_from(AcmeChallenge))
+        assert left == 0, "the answers were not withdrawn"
+    finally:
+        pebble.responder = real
+        pebble.http01_target = previous
+
+
+class _LemurAnswers:
+    """What the pebble fixture's HTTP-01 server serves: Lemur's own route."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._client = client
+
+    def content(self, token: str) -> str | None:
+        r = self._client.get(f"/.well-known/acme-challenge/{token}")
+        return r.text if r.status_code == 200 else None

@@ -17,7 +17,7 @@ use a second, identical Pebble (same BIND) whose HTTP-01 port is a responder in 
 process. For Lemur's rows the poll jobs are read back from ``GET /api/v1/jobs``: polls per
 order, how long a due poll waited for a runner, how long a poll ran.
 
-Run: ``python -m bench.acme_lemur --orders 3,16 --concurrency 1,16``.
+Run: ``python -m bench.acme_lemur --orders 3,16 --concurrency 1,16 --challenges dns-01``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import datetime as dt
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ from bench.acme_peers import BindServer, PebblePeer, base_options, dns_options, 
 from bench.harness import Server
 from lemur.builtin.acme import ACMEIssuer, ACMEOptions
 from lemur.builtin.acme.plugin import RETRY_AFTER
+from lemur.plugins.values import IssuanceRequest, Issued
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,44 @@ def prepare(server: Server) -> None:
         container.close()
 
 
+def run_plugin(issuer: ACMEIssuer, challenge: str, concurrency: int, count: int) -> LemurResult:
+    """The plugin in-process, as Lemur would call it with a runner that wakes exactly when
+    a poll is due: issue(), then poll() every retry_after. Its 202 s is issue(), its poll s
+    the last poll()."""
+    issues: list[float] = []
+    polls: list[int] = []
+    lasts: list[float] = []
+    lock = threading.Lock()
+
+    def one(request: IssuanceRequest) -> None:
+        start = time.perf_counter()
+        result = issuer.issue(request)
+        issued, n, last = time.perf_counter() - start, 0, 0.0
+        while not isinstance(result, Issued):
+            time.sleep(result.retry_after.total_seconds())
+            start = time.perf_counter()
+            result = issuer.poll(result.external_id, request)
+            n, last = n + 1, time.perf_counter() - start
+        with lock:
+            issues.append(issued)
+            polls.append(n)
+            lasts.append(last)
+
+    plain = _run("plugin", concurrency, _requests(count, challenge), one)
+    return LemurResult(
+        client="plugin",
+        concurrency=concurrency,
+        orders=count,
+        seconds=plain.seconds,
+        latencies=plain.latencies,
+        post_seconds=issues,
+        polls=polls,
+        runner_waits=[0.0],
+        poll_runs=lasts,
+        runners=0,
+    )
+
+
 def _account(peer: PebblePeer) -> dict[str, str]:
     connected = ACMEIssuer(ACMEOptions.model_validate(base_options(peer)), make_context(None))
     stored = connected.connect().options
@@ -207,11 +247,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> Measured:
     counts += [counts[-1]] * (len(levels) - len(counts))
     kinds = args.clients.split(",")
     bind = BindServer(tmp / "bind")
-    server = Server(
-        args.backend,
-        workers=args.workers,
-        extra_env={"LEMUR_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8"},
-    )
+    env = {"LEMUR_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8"}
+    if args.server_src:  # another tree's lemur package, first on the server's path
+        env["PYTHONPATH"] = str(Path(args.server_src).resolve())
+    server = Server(args.backend, workers=args.workers, extra_env=env)
     direct = lemurs = None
     out: Measured = []
     try:
@@ -248,7 +287,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> Measured:
             results: list[Result] = []
             for level, count in zip(levels, counts, strict=False):
                 for kind in kinds:
-                    if kind != "lemur":
+                    if kind == "plugin":
+                        results.append(run_plugin(issuer, challenge, level, count))
+                    elif kind != "lemur":
                         results.append(
                             _run(kind, level, _requests(count, challenge), clients[kind])
                         )
@@ -285,7 +326,7 @@ def table(measured: Measured) -> str:
                 extra = (
                     f"{statistics.median(r.post_seconds):>6.2f} "
                     f"{statistics.fmean(r.polls):>5.1f} {_mean(r.runner_waits):>6} "
-                    f"{_mean(r.poll_runs):>6} {r.runners:>7}"
+                    f"{_mean(r.poll_runs):>6} {r.runners or '-':>7}"
                 )
             lines.append(
                 f"{r.client:<10} {r.concurrency:>4} {r.orders:>6} {r.rate:>9.2f} "
@@ -299,7 +340,8 @@ def table(measured: Measured) -> str:
         "per order. wait s: mean time from a poll being due (retry_after after it was "
         "enqueued) to a runner claiming it. poll s: mean time from the claim of an order's "
         "last poll to its certificate stored (includes waiting behind the other polls "
-        "claimed in the same batch). runners: job runners (serve workers) that ran polls."
+        "claimed in the same batch). runners: job runners (serve workers) that ran polls. "
+        "plugin: 202 s is issue(), poll s the last poll(), polled exactly at retry_after."
     )
     return "\n".join(lines)
 
@@ -308,11 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", default="3,16", help="orders per batch, per concurrency")
     parser.add_argument("--concurrency", default="1,16")
-    parser.add_argument("--challenges", default="http-01,dns-01")
+    parser.add_argument("--challenges", default="dns-01", help="dns-01, http-01 or both")
     parser.add_argument("--clients", default="bare acme,plugin,lemur")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=2, help="lemur serve --workers")
     parser.add_argument("--watch", type=float, default=0.5, help="s between GETs of a request")
+    parser.add_argument(
+        "--server-src",
+        help="run lemur serve with this directory (holding a lemur package, e.g. a patched "
+        "copy of src/) first on its PYTHONPATH",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-acme-lemur-") as tmp:

@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = measure(args, Path(tmp))
     print(table(measured))
     print(f"(whole run {time.perf_counter() - started:.0f} s)")
-    return 0
+    return 1 if any(broken for _, _, broken in measured) else 0
 
 
 if __name__ == "__main__":

@@ -275,6 +275,8 @@ class PebblePeer:
             "PEBBLE_VA_NOSLEEP": "1",
             "PEBBLE_WFE_NONCEREJECT": "0",
             "PEBBLE_AUTHZREUSE": "0",
+            # A second chain to another root, offered as an alternate (RFC 8555 §7.4.2).
+            "PEBBLE_ALTERNATE_ROOTS": "1",
         }
         self.log_path = directory / "pebble.log"
         with self.log_path.open("wb") as log:
@@ -295,6 +297,7 @@ class PebblePeer:
         try:
             self._wait_ready(timeout=60)
             self.roots = self._management("/roots/0").text
+            self.alternate_root = self._management("/roots/1").text
         except BaseException:
             self.stop()  # never leave a Pebble behind when the start fails
             raise

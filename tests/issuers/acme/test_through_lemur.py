@@ -159,20 +159,32 @@ def test_dns01_request_is_pending_then_issued_by_the_poll_job_and_revoked_at_peb
 
 
 @SQLITE_ONLY
-def test_a_failed_challenge_is_refused_with_the_cas_reason_and_nothing_written(
-    client: TestClient, world: World, container: Container, pebble: PebblePeer
+def test_a_failed_challenge_fails_with_the_cas_reason_and_no_certificate(
+    client: TestClient, world: World, container: Container, clock: FrozenClock, pebble: PebblePeer
 ) -> None:
     authority = create_authority(client, world, dns_options(pebble))
-    # _acme-challenge.broken is a CNAME to nowhere in the test zone: validation fails, and
-    # Pebble fails it before issue() has returned, so the request is refused at once.
+    # _acme-challenge.broken is a CNAME to nowhere in the test zone: validation fails.
     r = issue_raw(client, world, authority_id=authority["id"], dns_names=(f"broken.{pebble.zone}",))
-    assert r.status_code == 422, r.text
-    error = r.json()["error"]
-    assert f"broken.{pebble.zone}" in error["message"]
-    assert "No TXT records found" in error["message"]
+    if r.status_code == 422:
+        # Pebble failed the order before issue() returned: the request itself is refused
+        # with the CA's reason, and there is no request to follow.
+        reason = r.json()["error"]["message"]
+        requests_written = 0
+    else:
+        assert r.status_code == 202, r.text
+        done = poll_until_finished(container, clock, client, world, r.json()["id"])
+        assert done["state"] == "failed"
+        assert done["certificate_id"] is None
+        reason = done["last_error"]
+        requests_written = 1
+        assert audit_actions(container, "request", done["id"]) == ["request.create", "request.fail"]
+    assert f"broken.{pebble.zone}" in reason
+    assert "No TXT records found" in reason
     assert pebble.tsig_secret not in r.text
     with container.db.read() as session:
-        assert session.scalar(select(func.count()).select_from(CertificateRequest)) == 0
+        assert session.scalar(select(func.count()).select_from(CertificateRequest)) == (
+            requests_written
+        )
         assert (
             session.scalar(
                 select(func.count())

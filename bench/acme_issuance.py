@@ -37,9 +37,15 @@ from acme import client as acme_client
 from cryptography.hazmat.primitives import serialization
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
-from tests.issuers.acme.conftest import base_options, dns_options, make_context, make_request
-from tests.peers.pebble import BindServer, PebblePeer
 
+from bench.acme_peers import (
+    BindServer,
+    PebblePeer,
+    base_options,
+    dns_options,
+    make_context,
+    make_request,
+)
 from lemur.builtin.acme import ACMEIssuer, ACMEOptions
 from lemur.plugins.values import IssuanceRequest, Issued
 
@@ -185,7 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     counts += [counts[-1]] * (len(levels) - len(counts))
 
     with tempfile.TemporaryDirectory(prefix="bench-acme-") as tmp:
-        (Path(tmp) / "bind").mkdir()
         bind = BindServer(Path(tmp) / "bind")
         peer = PebblePeer(Path(tmp) / "pebble", bind)
         try:

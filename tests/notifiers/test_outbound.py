@@ -25,7 +25,7 @@ from lemur.plugins.errors import PluginRejected, PluginTransientError
 from lemur.plugins.values import PluginContext, Recipient
 from tests.notifiers.conftest import digest_notice, webhook_notifier
 from tests.peers.receivers import Receiver, SlackReceiver, WebhookReceiver
-from tests.peers.smtp import write_tls_material
+from tests.peers.tls import write_tls_material
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,7 @@ Fixtures: ``pebble`` and ``pebble_eab`` (session), both :class:`PebblePeer`.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import http.server
-import ipaddress
 import json
 import os
 import secrets
@@ -43,12 +41,9 @@ import dns.tsigkeyring
 import dns.update
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.peers.server import free_port
+from tests.peers.tls import write_tls_material
 
 ZONE = "example.test"
 TSIG_NAME = "lemur-acme-key"
@@ -91,51 +86,12 @@ class MemoryResponder:
 
 
 def _tls_files(directory: Path) -> tuple[Path, Path, str]:
-    """A CA and a server certificate for 127.0.0.1/localhost (Pebble serves ACME over TLS
-    only): returns (cert, key, CA PEM)."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pebble directory test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "tls-cert.pem", directory / "tls-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path, ca.public_bytes(serialization.Encoding.PEM).decode()
+    """The directory's TLS certificate (Pebble serves ACME over https only): (cert, key,
+    CA PEM)."""
+    tls = directory / "tls"
+    tls.mkdir(exist_ok=True)
+    cafile, cert, key = write_tls_material(tls, "pebble-tls-test-ca")
+    return cert, key, cafile.read_text()
 
 
 def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
@@ -319,6 +275,8 @@ class PebblePeer:
             "PEBBLE_VA_NOSLEEP": "1",
             "PEBBLE_WFE_NONCEREJECT": "0",
             "PEBBLE_AUTHZREUSE": "0",
+            # A second chain to another root, offered as an alternate (RFC 8555 §7.4.2).
+            "PEBBLE_ALTERNATE_ROOTS": "1",
         }
         self.log_path = directory / "pebble.log"
         with self.log_path.open("wb") as log:
@@ -339,6 +297,7 @@ class PebblePeer:
         try:
             self._wait_ready(timeout=60)
             self.roots = self._management("/roots/0").text
+            self.alternate_root = self._management("/roots/1").text
         except BaseException:
             self.stop()  # never leave a Pebble behind when the start fails
             raise

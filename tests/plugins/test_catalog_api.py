@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -87,6 +88,26 @@ def test_filter_by_kind(api: TestClient, world: World) -> None:
     assert [p["slug"] for p in r.json()["plugins"]] == ["email", "ses", "slack", "webhook"]
     r = api.get("/api/v1/plugins", params={"kind": "source"}, headers=world.headers("member"))
     assert r.json() == {"plugins": [], "errors": []}
+
+
+def test_issuers_are_listed_with_their_capabilities_and_secret_options(
+    api: TestClient, world: World
+) -> None:
+    r = api.get("/api/v1/plugins", params={"kind": "issuer"}, headers=world.headers("member"))
+    issuers = {p["slug"]: p for p in r.json()["plugins"]}
+    assert set(issuers) == {"local-ca", "acme", "cfssl", "aws-pca"}
+    assert "create_authority" in issuers["local-ca"]["capabilities"]
+    for slug in ("acme", "cfssl", "aws-pca"):
+        assert {"connect", "revoke"} <= set(issuers[slug]["capabilities"]), slug
+    assert {"poll", "cancel", "renewal_window"} <= set(issuers["acme"]["capabilities"])
+
+    def write_only(slug: str) -> set[str]:
+        props = issuers[slug]["options_schema"]["properties"]
+        return {name for name, prop in props.items() if "writeOnly" in json.dumps(prop)}
+
+    assert {"account_key", "eab_hmac_key", "tsig_secret"} <= write_only("acme")
+    assert write_only("cfssl") == {"auth_key"}
+    assert write_only("aws-pca") == {"secret_access_key"}
 
 
 def test_unknown_kind_is_rejected(api: TestClient, world: World) -> None:

@@ -15,14 +15,10 @@ from tests.peers.server import RunningServer, start_server
 START_TIMEOUT = 120
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """A real ``lemur serve`` per test module and database: its SQLite file, or a fresh
-    PostgreSQL database."""
+def serve(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A real ``lemur serve`` on its SQLite file, or on a fresh PostgreSQL database."""
     data_dir = tmp_path_factory.mktemp("serve") / "data"
-    if request.param == "sqlite":
+    if database == "sqlite":
         running = start_server(data_dir, timeout=START_TIMEOUT)
         yield running
         running.stop()
@@ -31,6 +27,21 @@ def server(
         running = start_server(data_dir, env={"LEMUR_DATABASE_URL": url}, timeout=START_TIMEOUT)
         yield running
         running.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A real ``lemur serve`` per test module and database."""
+    yield from serve(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """For modules whose pages add no query of their own to what the API suite runs on both
+    databases (docs/decisions/0022): they override ``server`` with this one."""
+    yield from serve("sqlite", tmp_path_factory)
 
 
 @pytest.fixture
@@ -46,4 +57,4 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-__all__ = ["context", "page", "server"]
+__all__ = ["context", "page", "server", "sqlite_server"]

@@ -11,9 +11,16 @@ from tests.peers.server import RunningServer
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture(scope="module")
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only: docs/decisions/0022."""
+    return sqlite_server
+
+
 def test_api_docs_render_every_operation_from_local_files_only(
     page: Page, server: RunningServer
 ) -> None:
+
     requested: list[str] = []
     console_errors: list[str] = []
     page.on("request", lambda request: requested.append(request.url))

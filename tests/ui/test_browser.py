@@ -14,6 +14,13 @@ from lemur.services import Services
 from tests.peers.server import RunningServer, form_login
 from tests.ui.support import add_user, at_path, count_rows, log_in, path_of, server_container
 
+
+@pytest.fixture(scope="module")
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only: docs/decisions/0022."""
+    return sqlite_server
+
+
 pytestmark = pytest.mark.browser
 
 

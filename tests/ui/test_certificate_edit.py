@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from lemur.accounts.models import Role
@@ -19,6 +20,12 @@ from lemur.certificates.requests import NewCertificate
 from lemur.services import Services
 from tests.peers.server import RunningServer, form_login
 from tests.ui.support import add_user, assert_accessible, at_path, log_in, server_container
+
+
+@pytest.fixture(scope="module")
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only: docs/decisions/0022."""
+    return sqlite_server
 
 
 def issue(server: RunningServer, team: str, name: str) -> int:

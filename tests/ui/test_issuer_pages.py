@@ -30,8 +30,7 @@ from lemur.authz import cli_principal
 from lemur.services import Services
 from tests.issuers.acme.conftest import base_options
 from tests.peers.pebble import PebblePeer
-from tests.peers.server import RunningServer, free_port, start_server
-from tests.ui.conftest import START_TIMEOUT
+from tests.peers.server import RunningServer, free_port
 from tests.ui.support import add_user, assert_accessible, count_rows, log_in, server_container
 
 pytestmark = pytest.mark.browser
@@ -41,11 +40,10 @@ TEAM = "web"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One ``lemur serve`` on SQLite for the module (its embedded runner polls requests)."""
-    running = start_server(tmp_path_factory.mktemp("serve") / "data", timeout=START_TIMEOUT)
-    yield running
-    running.stop()
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only (docs/decisions/0022: these pages add no query the API suite does not
+    run on both databases); its embedded runner polls the requests."""
+    return sqlite_server
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,13 @@ from lemur.services import Services
 from tests.peers.server import RunningServer
 from tests.ui.support import add_user, assert_accessible, at_path, log_in, server_container
 
+
+@pytest.fixture(scope="module")
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only: docs/decisions/0022."""
+    return sqlite_server
+
+
 pytestmark = pytest.mark.browser
 KIND = "test.ui"  # no runner knows it: its jobs stay as the test leaves them
 ERROR = "ConnectionError: the CA at ca.example.test did not answer within 10 s"

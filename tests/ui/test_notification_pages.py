@@ -29,6 +29,12 @@ from tests.ui.support import add_user, assert_accessible, at_path, log_in, serve
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture(scope="module")
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only: docs/decisions/0022."""
+    return sqlite_server
+
+
 def _accept(dialog: Dialog) -> None:
     dialog.accept()
 
@@ -38,6 +44,7 @@ def test_a_webhook_channel_is_made_from_its_form_and_a_test_arrives(
     server: RunningServer,
     webhook_receiver: WebhookReceiver,  # noqa: F811
 ) -> None:
+
     admin, password = add_user(server, role=Role.ADMIN)
     log_in(page, admin, password)
     page.goto("/notifications")

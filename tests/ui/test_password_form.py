@@ -11,6 +11,12 @@ from tests.peers.server import RunningServer, form_login
 from tests.ui.test_browser import add_user, at_path, log_in
 
 
+@pytest.fixture(scope="module")
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only: docs/decisions/0022."""
+    return sqlite_server
+
+
 def _fill(page: Page, current: str, new: str, confirm: str) -> None:
     page.goto("/password")
     page.locator("#current_password").fill(current)

@@ -11,6 +11,13 @@ from playwright.sync_api import Page, expect
 from tests.peers.server import CSRF_FIELD, RunningServer, form_login
 from tests.ui.support import add_user, assert_accessible, count_rows
 
+
+@pytest.fixture(scope="module")
+def server(sqlite_server: RunningServer) -> RunningServer:
+    """SQLite only: docs/decisions/0022."""
+    return sqlite_server
+
+
 pytestmark = pytest.mark.browser
 
 

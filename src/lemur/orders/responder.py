@@ -38,7 +38,7 @@ class DatabaseChallenges:
         with self._db.write() as session:
             session.execute(delete(AcmeChallenge).where(AcmeChallenge.token == token))
             session.add(AcmeChallenge(token=token, content=content, created_at=self._clock.now()))
-            session.commit()  # write() rolls back what is not committed
+            session.commit()
 
     def withdraw(self, token: str) -> None:
         with self._db.write() as session:

@@ -66,6 +66,8 @@ class RequestService:
             statement = statement.where(CertificateRequest.id < before)
         if state is not None:
             statement = statement.where(CertificateRequest.state == state.value)
+        # Allowed on a team nobody belongs to: the caller reads every team's (staff,
+        # read-only users); else only their teams'.
         if not allowed(self._actor, Action.CERTIFICATE_READ, team_id=-1):
             statement = statement.where(
                 CertificateRequest.team_id.in_(sorted(self._actor.team_ids))

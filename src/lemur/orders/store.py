@@ -24,9 +24,10 @@ BACKOFF_CAP_SECONDS = 3600.0
 MAX_PENDING = dt.timedelta(days=7)
 
 
-def poll_key(request_id: int, poll: int) -> str:
-    """One job per poll of a request: a rerun of the same poll finds its key taken."""
-    return f"{POLL}:{request_id}:{poll}"
+def poll_key(request_id: int, polls: int, failures: int) -> str:
+    """One job per poll of a request: a rerun of the same poll finds its key taken. Never
+    the same pair twice: ``polls`` only grows, and between two answers ``failures`` does."""
+    return f"{POLL}:{request_id}:{polls}:{failures}"
 
 
 def schedule_poll(
@@ -38,7 +39,7 @@ def schedule_poll(
         POLL,
         {"request_id": row.id},
         now=now,
-        key=poll_key(row.id, row.polls + row.failures),
+        key=poll_key(row.id, row.polls, row.failures),
         run_after=at,
         max_attempts=1,
     )

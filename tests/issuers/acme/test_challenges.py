@@ -257,3 +257,21 @@ def test_http01_answers_can_come_from_the_server_a_test_names(
         pebble.http01_target = None
         server.shutdown()
         server.server_close()
+
+
+def test_the_preferred_chain_is_chosen_among_the_cas_alternates(pebble: PebblePeer) -> None:
+    """Pebble offers a second chain to another root (PEBBLE_ALTERNATE_ROOTS=1): with
+    ``preferred_chain`` naming that root, the certificate comes with the chain that ends
+    there; without it, with the CA's default chain (root 0)."""
+    default_root = x509.load_pem_x509_certificate(pebble.roots.encode())
+    other_root = x509.load_pem_x509_certificate(pebble.alternate_root.encode())
+    other_name = other_root.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    assert other_root.subject != default_root.subject
+    for preferred, root in ((None, default_root), (str(other_name), other_root)):
+        options = ACMEOptions.model_validate(base_options(pebble, preferred_chain=preferred))
+        issuer = ACMEIssuer(options, make_context(pebble.responder))
+        issuer = ACMEIssuer(issuer.connect().options, make_context(pebble.responder))  # type: ignore[arg-type]
+        request = make_request([f"{unique('chain')}.example.test"])
+        issued = finish(issuer, request, issuer.issue(request))
+        assert issued.chain[-1].issuer == root.subject, preferred
+        assert_chain_links([issued.certificate, *issued.chain, root])

@@ -21,7 +21,8 @@ from lemur.certificates.models import Certificate
 from lemur.clock import FrozenClock
 from lemur.container import Container, build_container
 from lemur.jobs.engine import JobEngine
-from lemur.orders.models import CertificateRequest
+from lemur.orders.models import AcmeChallenge, CertificateRequest
+from lemur.orders.responder import DatabaseChallenges, remove_stale
 from tests.api.certs_helpers import issue_raw
 from tests.api.conftest import World
 from tests.api.renewal_helpers import drain, start_pass
@@ -158,20 +159,32 @@ def test_dns01_request_is_pending_then_issued_by_the_poll_job_and_revoked_at_peb
 
 
 @SQLITE_ONLY
-def test_a_failed_challenge_is_refused_with_the_cas_reason_and_nothing_written(
-    client: TestClient, world: World, container: Container, pebble: PebblePeer
+def test_a_failed_challenge_fails_with_the_cas_reason_and_no_certificate(
+    client: TestClient, world: World, container: Container, clock: FrozenClock, pebble: PebblePeer
 ) -> None:
     authority = create_authority(client, world, dns_options(pebble))
-    # _acme-challenge.broken is a CNAME to nowhere in the test zone: validation fails, and
-    # Pebble fails it before issue() has returned, so the request is refused at once.
+    # _acme-challenge.broken is a CNAME to nowhere in the test zone: validation fails.
     r = issue_raw(client, world, authority_id=authority["id"], dns_names=(f"broken.{pebble.zone}",))
-    assert r.status_code == 422, r.text
-    error = r.json()["error"]
-    assert f"broken.{pebble.zone}" in error["message"]
-    assert "No TXT records found" in error["message"]
+    if r.status_code == 422:
+        # Pebble failed the order before issue() returned: the request itself is refused
+        # with the CA's reason, and there is no request to follow.
+        reason = r.json()["error"]["message"]
+        requests_written = 0
+    else:
+        assert r.status_code == 202, r.text
+        done = poll_until_finished(container, clock, client, world, r.json()["id"])
+        assert done["state"] == "failed"
+        assert done["certificate_id"] is None
+        reason = done["last_error"]
+        requests_written = 1
+        assert audit_actions(container, "request", done["id"]) == ["request.create", "request.fail"]
+    assert f"broken.{pebble.zone}" in reason
+    assert "No TXT records found" in reason
     assert pebble.tsig_secret not in r.text
     with container.db.read() as session:
-        assert session.scalar(select(func.count()).select_from(CertificateRequest)) == 0
+        assert session.scalar(select(func.count()).select_from(CertificateRequest)) == (
+            requests_written
+        )
         assert (
             session.scalar(
                 select(func.count())
@@ -422,3 +435,61 @@ def test_automatic_renewal_asks_the_ca_again_and_links_the_successor(
     assert [e["id"] for e in new["lineage"]] == [old["id"], new["id"]]
     assert new["subject_alternative_names"]["dns_names"] == [name]
     assert "certificate.renew" in audit_actions(container, "certificate", new["id"])
+
+
+@SQLITE_AND_PG
+def test_lemur_serves_the_http01_answers_it_publishes_and_forgets_withdrawn_ones(
+    client: TestClient, container: Container, clock: FrozenClock
+) -> None:
+    responder = DatabaseChallenges(container.db, container.clock)
+    token = "Tk-" + "a" * 40
+    responder.publish(token, f"{token}.thumbprint")
+    r = client.get(f"/.well-known/acme-challenge/{token}")
+    assert r.status_code == 200
+    assert r.text == f"{token}.thumbprint"
+    assert r.headers["content-type"].startswith("text/plain")
+    responder.withdraw(token)
+    assert client.get(f"/.well-known/acme-challenge/{token}").status_code == 404
+    assert client.get("/.well-known/acme-challenge/..%2F..%2Fetc").status_code == 404
+    # A day later, maintenance removes answers of orders that never finished.
+    responder.publish(token, "stale")
+    clock.advance(dt.timedelta(days=2))
+    with container.db.write() as session:
+        assert remove_stale(session, clock.now()) == 1
+        session.commit()
+    assert client.get(f"/.well-known/acme-challenge/{token}").status_code == 404
+
+
+@SQLITE_ONLY
+def test_http01_through_lemurs_own_answers(
+    client: TestClient, world: World, container: Container, clock: FrozenClock, pebble: PebblePeer
+) -> None:
+    """Pebble's HTTP-01 validation reaches Lemur's /.well-known route (in-process here: the
+    pebble fixture's forwarder asks this app through a TestClient of the same container)."""
+    previous = pebble.http01_target
+    pebble.http01_target = None
+    real = pebble.responder
+    pebble.responder = _LemurAnswers(client)  # type: ignore[assignment]
+    try:
+        authority = create_authority(client, world, base_options(pebble, challenge="http-01"))
+        name = unique("web") + "." + pebble.zone
+        pending = request_pending(client, world, authority["id"], [name])
+        done = poll_until_finished(container, clock, client, world, pending["id"])
+        assert done["state"] == "issued", done
+        with container.db.read() as session:
+            left = session.scalar(select(func.count()).select_from(AcmeChallenge))
+        assert left == 0, "the answers were not withdrawn"
+    finally:
+        pebble.responder = real
+        pebble.http01_target = previous
+
+
+class _LemurAnswers:
+    """What the pebble fixture's HTTP-01 server serves: Lemur's own route."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._client = client
+
+    def content(self, token: str) -> str | None:
+        r = self._client.get(f"/.well-known/acme-challenge/{token}")
+        return r.text if r.status_code == 200 else None

@@ -204,6 +204,15 @@ class ACMEOptions(BaseModel):
         title="Account URL",
         description="The account's URL at the CA; set by connecting",
     )
+    preferred_chain: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        title="Preferred chain",
+        description="The common name of the root to chain up to when the CA offers "
+        "alternate chains (RFC 8555 §7.4.2), e.g. ISRG Root X1; the CA's default chain when "
+        "empty or when no chain ends there",
+    )
     timeout: float = Field(
         10.0, gt=0, le=120, title="Timeout", description="Seconds to wait for each reply"
     )

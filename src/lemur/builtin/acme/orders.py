@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import requests
 from acme import challenges, messages
 from acme import client as acme_client
 from cryptography import x509
@@ -223,12 +224,12 @@ def failure_reason(
     return "; ".join(dict.fromkeys(reasons))
 
 
-def download(client: acme_client.ClientV2, order: messages.Order, url: str) -> Issued:
-    """The certificate and its chain from a valid order (§7.4.2)."""
-    if not order.certificate:
-        raise PluginRejected("the CA says the order is valid but gives no certificate URL")
+def _fetch_chain(
+    client: acme_client.ClientV2, url: str
+) -> tuple[list[x509.Certificate], list[str]]:
+    """One certificate chain download (POST-as-GET) and its alternates' URLs (§7.4.2)."""
     response = client.net.post(
-        order.certificate,
+        url,
         None,
         new_nonce_url=client.directory["newNonce"],
         content_type="application/jose+json",
@@ -244,4 +245,36 @@ def download(client: acme_client.ClientV2, order: messages.Order, url: str) -> I
             "the CA's certificate download is not a PEM certificate chain",
             code="acme_bad_certificate",
         ) from None
+    links = requests.utils.parse_header_links(response.headers.get("Link", ""))
+    alternates = [str(link["url"]) for link in links if link.get("rel") == "alternate"]
+    return certificates, alternates
+
+
+def _top_issuer(certificates: Sequence[x509.Certificate]) -> str:
+    names = certificates[-1].issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+# At most this many alternate chains are read looking for the preferred one.
+MAX_ALTERNATES = 5
+
+
+def download(
+    client: acme_client.ClientV2,
+    order: messages.Order,
+    url: str,
+    *,
+    preferred_chain: str | None = None,
+) -> Issued:
+    """The certificate and its chain from a valid order (§7.4.2): the chain that ends at the
+    root named ``preferred_chain`` when the CA offers one, else the CA's default."""
+    if not order.certificate:
+        raise PluginRejected("the CA says the order is valid but gives no certificate URL")
+    certificates, alternates = _fetch_chain(client, order.certificate)
+    if preferred_chain and _top_issuer(certificates) != preferred_chain:
+        for alternate in alternates[:MAX_ALTERNATES]:
+            candidate, _ = _fetch_chain(client, alternate)
+            if candidate[0] == certificates[0] and _top_issuer(candidate) == preferred_chain:
+                certificates = candidate
+                break
     return Issued(certificate=certificates[0], chain=tuple(certificates[1:]), external_id=url)

@@ -211,7 +211,7 @@ class ACMEIssuer(Issuer[ACMEOptions], Poller, Revoker, Connector, RenewalAdvisor
                     raise
                 return Pending(url, RETRY_AFTER, f"waiting for the CA to validate {shown}")
         if order.status == messages.STATUS_VALID:
-            issued = download(client, order, url)
+            issued = download(client, order, url, preferred_chain=self.options.preferred_chain)
             authorizations = fetch_authorizations(client, order)
             clean_up(authorizations, kind, self._publisher(key), self.context.logger, self._redact)
             return issued

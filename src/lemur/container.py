@@ -53,6 +53,10 @@ class Container:
     _job_kinds: JobKinds | None = field(default=None, repr=False)
     _statistics_cache: StatisticsCache | None = field(default=None, repr=False)
     _outbound_policy: OutboundPolicy | None = field(default=None, repr=False)
+    # Authority id -> whether its CA is reached over the network (an authority's plugin and
+    # key never change, so this never goes stale): the issuance route hands those requests
+    # to a thread instead of the event loop.
+    remote_authorities: dict[int, bool] = field(default_factory=dict, repr=False)
 
     @property
     def outbound_policy(self) -> OutboundPolicy:

@@ -256,6 +256,18 @@ class AuthorityGateway:
         found_team, team_name, authority = row
         return IssuingAuthority.of(authority), IssuingTeam(found_team, team_name)
 
+    def is_remote(self, session: Session, authority_id: int, known: dict[int, bool]) -> bool:
+        """Whether the authority's CA is reached over the network; ``known`` remembers the
+        answer (an authority's plugin never changes). False for an unknown id."""
+        if authority_id not in known:
+            row = session.execute(
+                select(Authority.has_key, Authority.plugin_slug).where(Authority.id == authority_id)
+            ).one_or_none()
+            if row is None:
+                return False
+            known[authority_id] = not row.has_key and row.plugin_slug != EXTERNAL
+        return known[authority_id]
+
     def get(self, session: Session, authority_id: int) -> IssuingAuthority | None:
         row = session.get(Authority, authority_id)
         return None if row is None else IssuingAuthority.of(row)

@@ -132,12 +132,17 @@ async def request_certificate(
     container: Container = Depends(get_container),
 ) -> Response:
     """Runs on the event loop, not in the thread pool (docs/decisions/0007): an issuance
-    with an EC key is a few milliseconds of CPU and two short transactions. Only RSA key
-    generation, which takes tens of milliseconds and more, is handed to a thread."""
-    service = _services(container, principal, session).issuance()
+    with an EC key is a few milliseconds of CPU and two short transactions. RSA key
+    generation, which takes tens of milliseconds and more, and a CA reached over the network
+    (ACME, CFSSL, AWS Private CA) are handed to a thread."""
+    services = _services(container, principal, session)
+    service = services.issuance()
     request = body.to_new_certificate()
+    remote = services.authority_gateway.is_remote(
+        session, request.authority_id, container.remote_authorities
+    )
     try:
-        if request.csr is None and request.key_spec.slow_to_generate:
+        if remote or (request.csr is None and request.key_spec.slow_to_generate):
             issued = await anyio.to_thread.run_sync(service.issue, request)
         else:
             issued = service.issue(request)

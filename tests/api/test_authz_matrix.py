@@ -8,8 +8,8 @@ Outcome codes (one per principal column):
   A  allowed: the call succeeds (2xx)
   D  denied: 403 permission_denied
   S  denied: 403 token_scope_insufficient (a read-scoped token on a state-changing route)
-  H  hidden: 404 certificate_not_found, as for a missing certificate (a 403 would confirm
-     that another team's certificate exists)
+  H  hidden: 404 certificate_not_found (request_not_found for a request), as for a missing
+     one (a 403 would confirm that another team's certificate or request exists)
 Anonymous callers always get 401, except on rows marked PUBLIC.
 
 The member columns are "a member acting on their own team" and "a member acting on another
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography import x509
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -75,11 +76,15 @@ CALLERS = {
 class Ctx:
     """Builds what one call needs (a target user, a token to revoke, ...) in a real database."""
 
-    def __init__(self, world: World, client: TestClient) -> None:
+    def __init__(
+        self, world: World, client: TestClient, request: pytest.FixtureRequest | None = None
+    ) -> None:
         self.world = world
         self.client = client
         self.c = world.container
         self.n = 0
+        self.request = request
+        self.remote_authority: int | None = None
 
     def fresh_user(self, *, team: str | None = None) -> tuple[int, str]:
         self.n += 1
@@ -253,6 +258,88 @@ def activate_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/authorities/{fresh_authority(ctx, active=False)}/activate", None
 
 
+def update_authority(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    ctx.n += 1
+    path = f"/api/v1/authorities/{issuing_ca_id(ctx)}"
+    return path, {"description": f"changed by {slug(who)} ({ctx.n})"}
+
+
+def check_connection(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    """The connection check of an authority reached through the real cfssl peer."""
+    if ctx.remote_authority is None:
+        from lemur.authorities.specs import RemoteAuthoritySpec
+
+        assert ctx.request is not None
+        peer = ctx.request.getfixturevalue("cfssl_peer")
+        with Services(ctx.c, cli_principal()) as services:
+            ctx.remote_authority = (
+                services.authorities()
+                .create_remote(
+                    RemoteAuthoritySpec(
+                        name="matrix-cfssl", plugin="cfssl", options={"url": peer.url}
+                    )
+                )
+                .id
+            )
+    return f"/api/v1/authorities/{ctx.remote_authority}/check", None
+
+
+def fresh_request(ctx: Ctx, team_name: str) -> int:
+    """A pending request of the team (as a CA that answers later leaves one)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from lemur.crypto.keys import KeySpec
+    from lemur.crypto.names import SubjectAltNames
+    from lemur.crypto.profiles import Profile
+    from lemur.orders.store import new_request
+    from lemur.plugins.values import IssuanceRequest, Pending
+
+    ctx.n += 1
+    name = f"pending-{ctx.n}.example.com"
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    now = ctx.c.clock.now()
+    request = IssuanceRequest(
+        public_key=key.public_key(),
+        key_spec=KeySpec.EC_P256,
+        common_name=None,
+        sans=SubjectAltNames(dns_names=(name,)),
+        profile=Profile.SERVER,
+        not_before=now,
+        not_after=now + dt.timedelta(days=30),
+        csr=csr,
+    )
+    with ctx.c.db.write() as session:
+        row = new_request(
+            session,
+            authority_id=issuing_ca_id(ctx),
+            team_id=ctx.world.team_ids[team_name],
+            requested_by="user:member",
+            pending=Pending(f"https://ca.example/order/{ctx.n}"),
+            request=request,
+            private_key=None,
+            replaces_id=None,
+            now=now,
+        )
+        session.commit()
+        return row.id
+
+
+def on_request(suffix: str = "") -> Build:
+    def build(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+        return f"/api/v1/requests/{fresh_request(ctx, who.team)}{suffix}", None
+
+    return build
+
+
 def job_in(state: str) -> Build:
     """A route on a fresh job in ``state`` (one the runners of the tests never run)."""
 
@@ -414,6 +501,8 @@ ROUTES = [
     Row("GET",    "/api/v1/authorities/{authority_id}",        Action.AUTHORITY_READ,   "A A A A A A", authority_detail),
     Row("POST",   "/api/v1/authorities/{authority_id}/deactivate", Action.AUTHORITY_MANAGE, "A A D D D S", deactivate_authority),
     Row("POST",   "/api/v1/authorities/{authority_id}/activate",   Action.AUTHORITY_MANAGE, "A A D D D S", activate_authority),
+    Row("PATCH",  "/api/v1/authorities/{authority_id}",        Action.AUTHORITY_MANAGE, "A A D D D S", update_authority),
+    Row("POST",   "/api/v1/authorities/{authority_id}/check",  Action.AUTHORITY_MANAGE, "A A D D D S", check_connection),
     Row("PUT",    "/api/v1/authorities/{authority_id}/renewal-policy", Action.AUTHORITY_MANAGE, "A A D D D S", lambda ctx, who: (f"/api/v1/authorities/{issuing_ca_id(ctx)}/renewal-policy", {"renewal_policy": "auto"})),
     Row("PUT",    "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", lambda ctx, who: (f"/api/v1/teams/{ctx.world.team_ids[who.team]}/renewal-policy", {"renewal_policy": "notify"})),
     Row("DELETE", "/api/v1/teams/{team_id}/renewal-policy",    Action.TEAM_MANAGE,      "A D D D D S", team("/api/v1/teams/{team_id}/renewal-policy")),
@@ -434,6 +523,9 @@ ROUTES = [
     Row("PATCH",  "/api/v1/certificates/{certificate_id}",     Action.CERTIFICATE_UPDATE,  "A A A H D S", on_certificate("", {"description": "payments API, eu-west", "notify": False})),
     Row("POST",   "/api/v1/certificates/{certificate_id}/archive",   Action.CERTIFICATE_ARCHIVE, "A A A H D S", on_certificate("/archive")),
     Row("POST",   "/api/v1/certificates/{certificate_id}/unarchive", Action.CERTIFICATE_ARCHIVE, "A A A H D S", archived_certificate),
+    Row("GET",    "/api/v1/requests",                          Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/requests")),
+    Row("GET",    "/api/v1/requests/{request_id}",             Action.CERTIFICATE_READ,   "A A A H A A", on_request()),
+    Row("POST",   "/api/v1/requests/{request_id}/cancel",      Action.CERTIFICATE_ISSUE,  "A A A H D S", on_request("/cancel")),
     Row("GET",    "/api/v1/renewals/preview",                  Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/renewals/preview")),
     # The caller's own teams' figures (scope=mine); scope=all is tested in test_statistics.py.
     Row("GET",    "/api/v1/statistics",                        Action.CERTIFICATE_READ,   "A A A A A A", plain("/api/v1/statistics")),
@@ -529,8 +621,14 @@ def _newest_event(container: Container) -> AuditEvent:
 
 
 @pytest.mark.parametrize("row", ROUTES, ids=lambda r: r.id)
-def test_matrix(row: Row, client: TestClient, world: World, container: Container) -> None:
-    ctx = Ctx(world, client)
+def test_matrix(
+    row: Row,
+    client: TestClient,
+    world: World,
+    container: Container,
+    request: pytest.FixtureRequest,
+) -> None:
+    ctx = Ctx(world, client, request)
     read_token = world.add_token("admin2", scope=TokenScope.READ, name="matrix-read")
     expected = row.expected()
     for label, outcome in expected.items():
@@ -550,7 +648,9 @@ def test_matrix(row: Row, client: TestClient, world: World, container: Container
             assert r.json()["error"]["code"] == "authentication_required", where
         elif outcome == "H":
             assert r.status_code == 404, where
-            assert r.json()["error"]["code"] == "certificate_not_found", where
+            assert r.json()["error"]["code"] in ("certificate_not_found", "request_not_found"), (
+                where
+            )
         else:
             assert r.status_code == 403, where
             code = "token_scope_insufficient" if outcome == "S" else "permission_denied"

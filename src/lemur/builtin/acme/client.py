@@ -160,7 +160,7 @@ def translated(
         raise
     except messages.Error as exc:
         raise problem_error(exc, redact, during=during) from None
-    except requests.exceptions.SSLError:
+    except (requests.exceptions.SSLError, ssl.SSLError):
         raise PluginConfigurationError(
             f"the TLS certificate of {host_of(options.directory_url)} is not trusted "
             "(set ca_bundle to the CA that signed it)",

@@ -31,7 +31,9 @@ def lemur_imports(path: Path) -> list[str]:
 def test_plugins_import_only_the_plugin_api_and_crypto(path: Path) -> None:
     relative = path.relative_to(SRC).parts
     # A built-in plugin split into a package (builtin/acme/) may import its own modules.
-    own = (f"lemur.builtin.{relative[1]}",) if relative[0] == "builtin" and len(relative) > 2 else ()
+    own = (
+        (f"lemur.builtin.{relative[1]}",) if relative[0] == "builtin" and len(relative) > 2 else ()
+    )
     allowed = ALLOWED + own
     bad = [
         m for m in lemur_imports(path) if not any(m == a or m.startswith(a + ".") for a in allowed)

@@ -107,6 +107,7 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 class BindServer:
     def __init__(self, directory: Path) -> None:
         named = _binary("named", "/usr/sbin/named")
+        directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.tsig_secret = base64.b64encode(secrets.token_bytes(32)).decode()
         (directory / "tsig.key").write_text(
@@ -234,9 +235,17 @@ class PebblePeer:
     """Pebble with its BIND: ``directory_url``, ``ca_bundle_pem`` (the directory's TLS CA),
     ``roots`` (the issuing root, PEM), ``tsig_name``/``tsig_secret``/``tsig_algorithm``,
     ``dns_port``, ``zone``, ``txt_records(name)``, ``responder``, ``http01_target``,
-    ``cert_status(serial)``."""
+    ``cert_status(serial)``. ``http_port``: Pebble's HTTP-01 checks go straight to that
+    port (a ``lemur serve`` answering them itself) instead of the peer's own server."""
 
-    def __init__(self, directory: Path, bind: BindServer, *, eab: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        bind: BindServer,
+        *,
+        eab: bool = False,
+        http_port: int | None = None,
+    ) -> None:
         pebble = _binary("pebble", "/usr/bin/pebble")
         directory.mkdir(parents=True, exist_ok=True)
         self.bind = bind
@@ -246,10 +255,13 @@ class PebblePeer:
         self.tsig_secret = bind.tsig_secret
         self.responder = MemoryResponder()
         self.http01_target: str | None = None
-        handler = type("Handler", (_ChallengeHandler,), {"peer": self})
-        self._http = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-        self._http.daemon_threads = True
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        self._http: http.server.ThreadingHTTPServer | None = None
+        if http_port is None:
+            handler = type("Handler", (_ChallengeHandler,), {"peer": self})
+            self._http = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+            self._http.daemon_threads = True
+            threading.Thread(target=self._http.serve_forever, daemon=True).start()
+            http_port = self._http.server_address[1]
         cert, key, self.ca_bundle_pem = _tls_files(directory)
         (directory / "ca.pem").write_text(self.ca_bundle_pem)
         self.ca_file = str(directory / "ca.pem")
@@ -260,7 +272,7 @@ class PebblePeer:
             "managementListenAddress": f"127.0.0.1:{management}",
             "certificate": str(cert),
             "privateKey": str(key),
-            "httpPort": self._http.server_address[1],
+            "httpPort": http_port,
             "tlsPort": free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": eab,
@@ -331,8 +343,9 @@ class PebblePeer:
 
     def stop(self) -> None:
         _stop(self.process)
-        self._http.shutdown()
-        self._http.server_close()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
 
 
 @pytest.fixture(scope="session")

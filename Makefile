@@ -31,8 +31,11 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
+# One worker more than cores: many tests wait on a server or a subprocess, not the CPU.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+
 test: $(TEST_STAMP) peers lint typecheck
-	$(BIN)/pytest -n auto -p no:cacheprovider
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider --durations=25
 
 # Benchmarks (not part of `make test`): make bench BENCH_ARGS="--quick" or e.g.
 # BENCH_ARGS="--sizes 100000,1000000 --duration 30". See bench/README.md.

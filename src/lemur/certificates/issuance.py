@@ -176,6 +176,15 @@ class IssuanceService(CertificateService):
         if csr is not None:
             public_key, key_spec, renewal_csr = _renewal_csr_key(old, details, csr)
             private_key = None
+            if authority.remote and not _has_sans(renewal_csr):
+                # The CA takes the names from the CSR, which Lemur cannot change (it is
+                # signed with the requester's key).
+                raise InvalidInput(
+                    f"the CA of '{authority.name}' issues for the names in the CSR: send a CSR "
+                    f"that names {', '.join(details.sans.all_names())}",
+                    code="csr_names_required",
+                    field="csr",
+                )
         elif not old.has_private_key:
             # Issued from a CSR (or imported without its key): the key is the requester's.
             # A key generated here would be one they never asked for, held by Lemur.
@@ -397,6 +406,14 @@ class IssuanceService(CertificateService):
         record = replace(record, team_name=order.team.name, authority_name=authority.name)
         # A new certificate's lineage is itself and its history the event just written.
         return CertificateView(record, (record,), (event,), prepared.details)
+
+
+def _has_sans(csr: x509.CertificateSigningRequest) -> bool:
+    try:
+        csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return False
+    return True
 
 
 def _renewal_csr_key(

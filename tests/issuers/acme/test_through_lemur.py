@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -493,3 +494,38 @@ class _LemurAnswers:
     def content(self, token: str) -> str | None:
         r = self._client.get(f"/.well-known/acme-challenge/{token}")
         return r.text if r.status_code == 200 else None
+
+
+@SQLITE_ONLY
+def test_renewing_with_a_csr_without_names_is_refused_before_the_ca_is_asked(
+    client: TestClient, world: World, container: Container, clock: FrozenClock, pebble: PebblePeer
+) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    authority = create_authority(client, world, dns_options(pebble))
+    name = unique("csr") + "." + pebble.zone
+    first = poll_until_finished(
+        container,
+        clock,
+        client,
+        world,
+        request_pending(client, world, authority["id"], [name])["id"],
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    bare = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .sign(key, hashes.SHA256())
+    )
+    r = client.post(
+        f"/api/v1/certificates/{first['certificate_id']}/renew",
+        json={"csr": bare.public_bytes(serialization.Encoding.PEM).decode()},
+        headers=world.headers("member"),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "csr_names_required"
+    assert r.json()["error"]["field"] == "csr"
+    assert name in r.json()["error"]["message"]
+    with container.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(CertificateRequest)) == 1

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from lemur.accounts.models import ApiToken, Role, Team, TeamMember, TokenScope, User
 from lemur.audit.service import Actor, AuditLog
+from lemur.authorities.models import Authority
 from lemur.container import Container
+from lemur.orders.models import CertificateRequest
 from tests.api.conftest import World
 
 
@@ -124,6 +126,35 @@ class Bulk:
                 log.record(Actor("cli"), "test.bulk", target_type="test", target_id=self._next())
             session.commit()
 
+    def requests(self, count: int) -> None:
+        """Pending requests of the member's team at the issuing CA, as a CA that answers
+        later leaves them (their contents do not matter to a list)."""
+        now = self.c.clock.now()
+        with self.c.db.write() as session:
+            authority_id = session.scalar(
+                select(Authority.id).where(Authority.name == "local-issuing-ca")
+            )
+            for _ in range(count):
+                n = self._next()
+                session.add(
+                    CertificateRequest(
+                        state="pending",
+                        authority_id=authority_id,
+                        team_id=self.world.team_ids["own"],
+                        requested_by="user:member",
+                        external_id=f"https://ca.example/order/{n}",
+                        note="",
+                        polls=0,
+                        failures=0,
+                        names=f"bulk-{n}.example.com",
+                        spec="{}",
+                        csr="",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            session.commit()
+
     def tokens(self, count: int) -> None:
         now = self.c.clock.now()
         with self.c.db.write() as session:
@@ -157,6 +188,9 @@ CASES = {
         lambda w: "/api/v1/audit-events?limit=500", Bulk.audit_events, lambda b: len(b["items"])
     ),
     "GET /tokens": Case(lambda w: "/api/v1/tokens", Bulk.tokens, len),
+    "GET /requests": Case(
+        lambda w: "/api/v1/requests?limit=500", Bulk.requests, lambda b: len(b["items"])
+    ),
     "GET /teams/{id}": Case(
         lambda w: f"/api/v1/teams/{w.team_ids['own']}",
         Bulk.team_members,

@@ -104,8 +104,13 @@ def test_a_failed_background_count_keeps_the_figures(
         cache.settle()
         assert "counting the dashboard's figures in the background failed" in caplog.text
         assert cache.get("all", Counter(), session) == kept  # still within the stale time
-        # Past it, the view counts, and an error there is the request's.
-        clock.advance(dt.timedelta(seconds=300))
+        # That read started a background count of its own (its figures are stale): let it
+        # store them, stamped now, before the clock moves; left running, it raced the
+        # moved clock and could store figures that look fresh or stale at random.
+        cache.settle()
+        # Past the stale time of those figures (30 s + 10 x 30 s), the view counts, and an
+        # error there is the request's.
+        clock.advance(dt.timedelta(seconds=331))
         with pytest.raises(RuntimeError):
             cache.get("all", Counter(fail=True), session)
 

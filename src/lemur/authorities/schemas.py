@@ -103,6 +103,22 @@ class AuthorityCreate(Strict):
         "secrets are stored encrypted and never returned",
     )
 
+    def _issuing(self) -> dict[str, Any]:
+        """What every authority has, local or remote: the limits and renewal settings of the
+        certificates it issues and what requesters may choose."""
+        return {
+            "default_validity_days": self.default_validity_days,
+            "max_validity_days": self.max_validity_days,
+            "renewal_policy": self.renewal_policy.value,
+            "renew_before_days": self.renew_before_days,
+            "allowed_subject_fields": None
+            if self.allowed_subject_fields is None
+            else tuple(self.allowed_subject_fields),
+            "allowed_extended_key_usages": None
+            if self.allowed_extended_key_usages is None
+            else tuple(self.allowed_extended_key_usages),
+        }
+
     def to_remote_spec(self) -> RemoteAuthoritySpec:
         """What the authorities service creates for a CA reached through a plugin. Raises
         InvalidInput(not_for_remote_authority) naming a field that only a CA Lemur creates
@@ -119,16 +135,7 @@ class AuthorityCreate(Strict):
             description=self.description,
             plugin=self.plugin,
             options=self.options,
-            default_validity_days=self.default_validity_days,
-            max_validity_days=self.max_validity_days,
-            renewal_policy=self.renewal_policy.value,
-            renew_before_days=self.renew_before_days,
-            allowed_subject_fields=None
-            if self.allowed_subject_fields is None
-            else tuple(self.allowed_subject_fields),
-            allowed_extended_key_usages=None
-            if self.allowed_extended_key_usages is None
-            else tuple(self.allowed_extended_key_usages),
+            **self._issuing(),
         )
 
     def to_spec(self) -> LocalAuthoritySpec:
@@ -150,17 +157,8 @@ class AuthorityCreate(Strict):
             permitted_dns_subtrees=tuple(self.permitted_dns_domains),
             excluded_dns_subtrees=tuple(self.excluded_dns_domains),
             cab_forum=self.cab_forum,
-            default_validity_days=self.default_validity_days,
-            max_validity_days=self.max_validity_days,
             exportable=self.exportable,
-            renewal_policy=self.renewal_policy.value,
-            renew_before_days=self.renew_before_days,
-            allowed_subject_fields=None
-            if self.allowed_subject_fields is None
-            else tuple(self.allowed_subject_fields),
-            allowed_extended_key_usages=None
-            if self.allowed_extended_key_usages is None
-            else tuple(self.allowed_extended_key_usages),
+            **self._issuing(),
             plugin=self.plugin,
             options=self.options,
         )

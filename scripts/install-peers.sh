@@ -13,6 +13,9 @@ command -v keytool >/dev/null 2>&1 || need="$need openjdk-17-jre-headless"
 command -v pebble >/dev/null 2>&1 || need="$need pebble"
 command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need="$need bind9 bind9-utils"
 command -v cfssl >/dev/null 2>&1 || need="$need golang-cfssl"
+# the destination plugins' targets: OpenSSH (sftp) and nginx (serves what was deployed)
+[ -x /usr/sbin/sshd ] || need="$need openssh-server"
+[ -x /usr/sbin/nginx ] || need="$need nginx"
 if [ -n "$need" ]; then
     echo "installing Debian packages:$need"
     apt-get update -qq

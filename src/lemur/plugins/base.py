@@ -1,5 +1,6 @@
 """Base classes: one small required interface per kind, optional capabilities as extra
-interfaces (``Revoker``, ``CRLPublisher``, ``AuthorityCreator``, ``Poller``, ``Connector``).
+interfaces (``Revoker``, ``CRLPublisher``, ``AuthorityCreator``, ``Poller``, ``Connector``,
+``Verifier``, ``ListenerRotator``).
 
 A plugin class declares ``slug`` (kebab-case, equal to its entry-point name), ``title``,
 ``description`` and ``Options`` (a pydantic model; ``SecretStr`` fields are stored
@@ -144,11 +145,23 @@ class Exporter(Plugin[OptionsT]):
 
 
 class Destination(Plugin[OptionsT]):
+    """Where certificates are served from: a directory, an SFTP server, an AWS account.
+
+    A destination holds one certificate at a time for Lemur's purposes: ``deploy`` replaces
+    what the previous deployment placed (``previous``: the reference it returned, so an
+    ACM destination re-imports into the same ARN). Lemur rolls back by deploying the
+    previous bundle again with ``previous`` set to the failed deployment's reference.
+    Private keys travel only through the plugin's own channel."""
+
     kind = "destination"
 
     @abstractmethod
-    def deploy(self, bundle: Bundle) -> DeploymentRef:
-        """Place the bundle; idempotent (deploying the same bundle twice is harmless)."""
+    def deploy(self, bundle: Bundle, *, previous: DeploymentRef | None = None) -> DeploymentRef:
+        """Place the bundle (certificate, chain and key) at the target, never leaving a
+        half-written one there. Idempotent: deploying the same bundle twice changes nothing
+        at the target and returns the same reference. Raises PluginTransientError for
+        faults worth retrying (unreachable, throttled, a hung reload), other PluginErrors
+        for ones that are not (permission denied, wrong host key, access denied)."""
 
     @abstractmethod
     def remove(self, ref: DeploymentRef) -> None:
@@ -156,10 +169,30 @@ class Destination(Plugin[OptionsT]):
 
 
 class Verifier(ABC):
-    """Optional destination capability: check that a deployment is still in place."""
+    """Optional destination capability: check that the target holds a deployed bundle."""
 
     @abstractmethod
-    def verify(self, ref: DeploymentRef, bundle: Bundle) -> bool: ...
+    def verify(self, ref: DeploymentRef, bundle: Bundle) -> bool:
+        """True when the target at ``ref`` holds exactly ``bundle.certificate``."""
+
+
+class ListenerRotator(ABC):
+    """Optional destination capability of load balancers (ELBv2, classic ELB): serve a
+    deployed certificate on a listener. A listener is named by the plugin's own string
+    (an ELBv2 listener ARN; ``NAME:PORT`` for a classic ELB)."""
+
+    @abstractmethod
+    def attach(
+        self, ref: DeploymentRef, listener: str, *, replacing: DeploymentRef | None = None
+    ) -> None:
+        """Serve ``ref`` on ``listener``: where ``replacing`` is the listener's default
+        certificate, ``ref`` becomes the default; where it is an additional (SNI) one, it is
+        swapped for ``ref``; otherwise ``ref`` is added (or made the default of a listener
+        without one). Idempotent."""
+
+    @abstractmethod
+    def attached(self, listener: str) -> tuple[str, ...]:
+        """The certificate references the listener serves, its default first."""
 
 
 class Source(Plugin[OptionsT]):

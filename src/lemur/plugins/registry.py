@@ -35,6 +35,7 @@ from lemur.plugins.base import (
     Destination,
     Exporter,
     Issuer,
+    ListenerRotator,
     Notifier,
     Plugin,
     Poller,
@@ -61,6 +62,7 @@ _CAPABILITIES: tuple[tuple[type[object], tuple[str, ...]], ...] = (
     (Connector, ("connect",)),
     (RenewalAdvisor, ("renewal_window",)),
     (Verifier, ("verify",)),
+    (ListenerRotator, ("attach_listener",)),
 )
 
 

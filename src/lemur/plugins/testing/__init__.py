@@ -24,12 +24,19 @@ against your plugin::
 Test against a real system where one can run (a container, a local server); fakes only
 where none can. This package imports pytest, so import it from test code only. Its modules: readback
 (parsing what a plugin produced back), classes (the plugin class as the registry sees it),
-issuers (issuing, revoking, creating authorities, publishing CRLs), exporters, notifiers.
+issuers (issuing, revoking, creating authorities, publishing CRLs), exporters, notifiers,
+destinations.
 """
 
 from __future__ import annotations
 
 from lemur.plugins.testing.classes import PluginClassContract
+from lemur.plugins.testing.destinations import (
+    DestinationContract,
+    ListenerRotatorContract,
+    UnreachableDestinationContract,
+    VerifierContract,
+)
 from lemur.plugins.testing.exporters import ExporterContract
 from lemur.plugins.testing.issuers import (
     AuthorityCreatorContract,
@@ -44,11 +51,15 @@ __all__ = [
     "AuthorityCreatorContract",
     "CRLPublisherContract",
     "ConnectorContract",
+    "DestinationContract",
     "ExporterContract",
     "IssuerContract",
+    "ListenerRotatorContract",
     "NotifierContract",
     "PluginClassContract",
     "ReadBack",
+    "UnreachableDestinationContract",
+    "VerifierContract",
     "assert_chain_links",
     "contract_notice",
     "read_back",

@@ -37,6 +37,9 @@ class Action(enum.StrEnum):
     # authorities
     AUTHORITY_READ = "authority.read"
     AUTHORITY_MANAGE = "authority.manage"
+    # destinations (where certificates are deployed)
+    DESTINATION_READ = "destination.read"
+    DESTINATION_MANAGE = "destination.manage"
     # certificates (team-scoped)
     CERTIFICATE_READ = "certificate.read"
     CERTIFICATE_ISSUE = "certificate.issue"
@@ -46,6 +49,7 @@ class Action(enum.StrEnum):
     CERTIFICATE_MUTE = "certificate.mute"
     CERTIFICATE_UPDATE = "certificate.update"
     CERTIFICATE_ARCHIVE = "certificate.archive"
+    CERTIFICATE_DEPLOY = "certificate.deploy"
     # operations
     METRICS_READ = "metrics.read"
 
@@ -69,6 +73,10 @@ GLOBAL: dict[Action, frozenset[Role]] = {
     Action.NOTIFICATION_MANAGE: STAFF,
     Action.AUTHORITY_READ: ALL_ROLES,
     Action.AUTHORITY_MANAGE: STAFF,
+    # Everyone may see the destinations (names, public options, endpoints) to choose one;
+    # their credentials are configured by staff and never shown.
+    Action.DESTINATION_READ: ALL_ROLES,
+    Action.DESTINATION_MANAGE: STAFF,
     Action.METRICS_READ: STAFF,
 }
 
@@ -86,6 +94,9 @@ TEAM_SCOPED: dict[Action, tuple[frozenset[Role], frozenset[Role]]] = {
     # the action on both teams (lemur.certificates.editing).
     Action.CERTIFICATE_UPDATE: (STAFF, MEMBER),
     Action.CERTIFICATE_ARCHIVE: (STAFF, MEMBER),
+    # Deploying sends the key to a destination (never to the caller): a member may deploy
+    # their team's certificates to destinations open to their team.
+    Action.CERTIFICATE_DEPLOY: (STAFF, MEMBER),
 }
 
 # Actions that change state; a read-scoped API token may never perform them.
@@ -105,6 +116,8 @@ WRITES = frozenset(
         Action.CERTIFICATE_EXPORT_KEY,
         Action.CERTIFICATE_UPDATE,
         Action.CERTIFICATE_ARCHIVE,
+        Action.CERTIFICATE_DEPLOY,
+        Action.DESTINATION_MANAGE,
     }
 )
 

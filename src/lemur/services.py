@@ -31,6 +31,8 @@ from lemur.certificates.service import CertificateService
 from lemur.certificates.store import CertificateStore
 from lemur.clock import Clock
 from lemur.db import UnitOfWork
+from lemur.deployments.destinations import DestinationService
+from lemur.deployments.service import DeploymentService
 from lemur.jobs.schedule import build_schedule
 from lemur.jobs.service import JobService
 from lemur.notifications.mutes import MuteTable
@@ -105,6 +107,17 @@ class Services:
 
     def requests(self) -> RequestService:
         return RequestService(self.uow, actor=self.actor)
+
+    def destinations(self) -> DestinationService:
+        return DestinationService(self.uow, container=self._container, actor=self.actor)
+
+    def deployments(self) -> DeploymentService:
+        return DeploymentService(
+            self.uow,
+            certificates=self.certificates(),
+            clock=self._container.clock,
+            actor=self.actor,
+        )
 
     def renewal(self) -> RenewalService:
         return self._certificate_service(RenewalService)

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryptography import x509
-from pydantic import SecretBytes, SecretStr
 
 from lemur.audit.service import AuditLog
 from lemur.authorities.allowances import stored
@@ -28,7 +27,7 @@ from lemur.crypto.subjects import default_subject_fields
 from lemur.crypto.usages import default_extended_key_usages
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.base import AuthorityCreator, Connector, Issuer
-from lemur.plugins.options import secret_paths
+from lemur.plugins.options import merge_secrets, secret_paths
 from lemur.plugins.values import Connection
 
 
@@ -51,22 +50,6 @@ def _connect(issuer: Issuer[Any] | None, slug: str) -> tuple[Connection, Issuer[
             field="plugin",
         )
     return issuer.connect(), issuer
-
-
-def _merge_secrets(
-    given: Mapping[str, Any], current: Mapping[str, Any], secrets: list[str]
-) -> dict[str, Any]:
-    """``given`` with every top-level secret it leaves out (or sends as null) taken from
-    ``current``: the API never returns secrets, so an edit cannot send them back."""
-    merged = dict(given)
-    for path in secrets:
-        name = path.split(".", 1)[0].split("[", 1)[0]
-        if merged.get(name) is None and current.get(name) is not None:
-            value = current[name]
-            if isinstance(value, SecretStr | SecretBytes):
-                value = value.get_secret_value()
-            merged[name] = value
-    return merged
 
 
 class ConnectedAuthorityService(AuthorityService):
@@ -190,7 +173,7 @@ class ConnectedAuthorityService(AuthorityService):
         current = self._gateway.stored_options(authority)
         if current is None:
             raise _not_installed(authority.plugin_slug)
-        merged = _merge_secrets(options, dict(current), secret_paths(type(current)))
+        merged = merge_secrets(options, dict(current), secret_paths(type(current)))
         with self._gateway.connected_plugin(authority.plugin_slug, merged) as plugin:
             connection, issuer = _connect(plugin, authority.plugin_slug)
         changed = sorted(

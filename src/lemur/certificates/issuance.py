@@ -37,6 +37,7 @@ from lemur.crypto.parsing import load_csr
 from lemur.crypto.profiles import Profile
 from lemur.crypto.subjects import NO_SUBJECT, LeafSubject
 from lemur.crypto.usages import ExtendedKeyUsageName, KeyUsageName
+from lemur.deployments.planning import carry_to_successor, destinations_for, plan
 from lemur.errors import Conflict, InvalidInput
 from lemur.orders.records import RequestRecord
 from lemur.orders.spec import make_csr
@@ -63,6 +64,8 @@ class IssuanceOrder:
     extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None = None
     # The requester's CSR (sent as it is to a remote CA); None when Lemur made the key.
     csr: x509.CertificateSigningRequest | None = None
+    # Destinations to deploy to once issued (a renewal also goes where ``replaces`` is).
+    destinations: tuple[int, ...] = ()
 
 
 class IssuanceService(CertificateService):
@@ -103,6 +106,8 @@ class IssuanceService(CertificateService):
             self._uow.read, req.authority_id, team_id=req.team_id
         )
         authorize(self._actor, Action.CERTIFICATE_ISSUE, team_id=team.id)
+        if req.destinations:
+            self._check_destinations(req, team.id, has_key=private_key is not None)
         self._authorities.check_can_publish_urls(authority, field="authority_id")
         check_choices(
             authority,
@@ -125,8 +130,21 @@ class IssuanceService(CertificateService):
             key_usage=req.key_usage,
             extended_key_usage=req.extended_key_usage,
             csr=csr,
+            destinations=tuple(dict.fromkeys(req.destinations)),
         )
         return self._sign_and_store(order, "certificate.issue", csr=req.csr is not None)
+
+    def _check_destinations(self, req: NewCertificate, team_id: int, *, has_key: bool) -> None:
+        """Refuse, before anything is signed, destinations the request cannot use."""
+        authorize(self._actor, Action.CERTIFICATE_DEPLOY, team_id=team_id)
+        if not has_key:
+            raise InvalidInput(
+                "a certificate requested with a CSR has no key in Lemur and cannot be deployed "
+                "by it: leave out destinations, or let Lemur generate the key",
+                code="destinations_need_key",
+                field="destinations",
+            )
+        destinations_for(self._uow.read, req.destinations, team_id=team_id, field="destinations")
 
     def renew(
         self, certificate_id: int, *, validity_days: int | None = None, csr: bytes | None = None
@@ -330,6 +348,7 @@ class IssuanceService(CertificateService):
                 request=request,
                 private_key=key,
                 replaces_id=order.replaces.id if order.replaces else None,
+                destinations=order.destinations,
                 now=now,
             )
             AuditLog(tx.session, self._clock).record(
@@ -391,6 +410,8 @@ class IssuanceService(CertificateService):
             )
             if also is not None:
                 also(tx.session, record)
+            if order.destinations or order.replaces is not None:
+                self._plan_deployments(tx.session, order, record.id)
             # The rest reads no results: on PostgreSQL it goes in one round trip with the
             # commit (3 round trips for the whole write instead of 9).
             with tx.commit_pipelined():
@@ -406,6 +427,17 @@ class IssuanceService(CertificateService):
         record = replace(record, team_name=order.team.name, authority_name=authority.name)
         # A new certificate's lineage is itself and its history the event just written.
         return CertificateView(record, (record,), (event,), prepared.details)
+
+    def _plan_deployments(
+        self, session: Session, order: IssuanceOrder, certificate_id: int
+    ) -> None:
+        """Deploy the new certificate where it was asked to go and, for a renewal, where
+        the certificate it replaces is (in the transaction that writes it)."""
+        now, by = self._clock.now(), self._actor.actor_name
+        if order.replaces is not None and order.private_key is not None:
+            carry_to_successor(session, order.replaces.id, certificate_id, by=by, now=now)
+        if order.destinations:
+            plan(session, certificate_id, order.destinations, by=by, now=now)
 
 
 def _has_sans(csr: x509.CertificateSigningRequest) -> bool:

@@ -9,6 +9,7 @@ cancel (or two polls after a runner lost its lease) exactly one finishes the req
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 from sqlalchemy import update
@@ -213,6 +214,7 @@ class PendingService(IssuanceService):
             key_usage=request.key_usage,
             extended_key_usage=request.extended_key_usage,
             csr=request.csr,
+            destinations=tuple(int(d) for d in json.loads(row.destinations or "[]")),
         )
         now = self._clock.now()
 

@@ -53,6 +53,8 @@ class NewCertificate:
     subject: LeafSubject = NO_SUBJECT
     key_usage: tuple[KeyUsageName, ...] | None = None  # None: the defaults for the key
     extended_key_usage: tuple[ExtendedKeyUsageName, ...] | None = None  # None: the profile's
+    # Where to deploy it once issued (lemur.deployments); needs certificate.deploy.
+    destinations: tuple[int, ...] = ()
 
 
 def normalize_names(req: NewCertificate) -> tuple[str | None, SubjectAltNames]:

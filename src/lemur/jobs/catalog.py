@@ -33,8 +33,9 @@ BUILTIN = (
 
 
 def default_kinds() -> JobKinds:
+    from lemur.deployments.jobs import KINDS as DEPLOYMENTS
     from lemur.notifications.jobs import KINDS as NOTIFICATIONS
     from lemur.orders.jobs import KINDS as ORDERS
     from lemur.renewal.jobs import KINDS as RENEWAL
 
-    return JobKinds((*BUILTIN, *MAINTENANCE, *RENEWAL, *NOTIFICATIONS, *ORDERS))
+    return JobKinds((*BUILTIN, *MAINTENANCE, *RENEWAL, *NOTIFICATIONS, *ORDERS, *DEPLOYMENTS))

@@ -164,6 +164,11 @@ def _event_items(
             detail = str(details.get("error") or "unknown error")
             if details.get("final"):
                 extra["retries"] = "none left: renew it yourself"
+        elif event is Event.DEPLOYMENT_FAILED:
+            detail = str(details.get("error") or "unknown error")
+            extra["destination"] = str(details.get("destination") or "")
+            if details.get("rolled_back"):
+                extra["rolled back"] = "the previous certificate is served again"
         elif event is Event.RENEWED and details.get("replaces"):
             extra["replaces"] = f"certificate {details['replaces']}"
         out.append(

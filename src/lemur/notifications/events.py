@@ -15,6 +15,7 @@ class Event(enum.StrEnum):
     RENEWAL_FAILED = "renewal_failed"
     RENEWAL_NEEDED = "renewal_needed"
     REQUEST_FAILED = "request_failed"
+    DEPLOYMENT_FAILED = "deployment_failed"
     JOB_FAILED = "job_failed"
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"
 
@@ -28,6 +29,7 @@ ACTIONS: dict[str, Event] = {
     "certificate.renewal_failed": Event.RENEWAL_FAILED,
     "certificate.renewal_manual": Event.RENEWAL_NEEDED,
     "request.fail": Event.REQUEST_FAILED,
+    "certificate.deploy_failed": Event.DEPLOYMENT_FAILED,
     "job.fail": Event.JOB_FAILED,
     "audit.chain_broken": Event.AUDIT_CHAIN_BROKEN,
 }

@@ -61,6 +61,10 @@ _HEADLINES: dict[Event, tuple[str, str]] = {
         "{n} certificates to renew by hand",
     ),
     Event.REQUEST_FAILED: ("request failed at the CA: {title}", "{n} requests failed at the CA"),
+    Event.DEPLOYMENT_FAILED: (
+        "deployment failed: {title}",
+        "deployment failed for {n} certificates",
+    ),
     Event.JOB_FAILED: ("job failed: {title}", "{n} jobs failed"),
     Event.AUDIT_CHAIN_BROKEN: (
         "the audit chain is broken",
@@ -81,6 +85,10 @@ _INTROS: dict[Event, str] = {
     Event.REQUEST_FAILED: (
         "The CA did not issue these requested certificates; the reason is the CA's. Fix "
         "what it says and request them again."
+    ),
+    Event.DEPLOYMENT_FAILED: (
+        "These certificates could not be deployed, or were not served correctly after "
+        "deploying them; where Lemur could, it put the previous certificate back."
     ),
     Event.JOB_FAILED: "These jobs gave up after their last attempt.",
     Event.AUDIT_CHAIN_BROKEN: (

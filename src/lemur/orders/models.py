@@ -50,6 +50,8 @@ class CertificateRequest(Base):
     csr: Mapped[str] = mapped_column(Text)
     private_key: Mapped[str | None] = mapped_column(Text)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # JSON list of destination ids to deploy to once issued (lemur.deployments).
+    destinations: Mapped[str] = mapped_column(Text, default="[]")
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

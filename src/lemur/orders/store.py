@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Sequence
 
 from cryptography import x509
 from sqlalchemy import select
@@ -56,6 +58,7 @@ def new_request(
     private_key: str | None,
     replaces_id: int | None,
     now: dt.datetime,
+    destinations: Sequence[int] = (),
 ) -> CertificateRequest:
     """The pending row and its first poll, in ``session``'s transaction."""
     assert request.csr is not None
@@ -75,6 +78,7 @@ def new_request(
         csr=csr_pem(request.csr),
         private_key=private_key,
         replaces_id=replaces_id,
+        destinations=json.dumps(list(destinations)),
         created_at=now,
         updated_at=now,
     )

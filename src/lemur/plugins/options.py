@@ -16,7 +16,7 @@ A plugin's ``Options`` is a pydantic model. Fields typed ``SecretStr`` or ``Secr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 from pydantic_core import to_jsonable_python
@@ -244,3 +244,19 @@ def secret_tokens(stored: object) -> list[str]:
 
     map_secrets(stored, collect)
     return found
+
+
+def merge_secrets(
+    given: Mapping[str, Any], current: Mapping[str, Any], secrets: list[str]
+) -> dict[str, Any]:
+    """``given`` with every top-level secret it leaves out (or sends as null) taken from
+    ``current``: the API never returns secrets, so an edit cannot send them back."""
+    merged = dict(given)
+    for path in secrets:
+        name = path.split(".", 1)[0].split("[", 1)[0]
+        if merged.get(name) is None and current.get(name) is not None:
+            value = current[name]
+            if isinstance(value, SecretStr | SecretBytes):
+                value = value.get_secret_value()
+            merged[name] = value
+    return merged

@@ -32,6 +32,7 @@ EVENTS = {
     Event.RENEWAL_FAILED: "renewal failed (automatic renewal)",
     Event.RENEWAL_NEEDED: "renewal needed: Lemur will not renew it itself",
     Event.REQUEST_FAILED: "a request failed at the CA (ACME, AWS Private CA, ...)",
+    Event.DEPLOYMENT_FAILED: "a deployment failed or was rolled back",
     Event.JOB_FAILED: "a job gave up",
     Event.AUDIT_CHAIN_BROKEN: "the audit log's chain is broken",
 }

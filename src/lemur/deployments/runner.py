@@ -1,0 +1,391 @@
+"""Running one deployment (the ``deployment.deploy`` job): place, switch, verify, and roll
+back when the target does not serve the new certificate.
+
+1. The bundle (certificate, chain, key decrypted only here) goes to the destination
+   plugin, with the reference of the certificate it replaces there.
+2. Every listener endpoint of the destination is switched to it (load balancers).
+3. Verification: every TLS endpoint must present it (by fingerprint) with a chain that
+   verifies to its root; every listener must serve it; a plugin that can verify is asked.
+4. Verified: ``deployed``; the replaced certificate's deployment becomes ``replaced`` and
+   it leaves the destination. Not verified: the replaced certificate is deployed again
+   (``rolled_back``); the owners hear of it (``certificate.deploy_failed``).
+
+Transient faults (unreachable, throttled, a reload that hangs) are retried by the job with
+backoff; the row says ``pending`` with the last error until the last attempt, then
+``failed``. The key's deployment is audited (``certificate.deploy``, ``key: true``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from sqlalchemy import delete, select
+
+from lemur.audit.service import Actor, AuditLog, DetailValue
+from lemur.certificates.models import Certificate
+from lemur.certificates.store import CertificateStore, chain_of, x509_of
+from lemur.deployments.destinations import destination_plugin, stored_options
+from lemur.deployments.models import (
+    CertificateDestination,
+    Deployment,
+    DeploymentState,
+    Destination,
+    Endpoint,
+    EndpointKind,
+)
+from lemur.deployments.verify import check_endpoint, fingerprint
+from lemur.errors import LemurError
+from lemur.plugins.base import Destination as DestinationPlugin
+from lemur.plugins.base import ListenerRotator, Verifier
+from lemur.plugins.errors import PluginError, PluginTransientError
+from lemur.plugins.values import Bundle, DeploymentRef
+
+if TYPE_CHECKING:
+    from lemur.container import Container
+    from lemur.jobs.registry import JobContext
+
+ACTOR = Actor("job:deployment.deploy")
+MAX_ERROR = 1000
+
+
+class DeploymentFailed(Exception):
+    """Placing failed; ``transient`` says whether a retry may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Target:
+    deployment_id: int
+    certificate_id: int
+    team_id: int | None
+    destination: Destination
+    endpoints: tuple[Endpoint, ...]
+    previous_id: int | None
+    previous_ref: str | None
+
+
+def bundle_of(store: CertificateStore, session: Any, certificate_id: int) -> Bundle:
+    record = store.get(session, certificate_id)
+    if record is None:
+        raise DeploymentFailed(f"certificate {certificate_id} is gone", transient=False)
+    key = store.private_key(session, certificate_id)
+    if key is None:
+        raise DeploymentFailed(
+            f"certificate {certificate_id} has no private key in Lemur (issued from a CSR or "
+            "imported without one): there is nothing to serve it with",
+            transient=False,
+        )
+    name = (record.common_name or f"certificate-{record.id}").replace("*", "wildcard")
+    return Bundle(certificate=x509_of(record), chain=chain_of(record), private_key=key, name=name)
+
+
+def anchors_of(bundle: Bundle) -> tuple[x509.Certificate, ...]:
+    """The root the served chain must lead to: the last certificate of the stored chain."""
+    return (bundle.chain[-1],) if bundle.chain else ()
+
+
+class DeploymentRunner:
+    def __init__(self, container: Container, *, patience: float = 5.0) -> None:
+        self._c = container
+        self._store = CertificateStore(container.keyring)
+        self._patience = patience
+
+    def _audit(self, session: Any, action: str, cert_id: int, **details: DetailValue) -> None:
+        AuditLog(session, self._c.clock).record(
+            ACTOR, action, target_type="certificate", target_id=cert_id, details=details
+        )
+
+    def _target(self, deployment_id: int, round_: int | None) -> Target | None:
+        with self._c.db.read() as session:
+            row = session.get(Deployment, deployment_id)
+            if row is None or row.state != DeploymentState.PENDING.value:
+                return None
+            if round_ is not None and row.round != round_:
+                return None  # a later request queued its own job
+            destination = session.get(Destination, row.destination_id)
+            certificate = session.get(Certificate, row.certificate_id)
+            if destination is None or certificate is None:
+                return None
+            endpoints = tuple(
+                session.scalars(
+                    select(Endpoint)
+                    .where(Endpoint.destination_id == destination.id)
+                    .order_by(Endpoint.id)
+                )
+            )
+            previous_ref = None
+            if row.previous_id is not None:
+                previous_ref = session.scalar(
+                    select(Deployment.ref).where(
+                        Deployment.certificate_id == row.previous_id,
+                        Deployment.destination_id == destination.id,
+                        Deployment.state == DeploymentState.DEPLOYED.value,
+                    )
+                )
+            session.expunge_all()
+            return Target(
+                deployment_id=row.id,
+                certificate_id=row.certificate_id,
+                team_id=certificate.team_id,
+                destination=destination,
+                endpoints=endpoints,
+                previous_id=row.previous_id if previous_ref is not None else None,
+                previous_ref=previous_ref,
+            )
+
+    def run(self, ctx: JobContext) -> None:
+        deployment_id = ctx.args.get("deployment_id")
+        round_ = ctx.args.get("round")
+        if not isinstance(deployment_id, int) or isinstance(deployment_id, bool):
+            from lemur.jobs.registry import PermanentJobError
+
+            raise PermanentJobError("deployment.deploy: deployment_id must be an integer")
+        target = self._target(deployment_id, round_ if isinstance(round_, int) else None)
+        if target is None:
+            ctx.logger.info("deployment %d: nothing to do", deployment_id)
+            return
+        try:
+            self.deploy(target)
+        except DeploymentFailed as exc:
+            final = not exc.transient or ctx.last_attempt
+            self._failed(target, str(exc), final=final)
+            if not final:
+                raise  # the job retries with backoff
+
+    def deploy(self, target: Target) -> None:
+        with self._c.db.read() as session:
+            bundle = bundle_of(self._store, session, target.certificate_id)
+            previous = (
+                bundle_of(self._store, session, target.previous_id)
+                if target.previous_id is not None
+                else None
+            )
+        destination = target.destination
+        try:
+            model = stored_options(self._c, destination)
+        except LemurError as exc:
+            raise DeploymentFailed(
+                f"destination '{destination.name}': {exc.message}", transient=False
+            ) from None
+        previous_ref = DeploymentRef(target.previous_ref) if target.previous_ref else None
+        with destination_plugin(self._c, destination.plugin, model) as plugin:
+            ref = _placed(plugin, destination.name, bundle, previous_ref)
+            problems, seen = self._switch_and_verify(plugin, target, ref, bundle, previous_ref)
+            if not problems:
+                self._deployed(target, ref, seen)
+                return
+            rolled_back = False
+            if previous is not None and previous_ref is not None:
+                try:
+                    back = _placed(plugin, destination.name, previous, ref)
+                    self._switch_listeners(plugin, target.endpoints, back, ref)
+                    rolled_back = True
+                except DeploymentFailed as exc:
+                    problems.append(f"the rollback failed too: {exc}")
+        self._not_served(target, ref, problems, seen, rolled_back=rolled_back)
+
+    def _switch_listeners(
+        self,
+        plugin: DestinationPlugin[Any],
+        endpoints: Sequence[Endpoint],
+        ref: DeploymentRef,
+        replacing: DeploymentRef | None,
+    ) -> None:
+        listeners = [e for e in endpoints if e.kind == EndpointKind.LISTENER.value]
+        if not listeners:
+            return
+        if not isinstance(plugin, ListenerRotator):
+            raise DeploymentFailed(
+                "this destination's plugin cannot switch load balancer listeners",
+                transient=False,
+            )
+        for endpoint in listeners:
+            try:
+                plugin.attach(ref, endpoint.listener, replacing=replacing)
+            except PluginError as exc:
+                raise DeploymentFailed(
+                    f"listener {endpoint.listener}: {exc.message}",
+                    transient=isinstance(exc, PluginTransientError),
+                ) from None
+
+    def _switch_and_verify(
+        self,
+        plugin: DestinationPlugin[Any],
+        target: Target,
+        ref: DeploymentRef,
+        bundle: Bundle,
+        previous_ref: DeploymentRef | None,
+    ) -> tuple[list[str], dict[int, str | None]]:
+        """Problems found (empty: verified) and the fingerprint seen per endpoint."""
+        self._switch_listeners(plugin, target.endpoints, ref, previous_ref)
+        problems: list[str] = []
+        seen: dict[int, str | None] = {}
+        want = fingerprint(bundle.certificate)
+        if isinstance(plugin, Verifier):
+            try:
+                if not plugin.verify(ref, bundle):
+                    problems.append(f"the target does not hold the certificate at {ref.value}")
+            except PluginError as exc:
+                problems.append(f"checking the target failed: {exc.message}")
+        now = self._c.clock.now()
+        for endpoint in target.endpoints:
+            if endpoint.kind == EndpointKind.LISTENER.value:
+                assert isinstance(plugin, ListenerRotator)
+                served = plugin.attached(endpoint.listener)
+                if ref.value in served:
+                    seen[endpoint.id] = want
+                else:
+                    seen[endpoint.id] = None
+                    problems.append(f"listener {endpoint.listener} does not serve {ref.value}")
+                continue
+            check = check_endpoint(
+                self._c.outbound_policy,
+                endpoint.host,
+                endpoint.port,
+                endpoint.sni or None,
+                expected=bundle.certificate,
+                anchors=anchors_of(bundle),
+                now=now,
+                patience=self._patience,
+            )
+            seen[endpoint.id] = check.seen
+            if check.problem:
+                problems.append(check.problem)
+        return problems, seen
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _record_endpoints(
+        self, session: Any, seen: dict[int, str | None], now: dt.datetime
+    ) -> None:
+        for endpoint_id, fp in seen.items():
+            endpoint = session.get(Endpoint, endpoint_id)
+            if endpoint is not None:
+                endpoint.last_fingerprint = fp
+                endpoint.last_seen_at = now
+                endpoint.last_error = None if fp else "not serving the deployed certificate"
+
+    def _deployed(self, target: Target, ref: DeploymentRef, seen: dict[int, str | None]) -> None:
+        now = self._c.clock.now()
+        with self._c.db.write() as session:
+            row = session.get(Deployment, target.deployment_id)
+            if row is None:
+                return
+            row.state = DeploymentState.DEPLOYED.value
+            row.ref = ref.value
+            row.attempts += 1
+            row.last_error = None
+            row.deployed_at = row.verified_at = row.updated_at = now
+            if target.previous_id is not None:
+                self._retire(session, target.previous_id, target.destination.id, now)
+            self._record_endpoints(session, seen, now)
+            self._audit(
+                session,
+                "certificate.deploy",
+                target.certificate_id,
+                destination=target.destination.name,
+                destination_id=target.destination.id,
+                ref=ref.value,
+                key=True,
+                endpoints=len(seen),
+                replaces=target.previous_id,
+            )
+            session.commit()
+
+    def _retire(
+        self, session: Any, certificate_id: int, destination_id: int, now: dt.datetime
+    ) -> None:
+        old = session.scalar(
+            select(Deployment).where(
+                Deployment.certificate_id == certificate_id,
+                Deployment.destination_id == destination_id,
+            )
+        )
+        if old is not None:
+            old.state = DeploymentState.REPLACED.value
+            old.updated_at = now
+        session.execute(
+            delete(CertificateDestination).where(
+                CertificateDestination.certificate_id == certificate_id,
+                CertificateDestination.destination_id == destination_id,
+            )
+        )
+
+    def _not_served(
+        self,
+        target: Target,
+        ref: DeploymentRef,
+        problems: list[str],
+        seen: dict[int, str | None],
+        *,
+        rolled_back: bool,
+    ) -> None:
+        now = self._c.clock.now()
+        error = "; ".join(problems)[:MAX_ERROR]
+        if rolled_back:
+            error = f"{error} (certificate {target.previous_id} restored)"[:MAX_ERROR]
+        with self._c.db.write() as session:
+            row = session.get(Deployment, target.deployment_id)
+            if row is None:
+                return
+            row.state = (
+                DeploymentState.ROLLED_BACK if rolled_back else DeploymentState.FAILED
+            ).value
+            row.ref = ref.value
+            row.attempts += 1
+            row.last_error = error
+            row.updated_at = now
+            self._record_endpoints(session, seen, now)
+            self._audit(
+                session,
+                "certificate.deploy_failed",
+                target.certificate_id,
+                destination=target.destination.name,
+                destination_id=target.destination.id,
+                error=error,
+                rolled_back=rolled_back,
+                team_id=target.team_id,
+            )
+            session.commit()
+
+    def _failed(self, target: Target, error: str, *, final: bool) -> None:
+        now = self._c.clock.now()
+        with self._c.db.write() as session:
+            row = session.get(Deployment, target.deployment_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = error[:MAX_ERROR] if final else f"will retry: {error}"[:MAX_ERROR]
+            row.updated_at = now
+            if final:
+                row.state = DeploymentState.FAILED.value
+                self._audit(
+                    session,
+                    "certificate.deploy_failed",
+                    target.certificate_id,
+                    destination=target.destination.name,
+                    destination_id=target.destination.id,
+                    error=error[:MAX_ERROR],
+                    rolled_back=False,
+                    team_id=target.team_id,
+                )
+            session.commit()
+
+
+def _placed(
+    plugin: DestinationPlugin[Any], name: str, bundle: Bundle, previous: DeploymentRef | None
+) -> DeploymentRef:
+    try:
+        return plugin.deploy(bundle, previous=previous)
+    except PluginError as exc:
+        raise DeploymentFailed(
+            f"destination '{name}': {exc.message}",
+            transient=isinstance(exc, PluginTransientError),
+        ) from None

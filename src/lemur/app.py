@@ -19,6 +19,7 @@ from lemur.authorities.api import router as authorities_router
 from lemur.catalog.api import router as catalog_router
 from lemur.certificates.api import router as certificates_router
 from lemur.container import Container
+from lemur.deployments.api import router as deployments_router
 from lemur.health.api import router as health_router
 from lemur.jobs.api import router as jobs_router
 from lemur.jobs.embedded import EmbeddedRunner
@@ -107,6 +108,7 @@ def create_app(container: Container, *, run_jobs: bool | None = None) -> FastAPI
         authorities_router,
         certificates_router,
         catalog_router,
+        deployments_router,
         jobs_router,
         notifications_router,
         revocation_router,

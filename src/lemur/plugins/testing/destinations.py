@@ -52,7 +52,8 @@ class DestinationContract:
         again = destination.deploy(first, previous=ref)
         assert again == ref
         held = deployed(again)
-        assert held is not None and fingerprint(held) == fingerprint(first.certificate)
+        assert held is not None
+        assert fingerprint(held) == fingerprint(first.certificate)
 
     def test_the_next_bundle_replaces_and_the_previous_comes_back(
         self, destination: Destination[Any], bundles: tuple[Bundle, Bundle], deployed: Deployed
@@ -61,10 +62,12 @@ class DestinationContract:
         ref1 = destination.deploy(first)
         ref2 = destination.deploy(second, previous=ref1)
         held = deployed(ref2)
-        assert held is not None and fingerprint(held) == fingerprint(second.certificate)
+        assert held is not None
+        assert fingerprint(held) == fingerprint(second.certificate)
         back = destination.deploy(first, previous=ref2)  # Lemur's rollback
         held = deployed(back)
-        assert held is not None and fingerprint(held) == fingerprint(first.certificate)
+        assert held is not None
+        assert fingerprint(held) == fingerprint(first.certificate)
 
     def test_remove_is_idempotent(
         self, destination: Destination[Any], bundles: tuple[Bundle, Bundle], deployed: Deployed
@@ -78,7 +81,8 @@ class DestinationContract:
     def test_connect_says_what_it_checked(self, destination: Destination[Any]) -> None:
         assert isinstance(destination, Connector), "a destination offers 'check connection'"
         summary = destination.connect().summary
-        assert summary.strip() and "\n" not in summary
+        assert summary.strip()
+        assert "\n" not in summary
 
     def test_secrets_never_in_repr(self, destination: Destination[Any]) -> None:
         shown = [

@@ -29,6 +29,7 @@ GROUPS = {
     "cert": ("lemur.cli.certs", "cert"),
     "authority": ("lemur.cli.authorities", "authority"),
     "request": ("lemur.cli.requests", "requests"),
+    "destination": ("lemur.cli.destinations", "destination"),
     "jobs": ("lemur.cli.jobs", "jobs"),
     "notifications": ("lemur.cli.notifications", "notifications"),
 }

@@ -414,6 +414,24 @@ def check(
     emit(checked, as_json, note=f"[green]ok[/]: {escape(checked.summary)}")
 
 
+@authority.command("blast-radius")
+def blast_radius(
+    ref: str = typer.Argument(..., metavar="AUTHORITY", help="name or id"),
+    url: str | None = URL,
+    token: str | None = TOKEN,
+    as_json: bool = JSON,
+) -> None:
+    """Every destination and endpoint serving a certificate this authority issued: what a
+    compromise or a re-issue of the CA touches."""
+    from lemur.cli.certs.deploy import show_blast
+    from lemur.deployments.schemas import BlastRadiusOut
+
+    with connect(url, token) as client:
+        row = client.authority(ref, option="authority")
+        b = client.get(f"{API}/{row.id}/blast-radius", BlastRadiusOut)
+    emit(b, as_json, show_blast)
+
+
 @authority.command("plugins")
 def plugins(url: str | None = URL, token: str | None = TOKEN, as_json: bool = JSON) -> None:
     """The issuer plugins installed, with their options (for --plugin and --option)."""

@@ -11,6 +11,7 @@ import typer
 
 from lemur.cli import notifications as notification_commands
 from lemur.cli.certs import (
+    deploy,
     export,
     issue,
     lifecycle,
@@ -38,6 +39,11 @@ cert.command("archive")(settings.archive)
 cert.command("unarchive")(settings.unarchive)
 cert.command("stats")(stats.stats)
 cert.command("export")(export.export)
+cert.command("deploy")(deploy.deploy)
+cert.command("deployments")(deploy.deployments)
+cert.command("undeploy")(deploy.undeploy)
+cert.command("rotate")(deploy.rotate)
+cert.command("blast-radius")(deploy.blast_radius)
 cert.command("revoke")(lifecycle.revoke)
 cert.command("renew")(lifecycle.renew)
 cert.command("renewals")(renewals.renewals)

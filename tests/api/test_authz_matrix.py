@@ -438,6 +438,87 @@ def archived_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
     return f"/api/v1/certificates/{cert_id}/unarchive", None
 
 
+# -- destinations and deployments -------------------------------------------------------------
+
+
+def destination_dir(ctx: Ctx) -> str:
+    """A fresh base directory for a ``directory`` destination (a real one on this disk)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="matrix-dest-")
+
+
+def fresh_destination(ctx: Ctx, *, endpoint: bool = False) -> int:
+    from lemur.deployments.views import EndpointKind, EndpointSpec
+
+    ctx.n += 1
+    endpoints = (
+        [EndpointSpec(EndpointKind.TLS, host="127.0.0.1", port=9, sni=f"e{ctx.n}.example.com")]
+        if endpoint
+        else []
+    )
+    with Services(ctx.c, cli_principal()) as services:
+        return (
+            services.destinations()
+            .create(
+                f"matrix-dest-{ctx.n}",
+                "directory",
+                {"directory": destination_dir(ctx)},
+                endpoints=endpoints,
+            )
+            .id
+        )
+
+
+def create_destination(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    ctx.n += 1
+    return "/api/v1/destinations", {
+        "name": f"dest-{slug(who)}-{ctx.n}",
+        "plugin": "directory",
+        "options": {"directory": destination_dir(ctx)},
+    }
+
+
+def on_destination(suffix: str = "", body: Any = None) -> Build:
+    return lambda ctx, who: (f"/api/v1/destinations/{fresh_destination(ctx)}{suffix}", body)
+
+
+def destination_endpoint(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    destination_id = fresh_destination(ctx, endpoint=True)
+    with Services(ctx.c, cli_principal()) as services:
+        endpoint_id = services.destinations().get(destination_id).endpoints[0].id
+    return f"/api/v1/destinations/{destination_id}/endpoints/{endpoint_id}", None
+
+
+def deploy_to_fresh_destination(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    cert_id = fresh_certificate(ctx, who.team)
+    return f"/api/v1/certificates/{cert_id}/deploy", {"destinations": [fresh_destination(ctx)]}
+
+
+def deployed_certificate(ctx: Ctx, team_name: str) -> tuple[int, int]:
+    """A certificate of the team attached to a fresh destination (its job not run)."""
+    cert_id = fresh_certificate(ctx, team_name)
+    destination_id = fresh_destination(ctx)
+    with Services(ctx.c, cli_principal()) as services:
+        services.deployments().add(cert_id, [destination_id])
+    return cert_id, destination_id
+
+
+def remove_from_destination(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    cert_id, destination_id = deployed_certificate(ctx, who.team)
+    return f"/api/v1/certificates/{cert_id}/destinations/{destination_id}", None
+
+
+def rotate_certificate(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    old_id, _ = deployed_certificate(ctx, who.team)
+    new_id = fresh_certificate(ctx, who.team)
+    return f"/api/v1/certificates/{old_id}/rotate", {"to": new_id}
+
+
+def authority_blast_radius(ctx: Ctx, who: Caller) -> tuple[str, Any]:
+    return f"/api/v1/authorities/{issuing_ca_id(ctx)}/blast-radius", None
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -544,6 +625,21 @@ ROUTES = [
     Row("DELETE", "/api/v1/notifications/rules/{rule_id}",       Action.NOTIFICATION_MANAGE, "A A D D D S", on_rule()),
     Row("GET",    "/api/v1/notifications/messages",              Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/messages")),
     Row("GET",    "/api/v1/notifications/mutes",                 Action.NOTIFICATION_READ,   "A A D D D A", plain("/api/v1/notifications/mutes")),
+    # Everyone sees the destinations (to choose one); staff configure them.
+    Row("GET",    "/api/v1/destinations",                        Action.DESTINATION_READ,    "A A A A A A", plain("/api/v1/destinations")),
+    Row("POST",   "/api/v1/destinations",                        Action.DESTINATION_MANAGE,  "A A D D D S", create_destination),
+    Row("GET",    "/api/v1/destinations/{destination_id}",       Action.DESTINATION_READ,    "A A A A A A", on_destination()),
+    Row("PATCH",  "/api/v1/destinations/{destination_id}",       Action.DESTINATION_MANAGE,  "A A D D D S", on_destination(body={"description": "web tier"})),
+    Row("DELETE", "/api/v1/destinations/{destination_id}",       Action.DESTINATION_MANAGE,  "A A D D D S", on_destination()),
+    Row("POST",   "/api/v1/destinations/{destination_id}/check", Action.DESTINATION_MANAGE,  "A A D D D S", on_destination("/check")),
+    Row("POST",   "/api/v1/destinations/{destination_id}/endpoints", Action.DESTINATION_MANAGE, "A A D D D S", on_destination("/endpoints", {"host": "127.0.0.1", "port": 8443, "sni": "www.example.com"})),
+    Row("DELETE", "/api/v1/destinations/{destination_id}/endpoints/{endpoint_id}", Action.DESTINATION_MANAGE, "A A D D D S", destination_endpoint),
+    Row("GET",    "/api/v1/certificates/{certificate_id}/deployments",  Action.CERTIFICATE_READ,   "A A A H A A", on_certificate("/deployments")),
+    Row("GET",    "/api/v1/certificates/{certificate_id}/blast-radius", Action.CERTIFICATE_READ,   "A A A H A A", on_certificate("/blast-radius")),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/deploy",       Action.CERTIFICATE_DEPLOY, "A A A H D S", deploy_to_fresh_destination),
+    Row("DELETE", "/api/v1/certificates/{certificate_id}/destinations/{destination_id}", Action.CERTIFICATE_DEPLOY, "A A A H D S", remove_from_destination),
+    Row("POST",   "/api/v1/certificates/{certificate_id}/rotate",       Action.CERTIFICATE_DEPLOY, "A A A H D S", rotate_certificate),
+    Row("GET",    "/api/v1/authorities/{authority_id}/blast-radius",    Action.AUTHORITY_READ,     "A A A A A A", authority_blast_radius),
     # operations (outside /api/v1, where scrapers expect it)
     Row("GET",    "/metrics",                                  Action.METRICS_READ,     "A A D D D A", plain("/metrics")),
 ]

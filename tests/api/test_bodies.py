@@ -58,6 +58,8 @@ def _json_operations(client: TestClient) -> Iterator[tuple[str, str]]:
                     "authority_id",
                     "channel_id",
                     "rule_id",
+                    "destination_id",
+                    "endpoint_id",
                 ):
                     url = url.replace("{" + name + "}", "1")
                 yield method, url

@@ -152,14 +152,15 @@ class DeploymentRunner:
             ctx.logger.info("deployment %d: nothing to do", deployment_id)
             return
         try:
-            self.deploy(target)
+            self.deploy(target, final=ctx.last_attempt)
         except DeploymentFailed as exc:
-            final = not exc.transient or ctx.last_attempt
-            self._failed(target, str(exc), final=final)
-            if not final:
+            self._failed(target, str(exc), final=not exc.transient)
+            if exc.transient:
                 raise  # the job retries with backoff
 
-    def deploy(self, target: Target) -> None:
+    def deploy(self, target: Target, *, final: bool = True) -> None:
+        """Place, switch, verify; roll back what did not work. Raises DeploymentFailed
+        (transient) only when not ``final`` and nothing needs rolling back."""
         with self._c.db.read() as session:
             bundle = bundle_of(self._store, session, target.certificate_id)
             previous = (
@@ -171,25 +172,63 @@ class DeploymentRunner:
         try:
             model = stored_options(self._c, destination)
         except LemurError as exc:
-            raise DeploymentFailed(
-                f"destination '{destination.name}': {exc.message}", transient=False
-            ) from None
+            self._failed(target, f"destination '{destination.name}': {exc.message}", final=True)
+            return
         previous_ref = DeploymentRef(target.previous_ref) if target.previous_ref else None
         with destination_plugin(self._c, destination.plugin, model) as plugin:
-            ref = _placed(plugin, destination.name, bundle, previous_ref)
-            problems, seen = self._switch_and_verify(plugin, target, ref, bundle, previous_ref)
+            try:
+                ref = _placed(plugin, destination.name, bundle, previous_ref)
+                self._switch_listeners(plugin, target.endpoints, ref, previous_ref)
+            except DeploymentFailed as exc:
+                if exc.transient and not final:
+                    raise
+                # The target may hold part of the new bundle (files written, then the
+                # reload failed): put the previous one back where there is one.
+                problems = [str(exc)]
+                rolled_back = False
+                if previous is not None and previous_ref is not None:
+                    rolled_back = self._rollback(plugin, target, previous, previous_ref, problems)
+                self._not_served(target, previous_ref, problems, {}, rolled_back=rolled_back)
+                return
+            problems, seen = self._verify(plugin, target, ref, bundle)
             if not problems:
                 self._deployed(target, ref, seen)
                 return
             rolled_back = False
             if previous is not None and previous_ref is not None:
-                try:
-                    back = _placed(plugin, destination.name, previous, ref)
-                    self._switch_listeners(plugin, target.endpoints, back, ref)
-                    rolled_back = True
-                except DeploymentFailed as exc:
-                    problems.append(f"the rollback failed too: {exc}")
+                rolled_back = self._rollback(plugin, target, previous, ref, problems)
         self._not_served(target, ref, problems, seen, rolled_back=rolled_back)
+
+    def _rollback(
+        self,
+        plugin: DestinationPlugin[Any],
+        target: Target,
+        previous: Bundle,
+        failed: DeploymentRef,
+        problems: list[str],
+    ) -> bool:
+        """Deploy the previous bundle again and check it is what the endpoints serve.
+        Where the destination has endpoints, they decide (a reload that fails during the
+        rollback leaves the server serving what it had loaded: the previous certificate)."""
+        placed_error = None
+        back = failed
+        try:
+            back = _placed(plugin, target.destination.name, previous, failed)
+            self._switch_listeners(plugin, target.endpoints, back, failed)
+        except DeploymentFailed as exc:
+            placed_error = str(exc)
+        if target.endpoints:
+            after, _ = self._verify(plugin, target, back, previous, verify_plugin=False)
+            if after:
+                problems.append(
+                    "the previous certificate is not served either: " + "; ".join(after)
+                )
+                return False
+            return True
+        if placed_error is not None:
+            problems.append(f"restoring the previous certificate failed: {placed_error}")
+            return False
+        return True
 
     def _switch_listeners(
         self,
@@ -215,20 +254,20 @@ class DeploymentRunner:
                     transient=isinstance(exc, PluginTransientError),
                 ) from None
 
-    def _switch_and_verify(
+    def _verify(
         self,
         plugin: DestinationPlugin[Any],
         target: Target,
         ref: DeploymentRef,
         bundle: Bundle,
-        previous_ref: DeploymentRef | None,
+        *,
+        verify_plugin: bool = True,
     ) -> tuple[list[str], dict[int, str | None]]:
         """Problems found (empty: verified) and the fingerprint seen per endpoint."""
-        self._switch_listeners(plugin, target.endpoints, ref, previous_ref)
         problems: list[str] = []
         seen: dict[int, str | None] = {}
         want = fingerprint(bundle.certificate)
-        if isinstance(plugin, Verifier):
+        if verify_plugin and isinstance(plugin, Verifier):
             try:
                 if not plugin.verify(ref, bundle):
                     problems.append(f"the target does not hold the certificate at {ref.value}")
@@ -238,11 +277,14 @@ class DeploymentRunner:
         for endpoint in target.endpoints:
             if endpoint.kind == EndpointKind.LISTENER.value:
                 assert isinstance(plugin, ListenerRotator)
-                served = plugin.attached(endpoint.listener)
-                if ref.value in served:
-                    seen[endpoint.id] = want
-                else:
+                try:
+                    served = plugin.attached(endpoint.listener)
+                except PluginError as exc:
+                    problems.append(f"listener {endpoint.listener}: {exc.message}")
                     seen[endpoint.id] = None
+                    continue
+                seen[endpoint.id] = want if ref.value in served else None
+                if ref.value not in served:
                     problems.append(f"listener {endpoint.listener} does not serve {ref.value}")
                 continue
             check = check_endpoint(
@@ -321,7 +363,7 @@ class DeploymentRunner:
     def _not_served(
         self,
         target: Target,
-        ref: DeploymentRef,
+        ref: DeploymentRef | None,
         problems: list[str],
         seen: dict[int, str | None],
         *,
@@ -338,7 +380,7 @@ class DeploymentRunner:
             row.state = (
                 DeploymentState.ROLLED_BACK if rolled_back else DeploymentState.FAILED
             ).value
-            row.ref = ref.value
+            row.ref = ref.value if ref is not None else row.ref
             row.attempts += 1
             row.last_error = error
             row.updated_at = now

@@ -163,6 +163,13 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(
         1.0, ge=0.05, le=60, description="How often an idle job runner looks for due jobs"
     )
+    deployment_verify_seconds: float = Field(
+        10.0,
+        ge=0.1,
+        le=300,
+        description="After a deployment, how long each endpoint may take to serve the new "
+        "certificate (a reloading server) before verification fails and Lemur rolls back",
+    )
     job_retention_days: int = Field(
         30,
         ge=1,

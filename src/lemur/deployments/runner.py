@@ -92,10 +92,10 @@ def anchors_of(bundle: Bundle) -> tuple[x509.Certificate, ...]:
 
 
 class DeploymentRunner:
-    def __init__(self, container: Container, *, patience: float = 5.0) -> None:
+    def __init__(self, container: Container) -> None:
         self._c = container
         self._store = CertificateStore(container.keyring)
-        self._patience = patience
+        self._patience = container.settings.deployment_verify_seconds
 
     def _audit(self, session: Any, action: str, cert_id: int, **details: DetailValue) -> None:
         AuditLog(session, self._c.clock).record(

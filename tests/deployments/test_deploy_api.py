@@ -157,7 +157,8 @@ def test_a_reload_that_fails_is_rolled_back_and_the_owners_are_told(
 
     [failed] = deployments(client, world, new["id"])
     assert failed["state"] == "rolled_back", failed
-    assert "exit" in failed["last_error"] and "no such site" in failed["last_error"]
+    assert "exit" in failed["last_error"]
+    assert "no such site" in failed["last_error"]
     # The previous certificate is in the files again and still served; it stays deployed.
     assert files_hold(nginx.site_directory(SITE), old)
     leaf, _ = nginx.served(SITE)

@@ -11,6 +11,7 @@ full, never a mix, and a fault while staging (a full disk) leaves every target u
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -258,10 +259,9 @@ def withdraw(store: FileStore, options: FileSetOptions) -> None:
 
 
 def _quietly_discard(store: FileStore, path: str) -> None:
-    try:
+    # the original fault is the one to report; a stray temporary name is harmless
+    with contextlib.suppress(PluginError):
         store.discard(path)
-    except PluginError:
-        pass  # the original fault is the one to report; a stray temporary name is harmless
 
 
 def trimmed(text: bytes, *, lines: int = 5, limit: int = 600) -> str:

@@ -8,6 +8,7 @@ followed (certbot's ``live/`` links into ``archive/`` keep working).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
@@ -177,10 +178,8 @@ def run_reload(argv: Sequence[str], timeout: float) -> None:
     try:
         _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.communicate()
         raise PluginTransientError(
             f"reload command did not finish in {timeout:g} s; it was stopped (the new files "

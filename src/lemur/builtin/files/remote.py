@@ -10,6 +10,7 @@ key that does not match is refused, never added.
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import io
@@ -201,6 +202,8 @@ def sftp_fault(exc: Exception, doing: str) -> PluginError:
     number = getattr(exc, "errno", None)
     if number in (errno.EACCES, errno.EPERM):
         return PluginError(f"permission denied {doing}", code="permission_denied")
+    if number == errno.ENOENT:
+        return PluginError(f"{doing} failed: no such file or directory on the server")
     if isinstance(exc, (paramiko.SSHException, EOFError, socket.timeout)):
         return PluginTransientError(f"the SSH connection failed {doing}", code="unreachable")
     text = str(exc.args[-1]) if exc.args else type(exc).__name__
@@ -304,10 +307,8 @@ class SFTPStore:
                 raise sftp_fault(exc, f"removing {path}") from exc
 
     def _discard_quietly(self, path: str) -> None:
-        try:
-            self.sftp.remove(path)
-        except (OSError, paramiko.SSHException):
-            pass  # the original fault is the one to report
+        with contextlib.suppress(OSError, paramiko.SSHException):
+            self.sftp.remove(path)  # the original fault is the one to report
 
     def settle(self, directories: object) -> None:
         """Nothing to do: paramiko offers no fsync@openssh.com; the renames are atomic."""

@@ -4,6 +4,7 @@ tmpfs, failing and hanging reload commands, and readers never seeing half a file
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pwd
@@ -71,7 +72,7 @@ def test_nginx_serves_the_deployed_certificate_after_the_reload(
     )
     ref = plugin.deploy(first)
     nginx_peer.wait_for(site, first.certificate)
-    leaf, chain = nginx_peer.served(site)
+    _leaf, chain = nginx_peer.served(site)
     assert chain == [first.certificate, *first.chain]
     plugin.deploy(second, previous=ref)
     nginx_peer.wait_for(site, second.certificate)
@@ -201,7 +202,8 @@ def test_a_missing_directory_is_a_configuration_error(
 
 def test_check_connection_leaves_nothing_behind(tmp_path: Path, context: PluginContext) -> None:
     summary = directory_plugin(tmp_path, context).connect().summary
-    assert str(tmp_path) in summary and "fullchain.pem" in summary
+    assert str(tmp_path) in summary
+    assert "fullchain.pem" in summary
     assert files_in(tmp_path) == []
 
 
@@ -245,8 +247,17 @@ except PluginError as exc:
                       "transient": isinstance(exc, PluginTransientError)}))
 """
     result = subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable]
-        + ["-c", code, str(unwritable), str(certificate)],
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            code,
+            str(unwritable),
+            str(certificate),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -275,12 +286,14 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 def fill(directory: Path) -> None:
     """Write ``directory``'s file system full."""
+    stopped_by = None
     with (directory / "filler").open("wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 4096)
         except OSError as exc:
-            assert exc.errno == 28  # ENOSPC
+            stopped_by = exc.errno
+    assert stopped_by == errno.ENOSPC
 
 
 def test_a_full_disk_fails_the_deployment_and_leaves_the_old_files_whole(
@@ -340,9 +353,7 @@ def test_readers_see_the_old_file_or_the_new_one_never_a_mix(
     first, second = bundles
     plugin = directory_plugin(tmp_path, context)
     ref = plugin.deploy(first)
-    whole = {
-        pem(b.certificate) + b"".join(pem(c) for c in b.chain) for b in (first, second)
-    }
+    whole = {pem(b.certificate) + b"".join(pem(c) for c in b.chain) for b in (first, second)}
     seen: list[bytes] = []
     done = threading.Event()
 
@@ -360,4 +371,5 @@ def test_readers_see_the_old_file_or_the_new_one_never_a_mix(
         reader.join()
     assert len(seen) > 12
     assert set(seen) <= whole
-    assert os.listdir(tmp_path) and not [n for n in os.listdir(tmp_path) if ".lemur-" in n]
+    assert os.listdir(tmp_path)
+    assert not [n for n in os.listdir(tmp_path) if ".lemur-" in n]

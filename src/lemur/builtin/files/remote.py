@@ -82,10 +82,38 @@ def parse_public_key(text: str) -> PublicKey:
     return PublicKey(words[0], blob)
 
 
+def _key_classes(text: str) -> tuple[str, ...]:
+    """The paramiko classes to try, the key's own first: each try of an encrypted OpenSSH
+    key runs its bcrypt KDF again, so guessing is slow. OpenSSH's format (PROTOCOL.key)
+    keeps the public key, and so the type, unencrypted ahead of the private part."""
+    if "RSA PRIVATE KEY" in text:
+        return ("RSAKey",)
+    if "EC PRIVATE KEY" in text:
+        return ("ECDSAKey",)
+    body = "".join(line for line in text.splitlines() if line and not line.startswith("-"))
+    try:
+        blob = base64.b64decode(body)
+        if blob.startswith(b"openssh-key-v1\0"):
+            at = len(b"openssh-key-v1\0")
+            for _ in range(3):  # cipher name, KDF name, KDF options
+                at += 4 + struct.unpack(">I", blob[at : at + 4])[0]
+            at += 4 + 4  # number of keys, length of the first public key
+            (length,) = struct.unpack(">I", blob[at : at + 4])
+            kind = blob[at + 4 : at + 4 + length].decode("ascii")
+            for prefix, name in (("ssh-ed25519", "Ed25519Key"), ("ecdsa-", "ECDSAKey")):
+                if kind.startswith(prefix):
+                    return (name,)
+            if kind == "ssh-rsa":
+                return ("RSAKey",)
+    except (ValueError, struct.error, UnicodeDecodeError):
+        pass
+    return _KEY_CLASSES
+
+
 def load_client_key(text: str, passphrase: str | None) -> Any:
     """A paramiko key from PEM or OpenSSH text. Raises PluginConfigurationError naming the
     option at fault, without anything of the key or passphrase in the message."""
-    for name in _KEY_CLASSES:
+    for name in _key_classes(text):
         try:
             return getattr(paramiko, name).from_private_key(io.StringIO(text), passphrase)
         except paramiko.PasswordRequiredException:

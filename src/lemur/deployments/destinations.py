@@ -225,7 +225,7 @@ class DestinationService:
             cls = self._plugin_class(current.plugin)
             kept = stored_options(self._c, current)
             given = {k: v for k, v in kept.model_dump().items()} | dict(options)
-            merged = merge_secrets(given, dict(kept), secret_paths(cls))
+            merged = merge_secrets(given, dict(kept), secret_paths(cls.Options))
             model = validate_options(cls.Options, merged)
             stored = self._dump(self._connect(current.plugin, model))
         with self._uow.write() as tx:

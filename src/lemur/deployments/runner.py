@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -208,7 +208,7 @@ class DeploymentRunner:
         problems: list[str],
     ) -> bool:
         """Deploy the previous bundle again and check it is what the endpoints serve.
-        Where the destination has endpoints, they decide (a reload that fails during the
+        Where endpoints served it before, they decide (a reload that fails during the
         rollback leaves the server serving what it had loaded: the previous certificate)."""
         placed_error = None
         back = failed
@@ -217,8 +217,17 @@ class DeploymentRunner:
             self._switch_listeners(plugin, target.endpoints, back, failed)
         except DeploymentFailed as exc:
             placed_error = str(exc)
-        if target.endpoints:
-            after, _ = self._verify(plugin, target, back, previous, verify_plugin=False)
+        # The endpoints that served the previous certificate before must serve it again
+        # (a listener is switched back above; an endpoint added since never served it).
+        served_before = fingerprint(previous.certificate)
+        again = tuple(
+            e
+            for e in target.endpoints
+            if e.kind == EndpointKind.LISTENER.value or e.last_fingerprint == served_before
+        )
+        if again:
+            checked = replace(target, endpoints=again)
+            after, _ = self._verify(plugin, checked, back, previous, verify_plugin=False)
             if after:
                 problems.append(
                     "the previous certificate is not served either: " + "; ".join(after)

@@ -36,10 +36,12 @@ SERVER_CERTIFICATE_ARN = re.compile(
 
 
 def certificate_name(bundle: Bundle) -> str:
-    """``NAME-FINGERPRINT``: Lemur's name in IAM's characters, then the first 16 hex
-    digits of the SHA-256 fingerprint, 128 characters at most."""
+    """``NAME-FINGERPRINT``: Lemur's name in IAM's characters (a wildcard's ``*`` as
+    ``star``, other characters as ``-``), then the first 16 hex digits of the SHA-256
+    fingerprint, 128 characters at most."""
     suffix = fingerprint(bundle.certificate).hex()[:16]
-    base = _NOT_IN_NAME.sub("-", bundle.name).strip("-") or "certificate"
+    readable = _NOT_IN_NAME.sub("-", bundle.name.replace("*", "star"))
+    base = readable.strip("-.") or "certificate"
     return f"{base[: NAME_LIMIT - len(suffix) - 1]}-{suffix}"
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from lemur.plugins.aws import (
     ACCESS_KEY_ID_PATTERN,
@@ -133,3 +141,8 @@ class ACMOptions(AWSAccountOptions):
         description="Tag key under which Lemur records the certificate's name on the ACM "
         "certificate; empty: no tag",
     )
+
+    @field_validator("name_tag", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value

@@ -86,9 +86,7 @@ def attach(
                 LoadBalancerName=target.name, LoadBalancerPort=target.port, SSLCertificateId=ref
             )
         else:
-            elbv2 = clients("elbv2")
-            _check_elbv2_protocol(elbv2, target, listener)
-            _rotate_elbv2(elbv2, target, ref, replacing)
+            _rotate_elbv2(clients("elbv2"), target, listener, ref, replacing)
     context.logger.info(
         "aws: certificate attached to listener",
         extra={"listener": listener, "certificate": ref, "replacing": replacing},
@@ -109,12 +107,18 @@ def attached(
         return (*((default,) if default else ()), *extras)
 
 
-def _rotate_elbv2(elbv2: Any, arn: str, ref: str, replacing: str | None) -> None:
+def _rotate_elbv2(elbv2: Any, arn: str, listener: str, ref: str, replacing: str | None) -> None:
     """The default replaced in place (modify_listener); an additional one swapped by adding
     the new before removing the old, so the listener never lacks a certificate for a name;
     otherwise added. Each step is skipped when already done, so a retry after a partial
-    rotation finishes it."""
+    rotation finishes it.
+
+    HTTPS and TLS listeners always have a default certificate, so only a listener serving
+    none has its protocol read (DescribeListeners): one call less per rotation."""
     default, extras = _served(elbv2, arn)
+    if default is None and not extras:
+        [found] = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"]
+        _check_protocol(str(found.get("Protocol", "")), listener)
     if default is None or (replacing is not None and replacing == default):
         if ref != default:
             elbv2.modify_listener(ListenerArn=arn, Certificates=[{"CertificateArn": ref}])
@@ -145,11 +149,6 @@ def _served(elbv2: Any, arn: str) -> tuple[str | None, tuple[str, ...]]:
             break
         params["Marker"] = marker
     return default, tuple(e for e in extras if e != default)
-
-
-def _check_elbv2_protocol(elbv2: Any, arn: str, listener: str) -> None:
-    [found] = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"]
-    _check_protocol(str(found.get("Protocol", "")), listener)
 
 
 def _classic_listener(elb: Any, target: Classic, listener: str) -> dict[str, Any]:

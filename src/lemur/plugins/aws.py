@@ -172,11 +172,14 @@ def check_endpoint(guard: OutboundGuard | None, url: str | None) -> None:
 
 
 def client_config(timeout: float) -> botocore.config.Config:
-    """One attempt per call (Lemur retries transient failures itself), bounded waits."""
+    """One attempt per call (Lemur retries transient failures itself), bounded waits.
+    botocore's ``max_attempts`` counts retries after the first attempt (a throttled call
+    would be sent twice, after a backoff of up to a second): ``total_max_attempts`` counts
+    them all."""
     return botocore.config.Config(
         connect_timeout=timeout,
         read_timeout=timeout,
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
     )
 
 

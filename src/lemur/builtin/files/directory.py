@@ -119,6 +119,8 @@ class DirectoryDestination(Destination[DirectoryOptions], Verifier, Connector):
             )
 
     def deploy(self, bundle: Bundle, *, previous: DeploymentRef | None = None) -> DeploymentRef:
+        """Write the files that differ from ``bundle``'s, then reload once. ``previous`` is
+        not needed: the files have fixed names, so the new ones replace the old."""
         files = render(bundle, self.options)
         if place(self._store(), files) and self.options.reload_command:
             run_reload(self.options.reload_command, self.options.reload_timeout)

@@ -208,6 +208,9 @@ class FileStore(Protocol):
         """Write ``content`` to a new temporary file next to ``path`` with ``mode`` set
         before any byte is written; return its path. Cleans up after itself on failure."""
 
+    def conform(self, path: str, mode: int) -> None:
+        """Give an existing file ``mode`` (and the configured owner) where it differs."""
+
     def commit(self, temporary: str, path: str) -> None:
         """Atomically rename ``temporary`` over ``path``."""
 
@@ -225,11 +228,15 @@ def temporary_name(path: str) -> str:
 
 
 def place(store: FileStore, files: Sequence[RenderedFile]) -> bool:
-    """Put ``files`` in place; True when something changed, False when every file already
-    held exactly this content (then nothing at all is written)."""
+    """Put ``files`` in place; True when some content changed, False when every file
+    already held exactly this content (then no content is written; only a mode or owner
+    changed in the options since is applied, which needs no reload)."""
     targets = [(f, store.resolve(f.field, f.name)) for f in files]
     current = {path: store.read(path) for _, path in targets}
     changed = [(f, path) for f, path in targets if current[path] != f.content]
+    for f, path in targets:
+        if current[path] == f.content:
+            store.conform(path, f.mode)
     if not changed:
         return False
     staged: list[tuple[str, str]] = []

@@ -318,6 +318,13 @@ class SFTPStore:
             raise sftp_fault(exc, f"writing {path}") from exc
         return temporary
 
+    def conform(self, path: str, mode: int) -> None:
+        try:
+            if stat.S_IMODE(self.sftp.stat(path).st_mode or 0) != mode:
+                self.sftp.chmod(path, mode)
+        except (OSError, paramiko.SSHException) as exc:
+            raise sftp_fault(exc, f"setting the mode of {path}") from exc
+
     def commit(self, temporary: str, path: str) -> None:
         try:
             self.sftp.posix_rename(temporary, path)
@@ -365,18 +372,23 @@ def run_remote(transport: Any, command: str, timeout: float, where: str) -> None
             while channel.recv_ready():
                 channel.recv(65536)  # stdout is not reported; drained so it cannot block
             pending = channel.recv_ready() or channel.recv_stderr_ready()
-            if channel.exit_status_ready() and not pending:
-                # stderr may trail the exit status (RFC 4254 §6.10): wait briefly for EOF
+            exited = channel.exit_status_ready()
+            if exited and not pending:
+                # stderr may trail the exit status (RFC 4254 §6.10): wait for its EOF, a
+                # while at most (a background child of the command may hold it open)
                 settled = settled or time.monotonic()
-                if channel.eof_received or time.monotonic() - settled > 0.2:
+                if channel.eof_received or channel.closed or time.monotonic() - settled > 2:
                     break
-            if time.monotonic() > deadline:
+            if not exited and time.monotonic() > deadline:
                 raise PluginTransientError(
                     f"reload command did not finish in {timeout:g} s on {where} (the new "
                     "files are in place)",
                     code="reload_timeout",
                 )
-            channel.status_event.wait(0.02)
+            if exited:
+                time.sleep(0.005)
+            else:
+                channel.status_event.wait(0.02)
         status = channel.recv_exit_status()
     finally:
         channel.close()

@@ -215,6 +215,8 @@ class SFTPDestination(Destination[SFTPOptions], Verifier, Connector):
                 sftp.close()
 
     def deploy(self, bundle: Bundle, *, previous: DeploymentRef | None = None) -> DeploymentRef:
+        """Upload the files that differ from ``bundle``'s (read back and compared), then
+        run the reload command once. ``previous`` is not needed: the names are fixed."""
         files = render(bundle, self.options)
         with self._store() as (transport, store):
             if place(store, files) and self.options.reload_command:

@@ -364,3 +364,19 @@ def test_changed_modes_apply_to_the_same_bundle_without_a_reload(
     assert {stat.S_IMODE(p.stat().st_mode) for p in remote.iterdir()} == {0o600}
     assert marker.read_text() == "reloaded\n"
     marker.unlink()
+
+
+def test_removing_from_a_remote_directory_that_is_gone_is_not_an_error(
+    sshd_peer: SSHDPeer, remote: Path, bundles: tuple[Bundle, Bundle], context: PluginContext
+) -> None:
+    gone = remote / "gone"
+    gone.mkdir()
+    sshd_peer.give(gone)
+    plugin = sftp_plugin(sshd_peer, gone, context)
+    ref = plugin.deploy(bundles[0])
+    for path in gone.iterdir():
+        path.unlink()
+    gone.rmdir()
+    plugin.remove(ref)
+    with pytest.raises(PluginConfigurationError):
+        plugin.verify(ref, bundles[0])  # nothing to verify in a directory that is gone

@@ -80,6 +80,10 @@ class FileSetOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    directory: Annotated[str, AfterValidator(check_directory)] = Field(
+        title="Directory",
+        description="Absolute path of an existing directory; every file is written inside it",
+    )
     certificate_file: FileName = Field(
         "cert.pem",
         title="Certificate file",
@@ -251,8 +255,13 @@ def place(store: FileStore, files: Sequence[RenderedFile]) -> bool:
         for temporary, _ in staged:
             _quietly_discard(store, temporary)
         raise
-    for temporary, path in staged:
-        store.commit(temporary, path)
+    for index, (temporary, path) in enumerate(staged):
+        try:
+            store.commit(temporary, path)
+        except BaseException:
+            for left, _ in staged[index + 1 :]:
+                _quietly_discard(store, left)
+            raise
     store.settle(sorted({path.rpartition("/")[0] or "/" for _, path in staged}))
     return True
 

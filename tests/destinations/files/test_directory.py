@@ -198,6 +198,7 @@ def test_a_missing_directory_is_a_configuration_error(
             call()
         assert caught.value.field == "options.directory"
     plugin.remove(DeploymentRef(str(tmp_path / "missing")))  # already gone
+    assert not plugin.verify(DeploymentRef(str(tmp_path / "missing")), bundles[0])
 
 
 def test_check_connection_leaves_nothing_behind(tmp_path: Path, context: PluginContext) -> None:

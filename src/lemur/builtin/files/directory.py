@@ -134,6 +134,8 @@ class DirectoryDestination(Destination[DirectoryOptions], Verifier, Connector):
 
     def verify(self, ref: DeploymentRef, bundle: Bundle) -> bool:
         self._check_ref(ref)
+        if not os.path.isdir(self.options.directory):
+            return False  # the directory is gone, and the deployment with it
         store = self._store()
         held = held_certificate(self.options, lambda f, n: store.read(store.resolve(f, n)))
         return held is not None and held == bundle.certificate

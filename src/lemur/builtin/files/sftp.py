@@ -254,8 +254,13 @@ class SFTPDestination(Destination[SFTPOptions], Verifier, Connector):
 
     def verify(self, ref: DeploymentRef, bundle: Bundle) -> bool:
         self._check_ref(ref)
-        with self._store() as (_, store):
-            held = held_certificate(self.options, lambda f, n: store.read(store.resolve(f, n)))
+        try:
+            with self._store() as (_, store):
+                held = held_certificate(self.options, lambda f, n: store.read(store.resolve(f, n)))
+        except PluginConfigurationError as exc:
+            if exc.field != "options.directory":
+                raise
+            return False  # the directory is gone, and the deployment with it
         return held is not None and held == bundle.certificate
 
     def connect(self) -> Connection:

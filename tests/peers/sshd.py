@@ -97,6 +97,8 @@ class SSHDPeer:
                 self.process.kill()
                 self.process.wait(5)
         shutil.rmtree(self.root, ignore_errors=True)
+        for path in (Path(self.user.pw_dir) / "lemur-tests").glob(f"{self.port}-*"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _keypair(path: Path) -> tuple[str, str]:

@@ -198,6 +198,7 @@ def test_a_missing_directory_is_a_configuration_error(
             call()
         assert caught.value.field == "options.directory"
     plugin.remove(DeploymentRef(str(tmp_path / "missing")))  # already gone
+    assert not plugin.verify(DeploymentRef(str(tmp_path / "missing")), bundles[0])
 
 
 def test_check_connection_leaves_nothing_behind(tmp_path: Path, context: PluginContext) -> None:
@@ -373,3 +374,34 @@ def test_readers_see_the_old_file_or_the_new_one_never_a_mix(
     assert set(seen) <= whole
     assert os.listdir(tmp_path)
     assert not [n for n in os.listdir(tmp_path) if ".lemur-" in n]
+
+
+def test_a_reference_to_another_directory_is_refused(
+    tmp_path: Path, bundles: tuple[Bundle, Bundle], context: PluginContext
+) -> None:
+    """A destination whose directory was changed does not touch the old one's files."""
+    plugin = directory_plugin(tmp_path, context)
+    ref = plugin.deploy(bundles[0])
+    assert plugin.verify(ref, bundles[0])
+    elsewhere = DeploymentRef(str(tmp_path / "elsewhere"))
+    for call in (lambda: plugin.verify(elsewhere, bundles[0]), lambda: plugin.remove(elsewhere)):
+        with pytest.raises(PluginRejected):
+            call()
+    assert holds(tmp_path, bundles[0])
+
+
+def test_changed_modes_apply_to_the_same_bundle_without_a_reload(
+    tmp_path: Path, bundles: tuple[Bundle, Bundle], context: PluginContext
+) -> None:
+    marker = tmp_path / "reloads"
+    target = tmp_path / "certs"
+    target.mkdir()
+    reload = ["sh", "-c", f"echo reloaded >> {marker}"]
+    ref = directory_plugin(target, context, reload_command=reload).deploy(bundles[0])
+    inode = (target / "key.pem").stat().st_ino
+    stricter = directory_plugin(target, context, reload_command=reload, key_mode="0640", group=USER)
+    assert stricter.deploy(bundles[0], previous=ref) == ref
+    key = (target / "key.pem").stat()
+    assert (stat.S_IMODE(key.st_mode), key.st_ino) == (0o640, inode)
+    assert key.st_gid == pwd.getpwnam(USER).pw_gid
+    assert marker.read_text() == "reloaded\n"

@@ -351,3 +351,31 @@ def test_a_port_without_an_ssh_server_is_transient(
         plugin.connect()
     assert f"127.0.0.1:{nginx_peer.port}" in caught.value.message
     assert isinstance(caught.value, LemurError)
+
+
+def test_changed_modes_apply_to_the_same_bundle_without_a_reload(
+    sshd_peer: SSHDPeer, remote: Path, bundles: tuple[Bundle, Bundle], context: PluginContext
+) -> None:
+    marker = remote.parent / f"{remote.name}.reloads"
+    reload = f"echo reloaded >> {marker}"
+    ref = sftp_plugin(sshd_peer, remote, context, reload_command=reload).deploy(bundles[0])
+    changed = sftp_plugin(sshd_peer, remote, context, reload_command=reload, file_mode="0600")
+    assert changed.deploy(bundles[0], previous=ref) == ref
+    assert {stat.S_IMODE(p.stat().st_mode) for p in remote.iterdir()} == {0o600}
+    assert marker.read_text() == "reloaded\n"
+    marker.unlink()
+
+
+def test_removing_from_a_remote_directory_that_is_gone_is_not_an_error(
+    sshd_peer: SSHDPeer, remote: Path, bundles: tuple[Bundle, Bundle], context: PluginContext
+) -> None:
+    gone = remote / "gone"
+    gone.mkdir()
+    sshd_peer.give(gone)
+    plugin = sftp_plugin(sshd_peer, gone, context)
+    ref = plugin.deploy(bundles[0])
+    for path in gone.iterdir():
+        path.unlink()
+    gone.rmdir()
+    plugin.remove(ref)
+    assert not plugin.verify(ref, bundles[0])

@@ -14,7 +14,7 @@ import secrets
 import shlex
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from lemur.builtin.files.layout import (
     FileSetOptions,
@@ -24,7 +24,7 @@ from lemur.builtin.files.layout import (
     render,
     withdraw,
 )
-from lemur.builtin.files.local import LocalStore, os_fault, resolve_owner, run_reload
+from lemur.builtin.files.local import LocalStore, resolve_owner, run_reload
 from lemur.plugins.base import Connector, Destination, Verifier
 from lemur.plugins.errors import PluginRejected
 from lemur.plugins.values import Bundle, Connection, DeploymentRef
@@ -58,7 +58,7 @@ def _check_argv(value: list[str] | None) -> list[str] | None:
 
 
 class DirectoryOptions(FileSetOptions):
-    directory: str = Field(
+    directory: Annotated[str, AfterValidator(check_directory)] = Field(
         title="Directory",
         description="Absolute path of an existing directory on the Lemur host; every file "
         "is written inside it",
@@ -81,11 +81,6 @@ class DirectoryOptions(FileSetOptions):
         description="Program and arguments run after the files changed, e.g. "
         "['/usr/sbin/nginx', '-s', 'reload'] (a string is split into words; no shell)",
     )
-
-    @field_validator("directory")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        return check_directory(value)
 
     @field_validator("reload_command")
     @classmethod
@@ -119,8 +114,15 @@ class DirectoryDestination(Destination[DirectoryOptions], Verifier, Connector):
             )
 
     def deploy(self, bundle: Bundle, *, previous: DeploymentRef | None = None) -> DeploymentRef:
+        """Write the files that differ from ``bundle``'s, then reload once. ``previous`` is
+        not needed: the files have fixed names, so the new ones replace the old."""
         files = render(bundle, self.options)
-        if place(self._store(), files) and self.options.reload_command:
+        if not place(self._store(), files):
+            return self._ref()
+        self.context.logger.info(
+            "wrote %s to %s", ", ".join(f.name for f in files), self.options.directory
+        )
+        if self.options.reload_command:
             run_reload(self.options.reload_command, self.options.reload_timeout)
         return self._ref()
 
@@ -132,6 +134,8 @@ class DirectoryDestination(Destination[DirectoryOptions], Verifier, Connector):
 
     def verify(self, ref: DeploymentRef, bundle: Bundle) -> bool:
         self._check_ref(ref)
+        if not os.path.isdir(self.options.directory):
+            return False  # the directory is gone, and the deployment with it
         store = self._store()
         held = held_certificate(self.options, lambda f, n: store.read(store.resolve(f, n)))
         return held is not None and held == bundle.certificate
@@ -143,9 +147,6 @@ class DirectoryDestination(Destination[DirectoryOptions], Verifier, Connector):
         for field, name in self.options.named_files():
             store.resolve(field, name)
         probe = os.path.join(store.base, f".lemur-probe-{secrets.token_hex(6)}")
-        try:
-            store.discard(store.stage(probe, b"", 0o600))
-        except OSError as exc:
-            raise os_fault(exc, f"writing in {self.options.directory}") from exc
+        store.discard(store.stage(probe, b"", 0o600))
         names = ", ".join(name for _, name in self.options.named_files())
         return Connection(summary=f"directory {self.options.directory} is writable; files: {names}")

@@ -80,6 +80,10 @@ class FileSetOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    directory: Annotated[str, AfterValidator(check_directory)] = Field(
+        title="Directory",
+        description="Absolute path of an existing directory; every file is written inside it",
+    )
     certificate_file: FileName = Field(
         "cert.pem",
         title="Certificate file",
@@ -208,6 +212,9 @@ class FileStore(Protocol):
         """Write ``content`` to a new temporary file next to ``path`` with ``mode`` set
         before any byte is written; return its path. Cleans up after itself on failure."""
 
+    def conform(self, path: str, mode: int) -> None:
+        """Give an existing file ``mode`` (and the configured owner) where it differs."""
+
     def commit(self, temporary: str, path: str) -> None:
         """Atomically rename ``temporary`` over ``path``."""
 
@@ -225,11 +232,15 @@ def temporary_name(path: str) -> str:
 
 
 def place(store: FileStore, files: Sequence[RenderedFile]) -> bool:
-    """Put ``files`` in place; True when something changed, False when every file already
-    held exactly this content (then nothing at all is written)."""
+    """Put ``files`` in place; True when some content changed, False when every file
+    already held exactly this content (then no content is written; only a mode or owner
+    changed in the options since is applied, which needs no reload)."""
     targets = [(f, store.resolve(f.field, f.name)) for f in files]
     current = {path: store.read(path) for _, path in targets}
     changed = [(f, path) for f, path in targets if current[path] != f.content]
+    for f, path in targets:
+        if current[path] == f.content:
+            store.conform(path, f.mode)
     if not changed:
         return False
     staged: list[tuple[str, str]] = []
@@ -244,8 +255,13 @@ def place(store: FileStore, files: Sequence[RenderedFile]) -> bool:
         for temporary, _ in staged:
             _quietly_discard(store, temporary)
         raise
-    for temporary, path in staged:
-        store.commit(temporary, path)
+    for index, (temporary, path) in enumerate(staged):
+        try:
+            store.commit(temporary, path)
+        except BaseException:
+            for left, _ in staged[index + 1 :]:
+                _quietly_discard(store, left)
+            raise
     store.settle(sorted({path.rpartition("/")[0] or "/" for _, path in staged}))
     return True
 

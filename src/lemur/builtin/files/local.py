@@ -14,6 +14,7 @@ import grp
 import os
 import pwd
 import signal
+import stat
 import subprocess
 from collections.abc import Sequence
 
@@ -130,6 +131,16 @@ class LocalStore:
             raise
         os.close(fd)
         return temporary
+
+    def conform(self, path: str, mode: int) -> None:
+        try:
+            now = os.stat(path)
+            if stat.S_IMODE(now.st_mode) != mode:
+                os.chmod(path, mode)
+            if (self.uid not in (-1, now.st_uid)) or (self.gid not in (-1, now.st_gid)):
+                os.chown(path, self.uid, self.gid)
+        except OSError as exc:
+            raise os_fault(exc, f"setting the owner or mode of {path}") from exc
 
     def commit(self, temporary: str, path: str) -> None:
         try:

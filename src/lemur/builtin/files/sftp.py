@@ -16,10 +16,19 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from lemur.builtin.files.keys import PublicKey, load_client_key, parse_public_key
 from lemur.builtin.files.layout import (
     FileSetOptions,
     check_directory,
@@ -29,11 +38,8 @@ from lemur.builtin.files.layout import (
     withdraw,
 )
 from lemur.builtin.files.remote import (
-    PublicKey,
     SFTPStore,
     Target,
-    load_client_key,
-    parse_public_key,
     run_remote,
     sftp_fault,
     ssh_session,
@@ -45,7 +51,12 @@ from lemur.plugins.values import Bundle, Connection, DeploymentRef
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|[A-Za-z0-9_.-]{1,253})$")
 
 
-class SFTPOptions(FileSetOptions):
+class SSHLogin(BaseModel):
+    """Where and how to log in; listed first in the options form (pydantic orders the
+    fields of ``SFTPOptions``' bases from the last base to the first)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     host: str = Field(
         title="Host",
         max_length=255,
@@ -87,7 +98,36 @@ class SFTPOptions(FileSetOptions):
         description="With no pinned key, 'check connection' pins the key the server "
         "presents; deployments never trust an unpinned key",
     )
-    directory: str = Field(
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST.match(value):
+            raise ValueError("give a host name or IP address, without scheme, user or port")
+        return value.strip("[]")
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return parse_public_key(value).line
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> SSHLogin:
+        if (self.private_key is None) == (self.password is None):
+            raise ValueError("give either private_key or password")
+        if self.private_key_passphrase is not None and self.private_key is None:
+            raise ValueError("private_key_passphrase is used only with private_key")
+        if self.private_key is not None and "PRIVATE KEY-----" not in (
+            self.private_key.get_secret_value()
+        ):
+            raise ValueError("private_key: paste the PEM or OpenSSH private key text")
+        return self
+
+
+class SFTPOptions(FileSetOptions, SSHLogin):
+    directory: Annotated[str, AfterValidator(check_directory)] = Field(
         title="Remote directory",
         description="Absolute path of an existing directory on the server; every file is "
         "written inside it",
@@ -104,43 +144,12 @@ class SFTPOptions(FileSetOptions):
         10.0, title="Timeout", gt=0, le=120, description="Connect and response timeout (seconds)"
     )
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        if not _HOST.match(value):
-            raise ValueError("give a host name or IP address, without scheme, user or port")
-        return value.strip("[]")
-
-    @field_validator("directory")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        return check_directory(value)
-
-    @field_validator("host_key")
-    @classmethod
-    def _host_key(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        return parse_public_key(value).line
-
     @field_validator("reload_command")
     @classmethod
     def _command(cls, value: str | None) -> str | None:
         if value is not None and "\0" in value:
             raise ValueError("the command cannot contain NUL")
         return value if value and value.strip() else None
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> SFTPOptions:
-        if (self.private_key is None) == (self.password is None):
-            raise ValueError("give either private_key or password")
-        if self.private_key_passphrase is not None and self.private_key is None:
-            raise ValueError("private_key_passphrase is used only with private_key")
-        if self.private_key is not None and "PRIVATE KEY-----" not in (
-            self.private_key.get_secret_value()
-        ):
-            raise ValueError("private_key: paste the PEM or OpenSSH private key text")
-        return self
 
 
 class SFTPDestination(Destination[SFTPOptions], Verifier, Connector):
@@ -215,9 +224,16 @@ class SFTPDestination(Destination[SFTPOptions], Verifier, Connector):
                 sftp.close()
 
     def deploy(self, bundle: Bundle, *, previous: DeploymentRef | None = None) -> DeploymentRef:
+        """Upload the files that differ from ``bundle``'s (read back and compared), then
+        run the reload command once. ``previous`` is not needed: the names are fixed."""
         files = render(bundle, self.options)
         with self._store() as (transport, store):
-            if place(store, files) and self.options.reload_command:
+            if not place(store, files):
+                return DeploymentRef(self._ref_value())
+            self.context.logger.info(
+                "uploaded %s to %s", ", ".join(f.name for f in files), self._ref_value()
+            )
+            if self.options.reload_command:
                 run_remote(
                     transport,
                     self.options.reload_command,
@@ -228,13 +244,23 @@ class SFTPDestination(Destination[SFTPOptions], Verifier, Connector):
 
     def remove(self, ref: DeploymentRef) -> None:
         self._check_ref(ref)
-        with self._store() as (_, store):
-            withdraw(store, self.options)
+        try:
+            with self._store() as (_, store):
+                withdraw(store, self.options)
+        except PluginConfigurationError as exc:
+            if exc.field != "options.directory":
+                raise
+            # the remote directory itself is gone, and what was deployed in it with it
 
     def verify(self, ref: DeploymentRef, bundle: Bundle) -> bool:
         self._check_ref(ref)
-        with self._store() as (_, store):
-            held = held_certificate(self.options, lambda f, n: store.read(store.resolve(f, n)))
+        try:
+            with self._store() as (_, store):
+                held = held_certificate(self.options, lambda f, n: store.read(store.resolve(f, n)))
+        except PluginConfigurationError as exc:
+            if exc.field != "options.directory":
+                raise
+            return False  # the directory is gone, and the deployment with it
         return held is not None and held == bundle.certificate
 
     def connect(self) -> Connection:

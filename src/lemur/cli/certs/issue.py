@@ -54,6 +54,11 @@ def request(
     eku: list[ExtendedKeyUsageName] | None = typer.Option(
         None, "--eku", help="an extended key usage (repeatable; default: the profile's)"
     ),
+    destination: list[str] | None = typer.Option(
+        None,
+        "--destination",
+        help="deploy it there once issued (name or id; repeatable; `lemur destination list`)",
+    ),
     wait: int = wait_option(),
     url: str | None = URL,
     token: str | None = TOKEN,
@@ -97,6 +102,10 @@ def request(
             body["key_usage"] = [u.value for u in key_usage]
         if eku:
             body["extended_key_usage"] = [u.value for u in eku]
+        if destination:
+            from lemur.cli.destinations import pick
+
+            body["destinations"] = [pick(client, d, option="destination").id for d in destination]
         if dns or ip or email or uri:
             body["subject_alternative_names"] = {
                 "dns_names": dns,

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
 from lemur.accounts.models import ApiToken, Role, Team, TeamMember, TokenScope, User
+from lemur.app import create_app
 from lemur.audit.service import Actor, AuditLog
 from lemur.authorities.models import Authority
 from lemur.container import Container
@@ -155,6 +156,85 @@ class Bulk:
                 )
             session.commit()
 
+    def destinations(self, count: int, *, certificate_id: int | None = None) -> None:
+        """Directory destinations with two endpoints each, reserved for a team; with
+        ``certificate_id``, that certificate is deployed to each."""
+        import json
+
+        from lemur.deployments.models import (
+            CertificateDestination,
+            Deployment,
+            Destination,
+            Endpoint,
+        )
+
+        now = self.c.clock.now()
+        with self.c.db.write() as session:
+            for _ in range(count):
+                n = self._next()
+                row = Destination(
+                    name=f"bulk-dest-{n}",
+                    plugin="directory",
+                    options=json.dumps({"directory": f"/srv/tls/{n}"}),
+                    description="",
+                    team_id=self.world.team_ids["own"],
+                    created_at=now,
+                    created_by="cli",
+                    updated_at=now,
+                )
+                session.add(row)
+                session.flush()
+                for port in (443, 8443):
+                    session.add(
+                        Endpoint(
+                            destination_id=row.id,
+                            kind="tls",
+                            host="127.0.0.1",
+                            port=port,
+                            sni=f"b{n}.example.com",
+                            listener="",
+                            created_at=now,
+                        )
+                    )
+                if certificate_id is not None:
+                    session.add(
+                        CertificateDestination(
+                            certificate_id=certificate_id,
+                            destination_id=row.id,
+                            added_at=now,
+                            added_by="cli",
+                        )
+                    )
+                    session.add(
+                        Deployment(
+                            certificate_id=certificate_id,
+                            destination_id=row.id,
+                            state="deployed",
+                            ref=f"/srv/tls/{n}",
+                            attempts=1,
+                            round=1,
+                            requested_by="cli",
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+            session.commit()
+
+    def deployments(self, count: int) -> None:
+        self.destinations(count, certificate_id=self.certificate_id())
+
+    def certificate_id(self) -> int:
+        from lemur.certificates.models import Certificate
+
+        with self.c.db.read() as session:
+            found = session.scalar(select(Certificate.id).where(Certificate.is_ca.is_(False)))
+        if found is not None:
+            return int(found)
+        from tests.api.certs_helpers import issue
+
+        with TestClient(create_app(self.c)) as client:
+            return int(issue(client, self.world)["id"])
+
     def tokens(self, count: int) -> None:
         now = self.c.clock.now()
         with self.c.db.write() as session:
@@ -190,6 +270,12 @@ CASES = {
     "GET /tokens": Case(lambda w: "/api/v1/tokens", Bulk.tokens, len),
     "GET /requests": Case(
         lambda w: "/api/v1/requests?limit=500", Bulk.requests, lambda b: len(b["items"])
+    ),
+    "GET /destinations": Case(lambda w: "/api/v1/destinations", Bulk.destinations, len),
+    "GET /certificates/{id}/deployments": Case(
+        lambda w: f"/api/v1/certificates/{Bulk(w).certificate_id()}/deployments",
+        Bulk.deployments,
+        len,
     ),
     "GET /teams/{id}": Case(
         lambda w: f"/api/v1/teams/{w.team_ids['own']}",

@@ -144,10 +144,31 @@ class DestinationService:
     # -- reading ---------------------------------------------------------------------------
 
     def list(self) -> list[DestinationView]:
+        """Every destination, in four statements however many there are."""
         authorize(self._actor, Action.DESTINATION_READ)
         session = self._uow.read
         rows = session.scalars(select(Destination).order_by(Destination.name)).all()
-        return [self._view(session, r) for r in rows]
+        endpoints: dict[int, list[Endpoint]] = {}
+        for endpoint in session.scalars(select(Endpoint).order_by(Endpoint.id)):
+            endpoints.setdefault(endpoint.destination_id, []).append(endpoint)
+        attached = dict(
+            session.execute(
+                select(CertificateDestination.destination_id, func.count()).group_by(
+                    CertificateDestination.destination_id
+                )
+            ).all()
+        )
+        teams = {t.id: t for t in session.scalars(select(Team))} if rows else {}
+        return [
+            destination_view(
+                self._c,
+                r,
+                endpoints.get(r.id, []),
+                certificates=int(attached.get(r.id, 0)),
+                team=teams.get(r.team_id) if r.team_id is not None else None,
+            )
+            for r in rows
+        ]
 
     def get(self, destination_id: int) -> DestinationView:
         authorize(self._actor, Action.DESTINATION_READ)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lemur.plugins.errors import PluginConfigurationError, PluginTransientError
+from lemur.plugins.errors import PluginConfigurationError, PluginRejected, PluginTransientError
 from lemur.plugins.values import Bundle, PluginContext
 from tests.destinations.aws.conftest import (
     ACCOUNT_A,
@@ -93,3 +93,17 @@ def test_unreachable_sts_is_transient_and_shows_no_secret(
             call()
         assert caught.value.code == "peer_unreachable"
         assert SECRET_ACCESS_KEY not in str(caught.value)
+
+
+def test_removing_a_deployment_of_another_account_deletes_nothing_here(
+    moto_server: MotoServer, aws_context: PluginContext, bundles: tuple[Bundle, Bundle]
+) -> None:
+    # The same certificate in both accounts has the same IAM name; IAM deletes by name.
+    in_b = iam_destination(moto_server, aws_context, **ROLE).deploy(bundles[0])
+    iam_a = iam_destination(moto_server, aws_context)
+    in_a = iam_a.deploy(bundles[0])
+    with pytest.raises(PluginRejected) as caught:
+        iam_a.remove(in_b)
+    assert caught.value.code == "aws_iam_other_certificate"
+    assert iam_a.verify(in_a, bundles[0])
+    assert read_iam(assumed_client(moto_server, "iam"), in_b) == bundles[0].certificate

@@ -170,10 +170,11 @@ def test_listener_without_tls_is_rejected(
         balancers.elbv2_listener(None, protocol="HTTP"),
         balancers.classic_listener(None, protocol="HTTP"),
     ):
-        with pytest.raises(PluginRejected) as caught:
-            iam.attach(ref, listener)
-        assert caught.value.code == "aws_listener_protocol"
-        assert "HTTP" in caught.value.message
+        for call in (partial(iam.attach, ref, listener), partial(iam.attached, listener)):
+            with pytest.raises(PluginRejected) as caught:
+                call()
+            assert caught.value.code == "aws_listener_protocol"
+            assert "speaks HTTP" in caught.value.message
 
 
 @pytest.mark.parametrize(

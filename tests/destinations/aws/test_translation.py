@@ -211,6 +211,17 @@ def test_upload_racing_another_returns_the_certificate_it_uploaded(
 def test_certificate_in_use_is_refused_with_the_way_out(
     stand_in: AWSStandIn, aws_context: PluginContext, bundles: tuple[Bundle, Bundle]
 ) -> None:
+    iam_ref = f"arn:aws:iam::{ACCOUNT_A}:server-certificate/www"
+    stand_in.script(
+        "GetServerCertificate",
+        xml_result(
+            "GetServerCertificate",
+            "<ServerCertificate><ServerCertificateMetadata>"
+            "<ServerCertificateName>www</ServerCertificateName><Path>/</Path>"
+            f"<Arn>{iam_ref}</Arn><ServerCertificateId>ASCATEST</ServerCertificateId>"
+            "</ServerCertificateMetadata><CertificateBody>-</CertificateBody></ServerCertificate>",
+        ),
+    )
     stand_in.script("DeleteServerCertificate", xml_error("DeleteConflict", "in use", 409))
     stand_in.script(
         "DeleteCertificate",
@@ -219,7 +230,7 @@ def test_certificate_in_use_is_refused_with_the_way_out(
     )
     iam, acm = plugins(stand_in, aws_context)
     for plugin, ref in (
-        (iam, DeploymentRef(f"arn:aws:iam::{ACCOUNT_A}:server-certificate/www")),
+        (iam, DeploymentRef(iam_ref)),
         (
             acm,
             DeploymentRef(

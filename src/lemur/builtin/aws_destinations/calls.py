@@ -66,11 +66,12 @@ def translated(
     service_prefix: str,
     code_prefix: str,
     specific: Specific = lambda error: None,
+    sts: bool = False,
 ) -> Iterator[None]:
     """Lemur's errors for what boto3 raises in the block. ``service`` names the service
     in messages ("AWS IAM"); ``service_prefix`` is IAM's prefix of its actions ("iam"),
-    named when a permission is missing."""
-    where = aws.where(service, options.endpoint_url)
+    named when a permission is missing; ``sts``: the calls go to the STS endpoint."""
+    where = aws.where(service, options.sts_endpoint_url if sts else options.endpoint_url)
 
     def translate(error: aws.AwsError) -> PluginError:
         if error.code in _MORE_TRANSIENT:
@@ -111,5 +112,5 @@ def account_of(arn: str) -> str:
 def caller_identity(clients: Clients, options: AWSAccountOptions, *, code_prefix: str) -> str:
     """sts:GetCallerIdentity: who the calls are made as (the assumed role's session when a
     role is set), as its ARN. Needs no permission, so it proves the credentials alone."""
-    with translated(options, "AWS STS", service_prefix="sts", code_prefix=code_prefix):
+    with translated(options, "AWS STS", service_prefix="sts", code_prefix=code_prefix, sts=True):
         return str(clients("sts").get_caller_identity()["Arn"])

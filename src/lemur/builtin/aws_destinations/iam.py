@@ -123,10 +123,19 @@ class IAMDestination(Destination[IAMOptions], Verifier, Connector, ListenerRotat
         return DeploymentRef(str(metadata["Arn"]))
 
     def remove(self, ref: DeploymentRef) -> None:
-        """DeleteServerCertificate; one already gone is not an error."""
+        """DeleteServerCertificate; one already gone is not an error. IAM deletes by name,
+        so the name is first looked up: a certificate of that name at another ARN (another
+        account or path than ``ref`` says) is not this deployment and stays."""
         name = name_of(ref)
         with self._iam() as iam:
             try:
+                held = iam.get_server_certificate(ServerCertificateName=name)
+                if held["ServerCertificate"]["ServerCertificateMetadata"]["Arn"] != ref.value:
+                    raise PluginRejected(
+                        f"AWS IAM holds {name} at another ARN than {ref.value} for this "
+                        "identity (another account or path); nothing was deleted",
+                        code=f"{CODE}_other_certificate",
+                    )
                 iam.delete_server_certificate(ServerCertificateName=name)
             except iam.exceptions.NoSuchEntityException:
                 return

@@ -103,7 +103,10 @@ def attached(
         if isinstance(target, Classic):
             held = _classic_listener(clients("elb"), target, listener).get("SSLCertificateId")
             return (str(held),) if held else ()
-        default, extras = _served(clients("elbv2"), target)
+        elbv2 = clients("elbv2")
+        default, extras = _served(elbv2, target)
+        if default is None and not extras:
+            _check_elbv2_protocol(elbv2, target, listener)
         return (*((default,) if default else ()), *extras)
 
 
@@ -117,8 +120,7 @@ def _rotate_elbv2(elbv2: Any, arn: str, listener: str, ref: str, replacing: str 
     none has its protocol read (DescribeListeners): one call less per rotation."""
     default, extras = _served(elbv2, arn)
     if default is None and not extras:
-        [found] = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"]
-        _check_protocol(str(found.get("Protocol", "")), listener)
+        _check_elbv2_protocol(elbv2, arn, listener)
     if default is None or (replacing is not None and replacing == default):
         if ref != default:
             elbv2.modify_listener(ListenerArn=arn, Certificates=[{"CertificateArn": ref}])
@@ -149,6 +151,11 @@ def _served(elbv2: Any, arn: str) -> tuple[str | None, tuple[str, ...]]:
             break
         params["Marker"] = marker
     return default, tuple(e for e in extras if e != default)
+
+
+def _check_elbv2_protocol(elbv2: Any, arn: str, listener: str) -> None:
+    [found] = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"]
+    _check_protocol(str(found.get("Protocol", "")), listener)
 
 
 def _classic_listener(elb: Any, target: Classic, listener: str) -> dict[str, Any]:

@@ -179,7 +179,7 @@ class Verifier(ABC):
 class ListenerRotator(ABC):
     """Optional destination capability of load balancers (ELBv2, classic ELB): serve a
     deployed certificate on a listener. A listener is named by the plugin's own string
-    (an ELBv2 listener ARN; ``NAME:PORT`` for a classic ELB)."""
+    (an ELBv2 listener ARN; ``elb:NAME:PORT`` for a classic ELB)."""
 
     @abstractmethod
     def attach(

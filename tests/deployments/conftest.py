@@ -8,8 +8,9 @@ import pytest
 from lemur.config import Settings
 from tests.api.conftest import client, world
 from tests.peers.nginx import nginx_peer
+from tests.peers.sshd import sshd_peer
 
-__all__ = ["client", "nginx_peer", "world"]
+__all__ = ["client", "nginx_peer", "sshd_peer", "world"]
 
 
 @pytest.fixture

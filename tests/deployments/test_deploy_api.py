@@ -7,6 +7,7 @@ test's database (SQLite and PostgreSQL), exactly as a runner runs them."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.api.certs_helpers import issue, issue_raw, issuing_ca, make_csr
 from tests.api.conftest import World
 from tests.api.renewal_helpers import details, drain, events
 from tests.peers.nginx import SITES, NginxPeer
+from tests.peers.sshd import SSHDPeer
 
 SITE = SITES[1]  # b.example.test: not the default server, so SNI decides
 
@@ -331,3 +333,49 @@ def test_a_csr_request_cannot_name_destinations(
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "destinations_need_key"
     assert json.loads(r.text)["error"]["field"] == "destinations"
+
+
+def test_sftp_secrets_are_never_returned_logged_or_in_errors(
+    client: TestClient,
+    world: World,
+    container: Container,
+    sshd_peer: SSHDPeer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    remote = sshd_peer.remote_directory()
+    options = {
+        "host": sshd_peer.host,
+        "port": sshd_peer.port,
+        "username": sshd_peer.username,
+        "password": sshd_peer.password,
+        "host_key": sshd_peer.host_public_key,
+        "directory": str(remote),
+    }
+    r = client.post(
+        "/api/v1/destinations",
+        json={"name": "sftp-pw", "plugin": "sftp", "options": options},
+        headers=world.headers("admin2"),
+    )
+    assert r.status_code == 201, r.text
+    dest = r.json()
+    assert dest["options"]["password"] is None
+    assert dest["options"]["secrets_set"] == ["password"]
+    cert = issue(client, world, destinations=[dest["id"]])
+    run_jobs(container)
+    assert deployments(client, world, cert["id"])[0]["state"] == "deployed"
+    assert (remote / "cert.pem").read_text() == cert["pem"]
+    # A wrong password: refused when saved, naming the option, never showing either.
+    wrong = "not-the-Password-0042"
+    r = client.patch(
+        f"/api/v1/destinations/{dest['id']}",
+        json={"options": {"password": wrong}},
+        headers=world.headers("admin2"),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "options.password"
+    everything = caplog.text + r.text + json.dumps(deployments(client, world, cert["id"]))
+    for secret in (sshd_peer.password, wrong):
+        assert secret not in everything
+    listed = client.get("/api/v1/destinations", headers=world.headers("reader")).text
+    assert sshd_peer.password not in listed

@@ -171,6 +171,22 @@ def test_a_reload_that_fails_is_rolled_back_and_the_owners_are_told(
     assert details(event)["rolled_back"] is True
     assert details(event)["team_id"] == world.team_ids["own"]
 
+    # Fixed, the next renewal replaces the certificate still served (not the rolled back).
+    r = client.patch(
+        f"/api/v1/destinations/{dest['id']}",
+        json={"options": {"reload_command": nginx.reload_argv}},
+        headers=world.headers("admin2"),
+    )
+    assert r.status_code == 200, r.text
+    newest = client.post(
+        f"/api/v1/certificates/{new['id']}/renew", json={}, headers=world.headers("member")
+    ).json()
+    run_jobs(container)
+    [done] = deployments(client, world, newest["id"])
+    assert (done["state"], done["previous_id"]) == ("deployed", old["id"])
+    assert deployments(client, world, old["id"])[0]["state"] == "replaced"
+    nginx.wait_for(SITE, leaf_of(newest))
+
 
 def test_an_endpoint_serving_something_else_fails_verification_and_rolls_back(
     client: TestClient, world: World, container: Container, nginx: NginxPeer

@@ -58,6 +58,19 @@ def destinations_for(
     return [rows[i] for i in wanted]
 
 
+def _deployed(session: Session, certificate_id: int, destination_id: int) -> bool:
+    return (
+        session.scalar(
+            select(Deployment.id).where(
+                Deployment.certificate_id == certificate_id,
+                Deployment.destination_id == destination_id,
+                Deployment.state == DeploymentState.DEPLOYED.value,
+            )
+        )
+        is not None
+    )
+
+
 def _same_lineage_deployed(
     session: Session, certificate: Certificate, destination_id: int
 ) -> int | None:
@@ -88,7 +101,9 @@ def plan(
 ) -> list[int]:
     """Attach ``certificate_id`` to each destination and queue its deployment there.
     ``replaces`` maps a destination to the certificate this one takes the place of (a
-    rotation's old certificate); otherwise it replaces the deployed one of its lineage.
+    rotation's old certificate, a renewal's predecessor) when that one is deployed there;
+    otherwise it replaces the deployed one of its lineage (a predecessor whose own
+    deployment was rolled back left its predecessor in place).
     Returns the deployment ids."""
     certificate = session.get(Certificate, certificate_id)
     if certificate is None:
@@ -108,8 +123,11 @@ def plan(
                     added_by=by,
                 )
             )
-        previous = (replaces or {}).get(destination_id) or _same_lineage_deployed(
-            session, certificate, destination_id
+        explicit = (replaces or {}).get(destination_id)
+        previous = (
+            explicit
+            if explicit is not None and _deployed(session, explicit, destination_id)
+            else _same_lineage_deployed(session, certificate, destination_id)
         )
         row = session.scalar(
             select(Deployment).where(

@@ -9,8 +9,13 @@ not again on the next pass; inside the renewal window Lemur renews by itself and
 "renewed"; old and new certificates are one lineage; the server killed with SIGKILL right
 after a clock jump changes nothing but the timing; Sam revokes the current certificate from
 its page with keyCompromise and Dana renews it from the certificate page; the jobs page and
-the audit page show it all, and the audit chain verifies. Absent until their issues land:
-the ACME authority, the destination and deployment.
+the audit page show it all, and the audit chain verifies. The destination ``web-1`` (SFTP to
+a real sshd, host key pinned, nginx reloaded over SSH, an endpoint with SNI
+``shop.example.test``): the issued certificate, its automatic renewal and the replacement
+after revocation are each uploaded, reloaded and verified by a TLS handshake; a reload
+command that fails is rolled back (nginx keeps serving the previous certificate) and Dana
+and Sam are told. Absent: the ACME authority (decision 0021: Pebble dates certificates by
+the real clock while this test moves Lemur's by weeks).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -28,15 +34,20 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 from playwright.sync_api import Browser, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.test_cli import lemur as lemur_cli
 from tests.conftest import scratch_database
+from tests.peers.nginx import NginxPeer, presented_chain
 from tests.peers.server import RunningServer, start_server
 from tests.peers.smtp import ReceivedMail, SMTPPeer
+from tests.peers.sshd import SSHDPeer
 
 DANA = "dana@payments.example.test"
+SHOP = "shop.example.test"
+SITE = "a.example.test"  # nginx's default server: it answers SNI shop.example.test too
 SAM = "sam@security.example.test"
 
 
@@ -147,8 +158,31 @@ def _text(mail: ReceivedMail) -> str:
     return mail.part("text/plain") or ""
 
 
+def _served(nginx: NginxPeer) -> x509.Certificate:
+    leaf, _ = presented_chain(nginx.host, nginx.port, SHOP)
+    return leaf
+
+
+def _deployment(client: httpx.Client, cert_id: int) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = client.get(f"/api/v1/certificates/{cert_id}/deployments").json()
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _finished(client: httpx.Client, cert_id: int) -> bool:
+    return _deployment(client, cert_id)["state"] in ("deployed", "failed", "rolled_back")
+
+
+def _leaf(cert: dict[str, Any]) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(cert["pem"].encode())
+
+
 def test_a_certificate_is_notified_once_and_renewed_by_itself(
-    lemur: Lemur, smtp_server: SMTPPeer, browser: Browser
+    lemur: Lemur,
+    smtp_server: SMTPPeer,
+    browser: Browser,
+    sshd_peer: SSHDPeer,
+    nginx_peer: NginxPeer,
 ) -> None:
     # Cast: Sam (security), Dana (payments). The admin sets up the people.
     sam_password = lemur.cli("user", "create", "sam", "--role", "security", "--email", SAM)[
@@ -199,6 +233,39 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
                 },
             )
             assert rule.status_code == 201, rule.text
+        # A failed or rolled back deployment goes to the owners and the security team.
+        rule = sam.post(
+            "/api/v1/notifications/rules",
+            json={
+                "name": "deployments",
+                "channel_id": channel_id,
+                "events": ["deployment_failed"],
+                "recipients": {"owners": True, "security_team": True},
+            },
+        )
+        assert rule.status_code == 201, rule.text
+        # The destination web-1: SFTP to the server, its host key pinned, nginx reloaded.
+        web1 = sam.post(
+            "/api/v1/destinations",
+            json={
+                "name": "web-1",
+                "plugin": "sftp",
+                "options": {
+                    "host": sshd_peer.host,
+                    "port": sshd_peer.port,
+                    "username": sshd_peer.username,
+                    "private_key": sshd_peer.client_private_key,
+                    "host_key": sshd_peer.host_public_key,
+                    "directory": str(nginx_peer.site_directory(SITE)),
+                    "reload_command": shlex.join(nginx_peer.reload_argv),
+                },
+                "endpoints": [{"host": nginx_peer.host, "port": nginx_peer.port, "sni": SHOP}],
+            },
+        )
+        assert web1.status_code == 201, web1.text
+        web1_id = web1.json()["id"]
+        assert web1.json()["options"]["private_key"] is None
+        assert sam.post(f"/api/v1/destinations/{web1_id}/check").json()["ok"] is True
 
     # 2. Dana, in the browser: "Request a certificate". She types the name as it comes to
     # mind; the form normalises it and suggests the www name, she accepts and submits.
@@ -216,6 +283,7 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
         "local-issuing-ca"
     )
     dana_page.get_by_label("Validity (days)").fill("90")
+    dana_page.get_by_label("web-1 (sftp)").check()
     dana_page.get_by_test_id("submit").click()
     dana_page.wait_for_url(re.compile(r"/certificates/\d+"))
     expect(dana_page.get_by_test_id("next-steps")).to_be_visible()
@@ -233,10 +301,15 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
         )
         assert policy.status_code == 200, policy.text
 
-    # 3. One email: issued.
+    # 3. One email: issued. The deployment job uploads it to web-1, nginx reloads and serves
+    # exactly this certificate (the handshake's leaf); the key's deployment is audited.
     _wait_for("the 'issued' email", lambda: len(_to(smtp_server, DANA)) >= 1)
     (issued,) = _to(smtp_server, DANA)
     assert "shop.example.test" in _text(issued)
+    with lemur.api("dana") as dana:
+        _wait_for("the deployment to web-1", lambda: _finished(dana, cert["id"]))
+        assert _deployment(dana, cert["id"])["state"] == "deployed"
+    assert _served(nginx_peer) == _leaf(cert)
 
     # 4. 13 days before expiry: one digest to the team, even though the server is killed
     # right after the clock moves.
@@ -273,6 +346,12 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
         "www.shop.example.test",
     ]
     assert new["replaces_id"] == cert["id"]
+    # ... and deployed it where the old one was: nginx serves the new certificate.
+    with lemur.api("dana") as dana:
+        _wait_for("the renewal's deployment", lambda: _finished(dana, new["id"]))
+        assert _deployment(dana, new["id"])["state"] == "deployed"
+        assert _deployment(dana, cert["id"])["state"] == "replaced"
+    assert _served(nginx_peer) == _leaf(new)
     _wait_for("the 'renewed' email", lambda: len(_to(smtp_server, DANA)) >= 3)
     time.sleep(2)
     mails = _to(smtp_server, DANA)
@@ -280,9 +359,41 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
     assert "renewed" in str(mails[2].message["Subject"]).lower()
     assert len({m.message["Message-ID"] for m in mails}) == 3
 
+    # 5b. A bad deployment: web-1's reload command now fails. Dana's next renewal is
+    # uploaded, the reload fails, the previous certificate is put back and nginx keeps
+    # serving it; Dana and Sam hear of it with the reason.
+    with lemur.api("sam") as sam:
+        broken = sam.patch(
+            f"/api/v1/destinations/{web1_id}",
+            json={"options": {"reload_command": "echo 'nginx: [emerg] broken' >&2; exit 1"}},
+        )
+        assert broken.status_code == 200, broken.text
+    with lemur.api("dana") as dana:
+        bad = dana.post(f"/api/v1/certificates/{new['id']}/renew", json={}).json()
+        _wait_for("the failed deployment", lambda: _finished(dana, bad["id"]))
+        failed = _deployment(dana, bad["id"])
+    assert failed["state"] == "rolled_back", failed
+    assert "broken" in failed["last_error"]
+    assert _served(nginx_peer) == _leaf(new)
+    for who in (DANA, SAM):
+        _wait_for(
+            f"the deployment failure mail to {who}",
+            lambda who=who: any(
+                "deployment failed" in str(m.message["Subject"]).lower()
+                for m in _to(smtp_server, who)
+            ),
+        )
+    with lemur.api("sam") as sam:
+        fixed = sam.patch(
+            f"/api/v1/destinations/{web1_id}",
+            json={"options": {"reload_command": shlex.join(nginx_peer.reload_argv)}},
+        )
+        assert fixed.status_code == 200, fixed.text
+
     # 6. Sam revokes the current certificate from its page, reason keyCompromise; Dana renews
-    # it from the certificate page and the replacement is one more of the lineage.
-    current = new["id"]
+    # it from the certificate page and the replacement is one more of the lineage, deployed
+    # to web-1 like any other.
+    current = bad["id"]
     sam_page = _browser_session(browser, lemur, "sam", sam_password)
     sam_page.goto(f"/certificates/{current}")
     sam_page.get_by_role("link", name="Revoke").click()
@@ -313,6 +424,11 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
     assert after["replaces_id"] == current
     assert after["lineage_id"] == new["lineage_id"]
     assert after["status"] == "valid"
+    with lemur.api("dana") as dana:
+        _wait_for("the replacement's deployment", lambda: _finished(dana, replacement))
+        assert _deployment(dana, replacement)["state"] == "deployed"
+        assert _deployment(dana, replacement)["previous_id"] == new["id"]
+    assert _served(nginx_peer) == _leaf(after)
 
     # 7. Everything above is visible in /metrics, in the jobs list and in the audit log,
     # whose chain verifies.
@@ -327,7 +443,7 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
             for s in families["lemur_notifications_sent"].samples
             if s.name.endswith("_total")
         }
-        assert sent == {"mail": 3}
+        assert sent == {"mail": len(smtp_server.messages)}
         jobs = {
             (s.labels["kind"], s.labels["state"]): s.value for s in families["lemur_jobs"].samples
         }
@@ -342,6 +458,11 @@ def test_a_certificate_is_notified_once_and_renewed_by_itself(
         assert ("certificate.renew", "job:renewal.renew") in actions
         assert ("certificate.revoke", "user:sam") in actions
         assert ("certificate.renew", "user:dana") in actions
+        # The key went to web-1 three times (issued, renewed, replacement): each audited.
+        deploys = [e for e in trail if e["action"] == "certificate.deploy"]
+        assert len(deploys) >= 3
+        assert all(e["details"]["key"] is True for e in deploys)
+        assert ("certificate.deploy_failed", "job:deployment.deploy") in actions
     # The same, as Sam sees it in the browser: the jobs page and the audit log.
     sam_page.goto("/jobs?kind=renewal.renew")
     expect(sam_page.get_by_test_id("jobs")).to_contain_text("succeeded")

@@ -407,26 +407,18 @@ class DeploymentRunner:
             session.commit()
 
     def _failed(self, target: Target, error: str, *, final: bool) -> None:
-        now = self._c.clock.now()
+        """A placement that failed: for good (``final``: as a deployment that was not
+        served, without a rollback), or to be retried (the row says so, nothing audited)."""
+        if final:
+            self._not_served(target, None, [error], {}, rolled_back=False)
+            return
         with self._c.db.write() as session:
             row = session.get(Deployment, target.deployment_id)
             if row is None:
                 return
             row.attempts += 1
-            row.last_error = error[:MAX_ERROR] if final else f"will retry: {error}"[:MAX_ERROR]
-            row.updated_at = now
-            if final:
-                row.state = DeploymentState.FAILED.value
-                self._audit(
-                    session,
-                    "certificate.deploy_failed",
-                    target.certificate_id,
-                    destination=target.destination.name,
-                    destination_id=target.destination.id,
-                    error=error[:MAX_ERROR],
-                    rolled_back=False,
-                    team_id=target.team_id,
-                )
+            row.last_error = f"will retry: {error}"[:MAX_ERROR]
+            row.updated_at = self._c.clock.now()
             session.commit()
 
 

@@ -13,7 +13,7 @@ import idna
 from lemur.deployments.models import Deployment, Destination, Endpoint, EndpointKind
 from lemur.errors import InvalidInput, NotFound
 from lemur.plugins.errors import PluginError
-from lemur.plugins.options import JSONValue, public_options
+from lemur.plugins.options import JSONValue, public_options, public_stored_options
 
 if TYPE_CHECKING:
     from lemur.accounts.models import Team
@@ -164,17 +164,7 @@ def public_destination_options(container: Container, row: Destination) -> dict[s
         return public_options(stored_options(container, row))
     except (NotFound, PluginError):
         # The plugin is gone or its options no longer fit: the non-secret values only.
-        stored: dict[str, Any] = json.loads(row.options)
-        shown: dict[str, JSONValue] = {}
-        secrets: list[JSONValue] = []
-        for key, value in stored.items():
-            if isinstance(value, dict) and "$encrypted" in value:
-                shown[key] = None
-                secrets.append(key)
-            else:
-                shown[key] = value
-        shown["secrets_set"] = secrets
-        return shown
+        return public_stored_options(json.loads(row.options))
 
 
 def destination_view(

@@ -41,6 +41,7 @@ from lemur.plugins.options import (
     JSONValue,
     dump_options,
     public_options,
+    public_stored_options,
     validate_options,
 )
 from lemur.plugins.values import Recipient
@@ -160,7 +161,7 @@ class NotificationService:
             return public_options(stored_options(self._c.plugins, self._c.keyring, channel))
         except (NotFound, PluginError):
             # The plugin is gone or its options no longer fit: show the non-secret values.
-            return _public_stored(json.loads(channel.options))
+            return public_stored_options(json.loads(channel.options))
 
     def _channel_view(self, channel: Channel) -> ChannelView:
         return ChannelView(
@@ -637,20 +638,6 @@ def _mute_view(mute: Mute, cert: Certificate) -> MuteView:
         muted_at=mute.muted_at,
         reason=mute.reason,
     )
-
-
-def _public_stored(stored: Mapping[str, Any]) -> dict[str, JSONValue]:
-    """Stored options with every encrypted value replaced by None (no decryption)."""
-    shown: dict[str, JSONValue] = {}
-    secrets_set: list[JSONValue] = []
-    for key, value in stored.items():
-        if isinstance(value, dict) and "$encrypted" in value:
-            shown[key] = None
-            secrets_set.append(key)
-        else:
-            shown[key] = value
-    shown["secrets_set"] = secrets_set
-    return shown
 
 
 def notification_metrics(session: Session) -> Mapping[str, tuple[int, int]]:

@@ -260,3 +260,18 @@ def merge_secrets(
                 value = value.get_secret_value()
             merged[name] = value
     return merged
+
+
+def public_stored_options(stored: Mapping[str, Any]) -> dict[str, JSONValue]:
+    """Stored options with every encrypted value replaced by None (no decryption): what
+    to show when the plugin is gone or its options no longer fit it."""
+    shown: dict[str, JSONValue] = {}
+    secrets_set: list[JSONValue] = []
+    for key, value in stored.items():
+        if isinstance(value, dict) and "$encrypted" in value:
+            shown[key] = None
+            secrets_set.append(key)
+        else:
+            shown[key] = value
+    shown["secrets_set"] = secrets_set
+    return shown

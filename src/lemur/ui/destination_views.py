@@ -18,8 +18,8 @@ from lemur.errors import InvalidInput
 from lemur.plugins.registry import PluginDescription
 from lemur.services import Services
 from lemur.ui.destination_queries import deployed_here
-from lemur.ui.forms import FormErrors, schema_fields
-from lemur.ui.routes.notification_channels import option_values, secret_states
+from lemur.ui.forms import Form, FormErrors, schema_fields
+from lemur.ui.routes.notification_channels import option_values, posted_options, secret_states
 from lemur.ui.visit import Visit
 
 # A listener endpoint is named as the destination plugin knows it: an ELBv2 listener ARN,
@@ -40,6 +40,18 @@ def destination_plugins(visit: Visit) -> list[PluginDescription]:
 
 def plugin_of(visit: Visit, slug: str) -> PluginDescription | None:
     return next((d for d in destination_plugins(visit) if d.slug == slug), None)
+
+
+def destination_options(
+    plugin: PluginDescription | None, form: Form, *, editing: bool
+) -> dict[str, object] | None:
+    """The options the form sends. An optional setting left empty is left out when creating
+    (the plugin's default applies: an empty list is not "no value" to every plugin) and
+    cleared when editing; an empty secret is left out (editing: kept)."""
+    if plugin is None:
+        return {} if not editing else None
+    options = posted_options(plugin.options_schema, form, editing=True)
+    return options if editing else {k: v for k, v in options.items() if v is not None}
 
 
 def team_choices(services: Services) -> list[tuple[int, str]]:

@@ -11,9 +11,15 @@ from lemur.authz import Action, authorize
 from lemur.deployments.schemas import DestinationUpdate
 from lemur.errors import LemurError
 from lemur.ids import PathId
-from lemur.ui.destination_views import detail_page, parse_endpoint, plugin_of, team_choices
+from lemur.ui.destination_views import (
+    destination_options,
+    detail_page,
+    parse_endpoint,
+    plugin_of,
+    team_choices,
+)
 from lemur.ui.pages import FormErrors, FormInvalid, Posted, SignedIn, Visit, parse, schema_fields
-from lemur.ui.routes.notification_channels import option_values, posted_options
+from lemur.ui.routes.notification_channels import option_values
 
 router = APIRouter()
 
@@ -68,9 +74,7 @@ def update_destination(visit: SignedIn, form: Posted, destination_id: PathId) ->
                 service = services.destinations()
                 current = service.get(destination_id)
                 plugin = plugin_of(visit, current.plugin)
-                options = (
-                    posted_options(plugin.options_schema, form, editing=True) if plugin else None
-                )
+                options = destination_options(plugin, form, editing=True)
                 any_team = not form.get("team_id").strip()
                 body = parse(
                     DestinationUpdate,

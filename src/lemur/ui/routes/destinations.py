@@ -19,6 +19,7 @@ from lemur.plugins.registry import PluginDescription
 from lemur.ui.destination_queries import destination_rows
 from lemur.ui.destination_views import (
     ENDPOINTS_HELP,
+    destination_options,
     destination_plugins,
     detail_page,
     parse_endpoints,
@@ -36,7 +37,6 @@ from lemur.ui.pages import (
     parse,
     schema_fields,
 )
-from lemur.ui.routes.notification_channels import posted_options
 
 router = APIRouter()
 
@@ -95,7 +95,7 @@ def create_destination(visit: SignedIn, form: Posted) -> Response:
     def work() -> Response:
         specs, errors = parse_endpoints(form.lines("endpoints"))
         try:
-            options = posted_options(plugin.options_schema, form, editing=False) if plugin else {}
+            options = destination_options(plugin, form, editing=False)
             body = parse(DestinationCreate, form, extra={"options": options, "endpoints": []})
         except FormInvalid as exc:
             errors.update(exc.errors)

@@ -10,8 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from lemur.authz import Action
 from lemur.certificates.schemas import CertificateDetailOut, CertificateOut, HistoryEntry
+from lemur.deployments.models import DeploymentState
 from lemur.plugins.registry import Registry
 from lemur.plugins.values import Exported
+from lemur.ui.destination_queries import open_destinations
 from lemur.ui.forms import FormErrors
 from lemur.ui.visit import FLASH_COOKIE, Visit
 
@@ -32,7 +34,12 @@ ACTIONS = {
     "certificate.mute": "Notifications muted",
     "certificate.unmute": "Notifications unmuted",
     "authority.export_key": "CA private key exported",
+    "certificate.deploy_request": "Deployment requested",
+    "certificate.remove_destination": "Removed from a destination",
+    "certificate.rotate": "Rotated into place",
 }
+# A deployment in these states is no longer attached to its destination.
+DETACHED = frozenset({DeploymentState.REMOVING.value, DeploymentState.REMOVED.value})
 
 
 # The formats most people want, in this order, ahead of the rest.
@@ -138,6 +145,7 @@ class Controls:
     edit: bool
     archive: bool
     archived: bool
+    deploy: bool  # add destinations, deploy again, remove
 
 
 def controls(visit: Visit, cert: CertificateDetailOut) -> Controls:
@@ -158,6 +166,12 @@ def controls(visit: Visit, cert: CertificateDetailOut) -> Controls:
         edit=may_edit,
         archive=may_archive,
         archived=cert.archived_at is not None,
+        deploy=(
+            cert.team is not None
+            and cert.has_private_key
+            and cert.revoked_at is None
+            and visit.may(Action.CERTIFICATE_DEPLOY, team_id=team)
+        ),
     )
 
 
@@ -168,12 +182,27 @@ def detail_page(
     status: int = 200,
     errors: FormErrors | None = None,
     values: dict[str, str] | None = None,
+    deploy_error: str | None = None,
 ) -> HTMLResponse:
-    """The certificate's page (also shown again, with errors, by a refused key export)."""
+    """The certificate's page (also shown again, with errors, by a refused key export, or
+    with ``deploy_error`` by a refused deployment). Its deployments are one statement, the
+    destinations it may be added to another."""
     with visit.services() as services:
         view = services.certificates().view(certificate_id)
-    now = visit.now
-    cert = CertificateDetailOut.render(view, now=now)
+        deployments = services.deployments().deployments(certificate_id)
+        now = visit.now
+        cert = CertificateDetailOut.render(view, now=now)
+        can = controls(visit, cert)
+        attached = {d.destination_id for d in deployments if d.state not in DETACHED}
+        addable = (
+            [
+                d
+                for d in open_destinations(services.uow.read, [team_of(cert)])
+                if d.id not in attached
+            ]
+            if can.deploy
+            else []
+        )
     formats = export_formats(visit.container.plugins)
     fresh = (
         cert.created_by == visit.principal.actor_name
@@ -186,7 +215,11 @@ def detail_page(
         cert=cert,
         title=title_of(cert),
         now=now,
-        can=controls(visit, cert),
+        can=can,
+        deployments=deployments,
+        detached=DETACHED,
+        addable=addable,
+        deploy_error=deploy_error,
         public_formats=[f for f in formats if not f.includes_private_key],
         key_formats=[f for f in formats if f.includes_private_key],
         key_options=[(f.slug, f.title) for f in formats if f.includes_private_key],

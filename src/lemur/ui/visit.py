@@ -49,6 +49,7 @@ NAV = (
     NavItem("Request", "/certificates/new", Action.CERTIFICATE_ISSUE),
     NavItem("Pending", "/requests", Action.CERTIFICATE_READ),
     NavItem("Authorities", "/authorities", Action.AUTHORITY_READ),
+    NavItem("Destinations", "/destinations", Action.DESTINATION_READ),
     NavItem("Teams", "/teams", Action.TEAM_READ),
     NavItem("Users", "/users", Action.USER_READ),
     NavItem("Notifications", "/notifications", Action.NOTIFICATION_READ),

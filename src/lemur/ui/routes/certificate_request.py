@@ -29,6 +29,7 @@ from lemur.errors import InvalidInput, LemurError
 from lemur.ids import MAX_ID
 from lemur.orders.records import RequestRecord
 from lemur.services import Services
+from lemur.ui.destination_queries import OpenDestination, open_destinations
 from lemur.ui.pages import FormErrors, FormInvalid, Posted, SignedIn, Visit, parse
 
 router = APIRouter()
@@ -48,6 +49,13 @@ class Choices:
     limits: dict[int, RequestLimits]
     authority: RequestLimits | None  # the selected one's
     profile: Profile
+    # Destinations open to one of the teams offered (each says which team it is reserved
+    # for); the service refuses one the chosen team may not use, next to the field.
+    destinations: list[OpenDestination]
+
+    @property
+    def destination_choices(self) -> list[tuple[str, str]]:
+        return [(str(d.id), d.label) for d in self.destinations]
 
     def limits_json(self, authority_id: int) -> str:
         """One authority's limits for the script (a data attribute, not inline script)."""
@@ -89,7 +97,10 @@ def _choices(visit: Visit, services: Services, values: dict[str, str]) -> Choice
     selected = limits.get(chosen) if chosen else None
     if selected is None and default is not None:
         selected = limits[default.id]
-    return Choices(_teams(visit, services), authorities, limits, selected, profile)
+    teams = _teams(visit, services)
+    everyone = visit.may(Action.CERTIFICATE_ISSUE, team_id=0)
+    destinations = open_destinations(services.uow.read, None if everyone else [t for t, _ in teams])
+    return Choices(teams, authorities, limits, selected, profile, destinations)
 
 
 def _defaults(choices: Choices) -> dict[str, str]:
@@ -146,7 +157,10 @@ def _page(
         errors=errors or FormErrors(),
         choices=choices,
         report=report,
-        picked={k: values.get(k, "").split("\n") for k in ("key_usage", "extended_key_usage")},
+        picked={
+            k: values.get(k, "").split("\n")
+            for k in ("key_usage", "extended_key_usage", "destinations")
+        },
         subject_fields=list(SubjectField),
         key_usages=list(KeyUsageName),
         extended_key_usages=list(ExtendedKeyUsageName),

@@ -134,6 +134,9 @@ def run_jobs(container: Container, k: int, certificate_id: int, total: int) -> N
                 else:
                     time.sleep(0.01)
 
+    if k == 1:  # in this thread (a profiler sees it)
+        runner(0)
+        return
     threads = [threading.Thread(target=runner, args=(i,)) for i in range(k)]
     for t in threads:
         t.start()

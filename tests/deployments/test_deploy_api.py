@@ -16,11 +16,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from fastapi.testclient import TestClient
 
-from lemur.container import Container
+from lemur.container import Container, build_container
 from lemur.jobs.engine import JobEngine
 from tests.api.certs_helpers import issue, issue_raw, issuing_ca, make_csr
 from tests.api.conftest import World
 from tests.api.renewal_helpers import details, drain, events
+from tests.conftest import FAST_HASHER
 from tests.peers.nginx import SITES, NginxPeer
 from tests.peers.sshd import SSHDPeer
 
@@ -395,3 +396,33 @@ def test_sftp_secrets_are_never_returned_logged_or_in_errors(
         assert secret not in everything
     listed = client.get("/api/v1/destinations", headers=world.headers("reader")).text
     assert sshd_peer.password not in listed
+
+
+def test_an_endpoint_the_outbound_policy_refuses_is_not_contacted(
+    client: TestClient, world: World, container: Container, tmp_path: Path
+) -> None:
+    """Endpoints are user input: checking one goes through the outbound address policy, so
+    a destination cannot make Lemur probe an address the operator ruled out."""
+    r = client.post(
+        "/api/v1/destinations",
+        json={
+            "name": "probe",
+            "plugin": "directory",
+            "options": {"directory": str(tmp_path)},
+            "endpoints": [{"host": "127.0.0.1", "port": 22, "sni": "probe.example.test"}],
+        },
+        headers=world.headers("admin2"),
+    )
+    assert r.status_code == 201, r.text
+    cert = issue(client, world, destinations=[r.json()["id"]])
+    # A runner of an installation whose policy denies loopback runs the job.
+    denied = container.settings.model_copy(update={"outbound_denied_networks": "127.0.0.0/8"})
+    runner = build_container(denied, init=False, clock=container.clock, hasher=FAST_HASHER)
+    try:
+        run_jobs(runner)
+    finally:
+        runner.close()
+    [failed] = deployments(client, world, cert["id"])
+    assert failed["state"] == "failed"
+    assert "127.0.0.1" in failed["last_error"]
+    assert "denied" in failed["last_error"] or "refus" in failed["last_error"]

@@ -157,6 +157,12 @@ class DeploymentRunner:
             self._failed(target, str(exc), final=not exc.transient)
             if exc.transient:
                 raise  # the job retries with backoff
+        except Exception as exc:
+            # A plugin's own bug (an exception that is not a PluginError): the row says so,
+            # by the exception's type only (its text may hold anything); the job retries.
+            ctx.logger.exception("deployment %d failed unexpectedly", deployment_id)
+            self._failed(target, f"unexpected {type(exc).__name__}", final=ctx.last_attempt)
+            raise
 
     def deploy(self, target: Target, *, final: bool = True) -> None:
         """Place, switch, verify; roll back what did not work. Raises DeploymentFailed

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from lemur.errors import LemurError
 from lemur.plugins.values import OutboundGuard
 
 HANDSHAKE_TIMEOUT = 5.0
@@ -108,6 +109,8 @@ def check_endpoint(
     while True:
         try:
             served = handshake(guard, host, port, sni, timeout=HANDSHAKE_TIMEOUT)
+        except LemurError as exc:  # the outbound policy refuses the address: no retry helps
+            return EndpointCheck(ok=False, seen=None, problem=f"{where}: {exc.message}")
         except (OSError, ValueError) as exc:
             problem = f"{where}: TLS handshake failed: {_said(exc)}"
             seen = None

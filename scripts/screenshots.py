@@ -26,7 +26,7 @@ OUT = ROOT / "docs" / "images"
 NAMES = ["shop", "api", "checkout", "admin", "status", "billing", "search", "media"]
 
 
-def seed(server) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
+def seed(server, web_root: Path) -> tuple[str, str, int, int]:  # type: ignore[no-untyped-def]
     container = server_container(server)
     try:
         with Services(container, cli_principal()) as services:
@@ -37,6 +37,13 @@ def seed(server) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
                 accounts.add_member(team, user)
             authority = next(
                 a for a in services.authorities().list() if a.name == "local-issuing-ca"
+            )
+        with Services(container, cli_principal()) as services:
+            destination = services.destinations().create(
+                "web-1",
+                "directory",
+                {"directory": str(web_root)},
+                description="nginx on web-1: /etc/nginx/tls/shop",
             )
         first = 0
         for i, name in enumerate(NAMES):
@@ -54,12 +61,13 @@ def seed(server) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
                         validity_days=(5, 20, 45, 80, 200, 300, 12, 60)[i],
                         key_spec=KeySpec.EC_P256,
                         csr=None,
+                        destinations=(destination.id,) if i == 0 else (),
                     )
                 )
                 first = first or issued.certificate.id
     finally:
         container.close()
-    return "dana", "dana-screens-123", first
+    return "dana", "dana-screens-123", first, destination.id
 
 
 def main() -> None:
@@ -67,13 +75,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp) / "data")
         try:
-            username, password, cert_id = seed(server)
+            web_root = Path(tmp) / "web-1"
+            web_root.mkdir()
+            username, password, cert_id, destination_id = seed(server, web_root)
             pages = {
                 "dashboard": "/",
                 "inventory": "/certificates",
                 "request": "/certificates/new",
                 "certificate": f"/certificates/{cert_id}",
                 "authorities": "/authorities",
+                "destination": f"/destinations/{destination_id}",
                 "audit": "/audit",
             }
             with sync_playwright() as p:
@@ -84,6 +95,8 @@ def main() -> None:
                 log_in(page, username, password)
                 for name, path in pages.items():
                     page.goto(path)
+                    if name == "certificate":  # the deployment job has run by now
+                        page.reload()
                     page.screenshot(path=str(OUT / f"{name}.png"), full_page=False)
                     print(f"docs/images/{name}.png  {path}")
                 phone = browser.new_page(

@@ -7,10 +7,20 @@ import pytest
 
 from lemur.config import Settings
 from tests.api.conftest import client, world
+from tests.destinations.aws.conftest import pki
+from tests.peers.fixtures import _moto_server_session, moto_server
 from tests.peers.nginx import nginx_peer
 from tests.peers.sshd import sshd_peer
 
-__all__ = ["client", "nginx_peer", "sshd_peer", "world"]
+__all__ = [
+    "_moto_server_session",
+    "client",
+    "moto_server",
+    "nginx_peer",
+    "pki",
+    "sshd_peer",
+    "world",
+]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from lemur.cli.display import fields, section, utc
 from lemur.cli.output import EXIT_CHECK_FAILED, UsageError, col, emit, err, out, table, when
 from lemur.cli.plugin_options import option_flag, parse_options, plugin, prompt_missing
 from lemur.deployments.schemas import CheckOut, DestinationOut, EndpointOut
+from lemur.ids import MAX_ID
 
 destination = typer.Typer(
     help="Destinations: where certificates are deployed (through the API: LEMUR_URL, LEMUR_TOKEN).",
@@ -259,7 +260,9 @@ def add_endpoint(
 @destination.command("remove-endpoint")
 def remove_endpoint(
     name: str = typer.Argument(..., help="name or id"),
-    endpoint_id: int = typer.Argument(..., min=1, help="the endpoint's id (see `show`)"),
+    endpoint_id: int = typer.Argument(
+        ..., min=1, max=MAX_ID, help="the endpoint's id (see `show`)"
+    ),
     url: str | None = URL,
     token: str | None = TOKEN,
     as_json: bool = JSON,

@@ -16,6 +16,7 @@ from lemur.cli.destinations import pick, print_endpoints
 from lemur.cli.options import record_id
 from lemur.cli.output import EXIT_CHECK_FAILED, col, emit, err, out, table, when
 from lemur.deployments.schemas import BlastRadiusOut, DeploymentOut, RotationOut
+from lemur.ids import MAX_ID
 
 CERTS = "/api/v1/certificates"
 FINISHED = {"deployed", "failed", "rolled_back", "replaced", "removed"}
@@ -155,7 +156,9 @@ def undeploy(
 
 def rotate(
     certificate_id: int = record_id("certificate"),
-    to: int = typer.Option(..., "--to", min=1, help="the certificate that takes its place"),
+    to: int = typer.Option(
+        ..., "--to", min=1, max=MAX_ID, help="the certificate that takes its place"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would change, change nothing"),
     wait: int = WAIT,
     url: str | None = URL,

@@ -15,12 +15,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from lemur.builtin.aws_destinations import listeners
 from lemur.builtin.aws_destinations.calls import Clients, caller_identity, translated
+from lemur.builtin.aws_destinations.listeners import AccountListeners
 from lemur.builtin.aws_destinations.material import material, same_certificate
 from lemur.builtin.aws_destinations.options import ACMOptions
 from lemur.plugins import aws
-from lemur.plugins.base import Connector, Destination, ListenerRotator, Verifier
+from lemur.plugins.base import Connector, Destination, Verifier
 from lemur.plugins.errors import PluginError, PluginRejected
 from lemur.plugins.values import Bundle, Connection, DeploymentRef
 
@@ -52,7 +52,7 @@ def _specific(error: aws.AwsError) -> PluginError | None:
     return None
 
 
-class ACMDestination(Destination[ACMOptions], Verifier, Connector, ListenerRotator):
+class ACMDestination(Destination[ACMOptions], Verifier, Connector, AccountListeners):
     slug = "aws-acm"
     title = "AWS Certificate Manager"
     description = (
@@ -62,6 +62,7 @@ class ACMDestination(Destination[ACMOptions], Verifier, Connector, ListenerRotat
         "change. Rotates load balancer listeners to a certificate."
     )
     Options = ACMOptions
+    code_prefix = CODE
 
     def deploy(self, bundle: Bundle, *, previous: DeploymentRef | None = None) -> DeploymentRef:
         """ImportCertificate into ``previous``'s ARN when it is an ACM certificate of this
@@ -124,21 +125,6 @@ class ACMDestination(Destination[ACMOptions], Verifier, Connector, ListenerRotat
         return Connection(
             summary=f"signed in as {identity}; ACM certificates in {self.options.region} readable"
         )
-
-    def attach(
-        self, ref: DeploymentRef, listener: str, *, replacing: DeploymentRef | None = None
-    ) -> None:
-        listeners.attach(
-            self.options,
-            self.context,
-            ref.value,
-            listener,
-            replacing=replacing.value if replacing is not None else None,
-            code_prefix=CODE,
-        )
-
-    def attached(self, listener: str) -> tuple[str, ...]:
-        return listeners.attached(self.options, self.context, listener, code_prefix=CODE)
 
     def _previous(self, acm: Any, previous: DeploymentRef | None) -> tuple[str | None, str | None]:
         """``previous``'s ARN and the certificate it holds, when a re-import can go there:

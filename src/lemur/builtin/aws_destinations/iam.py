@@ -15,12 +15,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from lemur.builtin.aws_destinations import listeners
 from lemur.builtin.aws_destinations.calls import Clients, caller_identity, translated
+from lemur.builtin.aws_destinations.listeners import AccountListeners
 from lemur.builtin.aws_destinations.material import fingerprint, material, same_certificate
 from lemur.builtin.aws_destinations.options import IAMOptions
 from lemur.plugins import aws
-from lemur.plugins.base import Connector, Destination, ListenerRotator, Verifier
+from lemur.plugins.base import Connector, Destination, Verifier
 from lemur.plugins.errors import PluginError, PluginRejected
 from lemur.plugins.values import Bundle, Connection, DeploymentRef
 
@@ -84,7 +84,7 @@ def _existing(iam: Any, name: str, bundle: Bundle) -> dict[str, Any] | None:
     return metadata
 
 
-class IAMDestination(Destination[IAMOptions], Verifier, Connector, ListenerRotator):
+class IAMDestination(Destination[IAMOptions], Verifier, Connector, AccountListeners):
     slug = "aws-iam"
     title = "AWS IAM server certificates"
     description = (
@@ -94,6 +94,7 @@ class IAMDestination(Destination[IAMOptions], Verifier, Connector, ListenerRotat
         "certificate."
     )
     Options = IAMOptions
+    code_prefix = CODE
 
     def deploy(self, bundle: Bundle, *, previous: DeploymentRef | None = None) -> DeploymentRef:
         """The server certificate of this name when it holds this very certificate (a
@@ -164,21 +165,6 @@ class IAMDestination(Destination[IAMOptions], Verifier, Connector, ListenerRotat
             summary=f"signed in as {identity}; IAM server certificates under "
             f"{self.options.path} readable"
         )
-
-    def attach(
-        self, ref: DeploymentRef, listener: str, *, replacing: DeploymentRef | None = None
-    ) -> None:
-        listeners.attach(
-            self.options,
-            self.context,
-            ref.value,
-            listener,
-            replacing=replacing.value if replacing is not None else None,
-            code_prefix=CODE,
-        )
-
-    def attached(self, listener: str) -> tuple[str, ...]:
-        return listeners.attached(self.options, self.context, listener, code_prefix=CODE)
 
     def _clients(self) -> Clients:
         return Clients(self.options, self.context.outbound, code_prefix=CODE)

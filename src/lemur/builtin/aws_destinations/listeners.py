@@ -17,13 +17,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from lemur.builtin.aws_destinations.calls import Clients, translated
 from lemur.builtin.aws_destinations.options import AWSAccountOptions
 from lemur.plugins import aws
+from lemur.plugins.base import ListenerRotator
 from lemur.plugins.errors import PluginConfigurationError, PluginError, PluginRejected
-from lemur.plugins.values import PluginContext
+from lemur.plugins.values import DeploymentRef, PluginContext
 
 ELBV2_LISTENER = re.compile(
     r"^arn:aws(-[a-z]+)*:elasticloadbalancing:(?P<region>[a-z0-9-]{1,30}):(?P<account>\d{12}):"
@@ -204,3 +205,28 @@ def _calls(options: AWSAccountOptions, listener: str, code_prefix: str) -> Any:
         code_prefix=code_prefix,
         specific=functools.partial(_listener_error, listener),
     )
+
+
+class AccountListeners(ListenerRotator):
+    """``attach``/``attached`` of a destination plugin of one AWS account (aws-iam and
+    aws-acm alike): the listener functions above with the plugin's options, context and
+    error-code prefix."""
+
+    options: Any  # the plugin's AWSAccountOptions subclass (lemur.plugins.base.Plugin)
+    context: PluginContext
+    code_prefix: ClassVar[str]
+
+    def attach(
+        self, ref: DeploymentRef, listener: str, *, replacing: DeploymentRef | None = None
+    ) -> None:
+        attach(
+            self.options,
+            self.context,
+            ref.value,
+            listener,
+            replacing=replacing.value if replacing is not None else None,
+            code_prefix=self.code_prefix,
+        )
+
+    def attached(self, listener: str) -> tuple[str, ...]:
+        return attached(self.options, self.context, listener, code_prefix=self.code_prefix)

@@ -100,15 +100,7 @@ class DestinationService:
         )
 
     def _plugin_class(self, slug: str) -> Any:
-        try:
-            return self._c.plugins.get("destination", slug)
-        except NotFound:
-            installed = ", ".join(self._c.plugins.slugs("destination")) or "none"
-            raise InvalidInput(
-                f"no destination plugin {slug[:64]!r} is installed; installed: {installed}",
-                code="unknown_plugin",
-                field="plugin",
-            ) from None
+        return self._c.plugins.chosen("destination", slug)
 
     def _get(self, session: Session, destination_id: int) -> Destination:
         row = session.get(Destination, destination_id)

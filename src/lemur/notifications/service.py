@@ -146,15 +146,7 @@ class NotificationService:
         )
 
     def _plugin_class(self, slug: str) -> Any:
-        try:
-            return self._c.plugins.get("notifier", slug)
-        except NotFound:
-            installed = ", ".join(self._c.plugins.slugs("notifier")) or "none"
-            raise InvalidInput(
-                f"no notifier plugin {slug[:64]!r} is installed; installed: {installed}",
-                code="unknown_plugin",
-                field="plugin",
-            ) from None
+        return self._c.plugins.chosen("notifier", slug)
 
     def _public(self, channel: Channel) -> dict[str, JSONValue]:
         try:

@@ -257,6 +257,14 @@ class Registry:
                 field="plugin",
             ) from None
 
+    def chosen(self, kind: str, slug: str) -> Any:
+        """The plugin class a request names in its ``plugin`` field: like :meth:`get`, but
+        an unknown slug is the request's fault, InvalidInput(unknown_plugin)."""
+        try:
+            return self.get(kind, slug)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, code="unknown_plugin", field="plugin") from None
+
     def describe(self, kind: str | None = None) -> list[PluginDescription]:
         """Every installed plugin (or those of ``kind``), sorted by kind then slug."""
         kinds = list(KINDS) if kind is None else [kind]

@@ -12,31 +12,30 @@ back when the target does not serve the new certificate.
 
 Transient faults (unreachable, throttled, a reload that hangs) are retried by the job with
 backoff; the row says ``pending`` with the last error until the last attempt, then
-``failed``. The key's deployment is audited (``certificate.deploy``, ``key: true``).
+``failed``. The key's deployment is audited (``certificate.deploy``, ``key: true``); the
+outcomes are recorded by lemur.deployments.outcomes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from lemur.audit.service import Actor, AuditLog, DetailValue
 from lemur.certificates.models import Certificate
 from lemur.certificates.store import CertificateStore, chain_of, x509_of
 from lemur.deployments.destinations import destination_plugin, stored_options
 from lemur.deployments.models import (
-    CertificateDestination,
     Deployment,
     DeploymentState,
     Destination,
     Endpoint,
     EndpointKind,
 )
+from lemur.deployments.outcomes import Outcomes, Target
 from lemur.deployments.verify import check_endpoint, fingerprint
 from lemur.errors import LemurError
 from lemur.plugins.base import Destination as DestinationPlugin
@@ -48,9 +47,6 @@ if TYPE_CHECKING:
     from lemur.container import Container
     from lemur.jobs.registry import JobContext
 
-ACTOR = Actor("job:deployment.deploy")
-MAX_ERROR = 1000
-
 
 class DeploymentFailed(Exception):
     """Placing failed; ``transient`` says whether a retry may help."""
@@ -58,17 +54,6 @@ class DeploymentFailed(Exception):
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-@dataclass(frozen=True)
-class Target:
-    deployment_id: int
-    certificate_id: int
-    team_id: int | None
-    destination: Destination
-    endpoints: tuple[Endpoint, ...]
-    previous_id: int | None
-    previous_ref: str | None
 
 
 def bundle_of(store: CertificateStore, session: Any, certificate_id: int) -> Bundle:
@@ -96,11 +81,7 @@ class DeploymentRunner:
         self._c = container
         self._store = CertificateStore(container.keyring)
         self._patience = container.settings.deployment_verify_seconds
-
-    def _audit(self, session: Any, action: str, cert_id: int, **details: DetailValue) -> None:
-        AuditLog(session, self._c.clock).record(
-            ACTOR, action, target_type="certificate", target_id=cert_id, details=details
-        )
+        self._outcomes = Outcomes(container)
 
     def _target(self, deployment_id: int, round_: int | None) -> Target | None:
         with self._c.db.read() as session:
@@ -154,14 +135,16 @@ class DeploymentRunner:
         try:
             self.deploy(target, final=ctx.last_attempt)
         except DeploymentFailed as exc:
-            self._failed(target, str(exc), final=not exc.transient)
+            self._outcomes.failed(target, str(exc), final=not exc.transient)
             if exc.transient:
                 raise  # the job retries with backoff
         except Exception as exc:
             # A plugin's own bug (an exception that is not a PluginError): the row says so,
             # by the exception's type only (its text may hold anything); the job retries.
             ctx.logger.exception("deployment %d failed unexpectedly", deployment_id)
-            self._failed(target, f"unexpected {type(exc).__name__}", final=ctx.last_attempt)
+            self._outcomes.failed(
+                target, f"unexpected {type(exc).__name__}", final=ctx.last_attempt
+            )
             raise
 
     def deploy(self, target: Target, *, final: bool = True) -> None:
@@ -178,7 +161,9 @@ class DeploymentRunner:
         try:
             model = stored_options(self._c, destination)
         except LemurError as exc:
-            self._failed(target, f"destination '{destination.name}': {exc.message}", final=True)
+            self._outcomes.failed(
+                target, f"destination '{destination.name}': {exc.message}", final=True
+            )
             return
         previous_ref = DeploymentRef(target.previous_ref) if target.previous_ref else None
         with destination_plugin(self._c, destination.plugin, model) as plugin:
@@ -194,16 +179,18 @@ class DeploymentRunner:
                 rolled_back = False
                 if previous is not None and previous_ref is not None:
                     rolled_back = self._rollback(plugin, target, previous, previous_ref, problems)
-                self._not_served(target, previous_ref, problems, {}, rolled_back=rolled_back)
+                self._outcomes.not_served(
+                    target, previous_ref, problems, {}, rolled_back=rolled_back
+                )
                 return
             problems, seen = self._verify(plugin, target, ref, bundle)
             if not problems:
-                self._deployed(target, ref, seen)
+                self._outcomes.deployed(target, ref, seen)
                 return
             rolled_back = False
             if previous is not None and previous_ref is not None:
                 rolled_back = self._rollback(plugin, target, previous, ref, problems)
-        self._not_served(target, ref, problems, seen, rolled_back=rolled_back)
+        self._outcomes.not_served(target, ref, problems, seen, rolled_back=rolled_back)
 
     def _rollback(
         self,
@@ -313,114 +300,6 @@ class DeploymentRunner:
         return problems, seen
 
     # -- recording -------------------------------------------------------------------------
-
-    def _record_endpoints(
-        self, session: Any, seen: dict[int, str | None], now: dt.datetime
-    ) -> None:
-        for endpoint_id, fp in seen.items():
-            endpoint = session.get(Endpoint, endpoint_id)
-            if endpoint is not None:
-                endpoint.last_fingerprint = fp
-                endpoint.last_seen_at = now
-                endpoint.last_error = None if fp else "not serving the deployed certificate"
-
-    def _deployed(self, target: Target, ref: DeploymentRef, seen: dict[int, str | None]) -> None:
-        now = self._c.clock.now()
-        with self._c.db.write() as session:
-            row = session.get(Deployment, target.deployment_id)
-            if row is None:
-                return
-            row.state = DeploymentState.DEPLOYED.value
-            row.ref = ref.value
-            row.attempts += 1
-            row.last_error = None
-            row.deployed_at = row.verified_at = row.updated_at = now
-            if target.previous_id is not None:
-                self._retire(session, target.previous_id, target.destination.id, now)
-            self._record_endpoints(session, seen, now)
-            self._audit(
-                session,
-                "certificate.deploy",
-                target.certificate_id,
-                destination=target.destination.name,
-                destination_id=target.destination.id,
-                ref=ref.value,
-                key=True,
-                endpoints=len(seen),
-                replaces=target.previous_id,
-            )
-            session.commit()
-
-    def _retire(
-        self, session: Any, certificate_id: int, destination_id: int, now: dt.datetime
-    ) -> None:
-        old = session.scalar(
-            select(Deployment).where(
-                Deployment.certificate_id == certificate_id,
-                Deployment.destination_id == destination_id,
-            )
-        )
-        if old is not None:
-            old.state = DeploymentState.REPLACED.value
-            old.updated_at = now
-        session.execute(
-            delete(CertificateDestination).where(
-                CertificateDestination.certificate_id == certificate_id,
-                CertificateDestination.destination_id == destination_id,
-            )
-        )
-
-    def _not_served(
-        self,
-        target: Target,
-        ref: DeploymentRef | None,
-        problems: list[str],
-        seen: dict[int, str | None],
-        *,
-        rolled_back: bool,
-    ) -> None:
-        now = self._c.clock.now()
-        error = "; ".join(problems)[:MAX_ERROR]
-        if rolled_back:
-            error = f"{error} (certificate {target.previous_id} restored)"[:MAX_ERROR]
-        with self._c.db.write() as session:
-            row = session.get(Deployment, target.deployment_id)
-            if row is None:
-                return
-            row.state = (
-                DeploymentState.ROLLED_BACK if rolled_back else DeploymentState.FAILED
-            ).value
-            row.ref = ref.value if ref is not None else row.ref
-            row.attempts += 1
-            row.last_error = error
-            row.updated_at = now
-            self._record_endpoints(session, seen, now)
-            self._audit(
-                session,
-                "certificate.deploy_failed",
-                target.certificate_id,
-                destination=target.destination.name,
-                destination_id=target.destination.id,
-                error=error,
-                rolled_back=rolled_back,
-                team_id=target.team_id,
-            )
-            session.commit()
-
-    def _failed(self, target: Target, error: str, *, final: bool) -> None:
-        """A placement that failed: for good (``final``: as a deployment that was not
-        served, without a rollback), or to be retried (the row says so, nothing audited)."""
-        if final:
-            self._not_served(target, None, [error], {}, rolled_back=False)
-            return
-        with self._c.db.write() as session:
-            row = session.get(Deployment, target.deployment_id)
-            if row is None:
-                return
-            row.attempts += 1
-            row.last_error = f"will retry: {error}"[:MAX_ERROR]
-            row.updated_at = self._c.clock.now()
-            session.commit()
 
 
 def _placed(
